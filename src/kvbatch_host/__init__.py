@@ -1,0 +1,1 @@
+"""The kvbatch host harness: wasmtime-py serving wasi:keyvalue from real backends."""

@@ -1,0 +1,43 @@
+"""Backends the harness serves `wasi:keyvalue` from, chosen by URL.
+
+| URL | backend |
+|---|---|
+| `memory:` | `MemoryBackend`: process memory |
+| `sqlite:PATH` or `sqlite:///ABS/PATH` | `SqliteBackend`: one database file (the default) |
+| `redis://HOST:PORT/DB` | `RedisBackend` (see `kvbatch_host.backends.redis`) |
+"""
+
+from __future__ import annotations
+
+from .base import DEFAULT_PAGE_SIZE, Backend
+from .memory import MemoryBackend
+from .sqlite import SqliteBackend
+from ..errors import ConfigError
+
+DEFAULT_STORE_URL = "sqlite:.kvbatch/store.db"
+"""Where the main job keeps its data, so it survives between runs."""
+
+
+def open_backend(url: str) -> Backend:
+    """Returns a backend for `url`; raises `ConfigError` naming the URL when it is malformed."""
+    if url in ("memory:", "memory://", "memory"):
+        return MemoryBackend(url)
+    if url.startswith("sqlite:"):
+        path = url[len("sqlite:"):]
+        if path.startswith("///"):
+            path = path[2:]
+        elif path.startswith("//"):
+            raise ConfigError(f"sqlite URL {url!r}: use sqlite:relative/path.db or sqlite:///absolute/path.db")
+        if not path:
+            raise ConfigError(f"sqlite URL {url!r} names no file")
+        return SqliteBackend(path, url)
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        try:
+            from .redis import RedisBackend
+        except ImportError as err:  # pragma: no cover - redis is a pinned dependency
+            raise ConfigError(f"redis URL {url!r}: the redis backend is unavailable ({err})") from None
+        return RedisBackend(url)
+    raise ConfigError(f"unknown store URL {url!r}; expected memory:, sqlite:PATH or redis://HOST:PORT/DB")
+
+
+__all__ = ["Backend", "MemoryBackend", "SqliteBackend", "open_backend", "DEFAULT_STORE_URL", "DEFAULT_PAGE_SIZE"]

@@ -1,0 +1,157 @@
+"""Building the project's components and bindings with componentize-py.
+
+Each target names a WIT world, the Python module that implements it and the source
+directories bundled with it. A build is skipped when a stamp next to the output records the
+same inputs: the WIT files, the bundled Python sources, the world, the module and the
+componentize-py version. `kvbatch build --force` rebuilds regardless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from importlib.metadata import version as package_version
+
+ROOT = Path(__file__).resolve().parents[2]
+WIT_DIR = ROOT / "wit"
+SRC = ROOT / "src"
+BUILD = ROOT / "build"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One component `kvbatch build` can produce."""
+
+    name: str
+    world: str
+    module: str
+    paths: Tuple[Path, ...]
+    """Directories put on the component's Python path (`-p`)."""
+    sources: Tuple[Path, ...]
+    """What the build bundles from them: the files whose change triggers a rebuild."""
+    output: Path
+    wit: Path = WIT_DIR
+    description: str = ""
+
+
+GUEST_PATHS = (SRC / "kvbatch_guests", SRC)
+GUEST_SOURCES = (SRC / "kvbatch_guests", SRC / "kvbatch")
+
+TARGETS: Dict[str, Target] = {
+    t.name: t
+    for t in (
+        Target("provider", "provider", "provider", (SRC / "kvbatch_guests",), (SRC / "kvbatch_guests" / "provider.py",),
+               BUILD / "provider.wasm",
+               description="wasi:keyvalue/batch over an imported store (draft2)"),
+        Target("demo", "guest", "demo", GUEST_PATHS, GUEST_SOURCES, BUILD / "demo.wasm",
+               description="the demo guest, keyvalue draft2 (harness, Spin)"),
+        Target("demo-wasmtime", "guest-draft", "demo", GUEST_PATHS, GUEST_SOURCES, BUILD / "demo-wasmtime.wasm",
+               description="the demo guest, keyvalue draft (wasmtime CLI)"),
+    )
+}
+"""Every buildable component, by name. Other modules register theirs with `register`."""
+
+BINDING_WORLDS = ("provider", "guest", "guest-draft")
+
+
+def register(target: Target) -> Target:
+    TARGETS[target.name] = target
+    return target
+
+
+def componentize_py() -> str:
+    """The componentize-py executable installed beside this Python."""
+    local = Path(sys.executable).parent / "componentize-py"
+    return str(local) if local.exists() else (shutil.which("componentize-py") or "componentize-py")
+
+
+def _files(paths: Iterable[Path], suffixes: Sequence[str]) -> List[Path]:
+    found: List[Path] = []
+    for path in paths:
+        if path.is_file():
+            found.append(path)
+            continue
+        for file in sorted(path.rglob("*")):
+            if file.is_file() and file.suffix in suffixes and "__pycache__" not in file.parts:
+                found.append(file)
+    return found
+
+
+def inputs_digest(target: Target) -> str:
+    """A hash of everything that decides the bytes of `target`'s output."""
+    digest = hashlib.sha256()
+    digest.update(f"{target.world}\0{target.module}\0componentize-py {package_version('componentize-py')}\0".encode())
+    for file in _files([target.wit], (".wit",)) + _files(target.sources, (".py", ".toml")):
+        digest.update(str(file.relative_to(ROOT)).encode() + b"\0" + file.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _stamp(target: Target) -> Path:
+    return target.output.with_suffix(target.output.suffix + ".stamp")
+
+
+def is_fresh(target: Target) -> bool:
+    stamp = _stamp(target)
+    if not (target.output.exists() and stamp.exists()):
+        return False
+    try:
+        return json.loads(stamp.read_text()).get("inputs") == inputs_digest(target)
+    except (OSError, ValueError):
+        return False
+
+
+def build(target: Target, force: bool = False, log: Callable[[str], None] = print) -> bool:
+    """Builds `target` unless its output is fresh; returns whether it built.
+
+    Raises `subprocess.CalledProcessError` with componentize-py's output when the build fails.
+    """
+    if not force and is_fresh(target):
+        log(f"  {target.name:<16} up to date  {target.output.relative_to(ROOT)}")
+        return False
+    target.output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.output.with_suffix(".wasm.tmp")
+    cmd = [componentize_py(), "-d", str(target.wit), "-w", target.world, "componentize"]
+    for path in target.paths:
+        cmd += ["-p", str(path)]
+    cmd += [target.module, "-o", str(tmp)]
+    started = time.monotonic()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, cmd, proc.stdout, proc.stderr)
+    os.replace(tmp, target.output)
+    _stamp(target).write_text(json.dumps({"inputs": inputs_digest(target), "world": target.world}))
+    size = target.output.stat().st_size / 1e6
+    log(f"  {target.name:<16} built in {time.monotonic() - started:4.1f} s  {target.output.relative_to(ROOT)} ({size:.1f} MB)")
+    return True
+
+
+def build_all(names: Optional[Sequence[str]] = None, force: bool = False, log: Callable[[str], None] = print) -> List[Target]:
+    """Builds the named targets (all when `names` is empty); returns them."""
+    chosen = list(names) if names else list(TARGETS)
+    unknown = [n for n in chosen if n not in TARGETS]
+    if unknown:
+        raise KeyError(f"unknown build target(s) {', '.join(unknown)}; known: {', '.join(TARGETS)}")
+    for name in chosen:
+        build(TARGETS[name], force=force, log=log)
+    return [TARGETS[n] for n in chosen]
+
+
+def generate_bindings(out_dir: Path = BUILD / "bindings", worlds: Sequence[str] = BINDING_WORLDS) -> List[Path]:
+    """Regenerates the Python bindings of `worlds` into `out_dir/WORLD/` (never edit them)."""
+    made = []
+    for world in worlds:
+        dest = out_dir / world
+        if dest.exists():
+            shutil.rmtree(dest)
+        subprocess.run([componentize_py(), "-d", str(WIT_DIR), "-w", world, "bindings", str(dest)], check=True, cwd=ROOT)
+        made.append(dest)
+    return made

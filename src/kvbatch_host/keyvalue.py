@@ -1,0 +1,254 @@
+"""`wasi:keyvalue` served to components from a `StoreRegistry`, in either version.
+
+`KeyValueHost` holds the per-`Store` state (open buckets and CAS handles) and defines the
+`store`, `atomics` and, for host-native batch, `batch` interfaces on a wasmtime `Linker`.
+Every function turns a `HostKvError` from a backend into the `err(error)` the guest sees,
+and a borrowed `bucket` is always released before the function returns (a leaked borrow
+makes the guest's export call trap with "borrow handles still remain").
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from wasmtime.component import LinkerInstance, Record, ResourceAny, ResourceHost, ResourceType, Variant
+
+from . import wasmtime_compat
+from .backends import DEFAULT_PAGE_SIZE, Backend
+from .errors import HostKvError
+from .stores import StoreRegistry
+
+DRAFT2 = "0.2.0-draft2"
+DRAFT = "0.2.0-draft"
+VERSIONS = (DRAFT2, DRAFT)
+
+_type_ids = itertools.count(0x6B76_0000)
+
+
+@dataclass(frozen=True)
+class OpenBucket:
+    """What a `bucket` handle stands for: a store name and the backend serving it."""
+
+    name: str
+    backend: Backend
+    rep: int
+
+
+@dataclass
+class _Cas:
+    bucket: OpenBucket
+    key: str
+    seen: Optional[bytes]
+
+
+def interface(version: str, name: str) -> str:
+    return f"wasi:keyvalue/{name}@{version}"
+
+
+def error_payload(err: HostKvError) -> Variant:
+    """The `error` variant value for `err`."""
+    return Variant("other", err.message) if err.kind == "other" else Variant(err.kind)
+
+
+def error_value(err: HostKvError) -> Any:
+    """The `err(error)` case of a `result<_, error>` for `err`."""
+    return _tagged_err(error_payload(err))
+
+
+BatchOps = Any
+"""An object with `get_many(bucket, keys)`, `set_many(bucket, items)`, `delete_many(bucket, keys)`
+taking an `OpenBucket` (see `NativeBatch` and `kvbatch_host.compose.ProviderBatch`)."""
+
+
+class NativeBatch:
+    """Batch served by the host straight from the backend."""
+
+    def get_many(self, bucket: OpenBucket, keys: List[str]) -> List[Optional[bytes]]:
+        return bucket.backend.get_many(bucket.name, keys)
+
+    def set_many(self, bucket: OpenBucket, items: List[Tuple[str, bytes]]) -> None:
+        bucket.backend.set_many(bucket.name, items)
+
+    def delete_many(self, bucket: OpenBucket, keys: List[str]) -> None:
+        bucket.backend.delete_many(bucket.name, keys)
+
+
+class KeyValueHost:
+    """The host side of `wasi:keyvalue` for one wasmtime `Store`."""
+
+    def __init__(self, registry: StoreRegistry, page_size: int = DEFAULT_PAGE_SIZE) -> None:
+        wasmtime_compat.install()
+        self.registry = registry
+        self.page_size = page_size
+        self.bucket_type = next(_type_ids)
+        self.cas_type = next(_type_ids)
+        self._buckets: Dict[int, OpenBucket] = {}
+        self._cas: Dict[int, _Cas] = {}
+        self._draft_cursors: Dict[int, str] = {}
+        self._reps = itertools.count(1)
+
+    # -- handles ------------------------------------------------------------------------
+
+    @property
+    def open_buckets(self) -> int:
+        """How many bucket handles the guests hold now (for leak checks)."""
+        return len(self._buckets)
+
+    def bucket_of(self, store: Any, handle: ResourceAny) -> OpenBucket:
+        """The bucket a borrowed or owned handle names; releases a borrow."""
+        rep = handle.to_host(store).rep  # to_host consumes the borrow: no drop() after it
+        return self._buckets[rep]
+
+    def borrow(self, store: Any, bucket: OpenBucket) -> ResourceAny:
+        """A borrowed handle to `bucket`, to pass to another component's export."""
+        return ResourceHost.borrow(bucket.rep, self.bucket_type).to_any(store)
+
+    # -- definitions --------------------------------------------------------------------
+
+    def define(self, root: LinkerInstance, version: str, batch: Optional[BatchOps] = None, atomics: bool = True) -> None:
+        """Defines `store` (and `atomics` unless told not to) of `version` under `root`, and
+        `batch` when `batch` is given."""
+        if version not in VERSIONS:
+            raise ValueError(f"unknown wasi:keyvalue version {version!r}; expected one of {VERSIONS}")
+        with root.add_instance(interface(version, "store")) as inst:
+            self._define_store(inst, version)
+        if atomics:
+            with root.add_instance(interface(version, "atomics")) as inst:
+                self._define_atomics(inst, version)
+        if batch is not None:
+            with root.add_instance(interface(version, "batch")) as inst:
+                self._define_batch(inst, version, batch)
+
+    def _guard(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any) -> Any:
+            try:
+                return fn(*args)
+            except HostKvError as err:
+                return error_value(err)
+
+        return call
+
+    def _define_store(self, inst: LinkerInstance, version: str) -> None:
+        inst.add_resource("bucket", ResourceType.host(self.bucket_type), self._drop_bucket)
+
+        def open_(store: Any, name: str) -> Any:
+            backend = self.registry.open(name)
+            rep = next(self._reps)
+            self._buckets[rep] = OpenBucket(name, backend, rep)
+            return ResourceHost.own(rep, self.bucket_type)
+
+        def get(store: Any, handle: ResourceAny, key: str) -> Any:
+            b = self.bucket_of(store, handle)
+            return b.backend.get(b.name, key)
+
+        def set_(store: Any, handle: ResourceAny, key: str, value: bytes) -> None:
+            b = self.bucket_of(store, handle)
+            b.backend.set(b.name, key, value)
+
+        def delete(store: Any, handle: ResourceAny, key: str) -> None:
+            b = self.bucket_of(store, handle)
+            b.backend.delete(b.name, key)
+
+        def exists(store: Any, handle: ResourceAny, key: str) -> bool:
+            b = self.bucket_of(store, handle)
+            return b.backend.exists(b.name, key)
+
+        def list_keys(store: Any, handle: ResourceAny, cursor: Any) -> Any:
+            b = self.bucket_of(store, handle)
+            after = self._after_from_cursor(version, cursor)
+            keys, next_after = b.backend.list_keys(b.name, after, self.page_size)
+            response = Record()
+            response.keys = keys
+            response.cursor = self._cursor_from_after(version, next_after)
+            return response
+
+        for name, fn in (
+            ("open", open_),
+            ("[method]bucket.get", get),
+            ("[method]bucket.set", set_),
+            ("[method]bucket.delete", delete),
+            ("[method]bucket.exists", exists),
+            ("[method]bucket.list-keys", list_keys),
+        ):
+            inst.add_func(name, self._guard(fn))
+
+    def _after_from_cursor(self, version: str, cursor: Any) -> Optional[str]:
+        if cursor is None:
+            return None
+        if version == DRAFT2:
+            return str(cursor)
+        try:
+            return self._draft_cursors.pop(int(cursor))
+        except KeyError:
+            raise HostKvError("other", f"unknown list-keys cursor {cursor}") from None
+
+    def _cursor_from_after(self, version: str, after: Optional[str]) -> Any:
+        if after is None or version == DRAFT2:
+            return after
+        token = next(self._reps)
+        self._draft_cursors[token] = after
+        return token
+
+    def _drop_bucket(self, store: Any, rep: int) -> None:
+        self._buckets.pop(rep, None)
+
+    def _define_atomics(self, inst: LinkerInstance, version: str) -> None:
+        def increment(store: Any, handle: ResourceAny, key: str, delta: int) -> int:
+            b = self.bucket_of(store, handle)
+            return b.backend.increment(b.name, key, delta)
+
+        inst.add_func("increment", self._guard(increment))
+        if version != DRAFT2:
+            return
+
+        inst.add_resource("cas", ResourceType.host(self.cas_type), lambda store, rep: self._cas.pop(rep, None))
+
+        def cas_new(store: Any, handle: ResourceAny, key: str) -> Any:
+            b = self.bucket_of(store, handle)
+            return self._new_cas(b, key)
+
+        def cas_current(store: Any, handle: ResourceAny) -> Any:
+            cas = self._cas[handle.to_host(store).rep]
+            return cas.seen
+
+        def swap(store: Any, handle: ResourceAny, value: bytes) -> Any:
+            cas = self._cas.pop(handle.to_host(store).rep)
+            try:
+                swapped = cas.bucket.backend.compare_and_swap(cas.bucket.name, cas.key, cas.seen, value)
+            except HostKvError as err:
+                return _tagged_err(Variant("store-error", error_payload(err)))
+            if swapped:
+                return None
+            return _tagged_err(Variant("cas-failed", self._new_cas(cas.bucket, cas.key)))
+
+        inst.add_func("[static]cas.new", self._guard(cas_new))
+        inst.add_func("[method]cas.current", self._guard(cas_current))
+        inst.add_func("swap", swap)
+
+    def _new_cas(self, bucket: OpenBucket, key: str) -> ResourceHost:
+        rep = next(self._reps)
+        self._cas[rep] = _Cas(bucket, key, bucket.backend.get(bucket.name, key))
+        return ResourceHost.own(rep, self.cas_type)
+
+    def _define_batch(self, inst: LinkerInstance, version: str, ops: BatchOps) -> None:
+        def get_many(store: Any, handle: ResourceAny, keys: List[str]) -> Any:
+            values = ops.get_many(self.bucket_of(store, handle), keys)
+            if version == DRAFT2:
+                return list(zip(keys, values))
+            return [None if value is None else (key, value) for key, value in zip(keys, values)]
+
+        def set_many(store: Any, handle: ResourceAny, items: List[Tuple[str, bytes]]) -> None:
+            ops.set_many(self.bucket_of(store, handle), items)
+
+        def delete_many(store: Any, handle: ResourceAny, keys: List[str]) -> None:
+            ops.delete_many(self.bucket_of(store, handle), keys)
+
+        inst.add_func("get-many", self._guard(get_many))
+        inst.add_func("set-many", self._guard(set_many))
+        inst.add_func("delete-many", self._guard(delete_many))
+
+
+def _tagged_err(payload: Any) -> Any:
+    return wasmtime_compat.HostErr(payload) if wasmtime_compat.installed() else payload

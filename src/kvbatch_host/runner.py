@@ -1,0 +1,136 @@
+"""Running command components (`wasi:cli/run`) under the harness.
+
+`Harness` owns one wasmtime `Store` with WASI and `wasi:keyvalue` defined. How `batch`
+reaches the guest is the `batch` mode:
+
+* `native`: the host answers batch calls from the backend;
+* `provider`: the provider component (`build/provider.wasm`) answers them over `store`;
+* `none`: no `batch` is defined (for guests whose world does not import it).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, List, Optional, Sequence
+
+from wasmtime import ExitTrap, Store, WasiConfig, WasmtimeError
+from wasmtime.component import Component, Linker, Variant
+
+from . import components
+from .compose import ProviderBatch
+from .keyvalue import DRAFT, DRAFT2, KeyValueHost, NativeBatch
+from .stores import StoreRegistry
+
+BATCH_MODES = ("native", "provider", "none")
+DEFAULT_PROVIDER = Path("build/provider.wasm")
+
+
+@dataclass
+class RunResult:
+    """What a command component did: exit code, captured output, and any trap message."""
+
+    exit_code: int
+    stdout: str = ""
+    stderr: str = ""
+    trap: Optional[str] = None
+
+
+def keyvalue_version(component: Component) -> Optional[str]:
+    """The `wasi:keyvalue` version a component imports, or `None` if it imports none."""
+    for name in component.type.imports(components.engine()):
+        if name.startswith("wasi:keyvalue/store@"):
+            return name.rpartition("@")[2]
+    return None
+
+
+def _export_name(component: Component, prefix: str) -> Optional[str]:
+    for name in component.type.exports(components.engine()):
+        if name.startswith(prefix):
+            return name
+    return None
+
+
+@dataclass
+class Harness:
+    """A wasmtime store serving `wasi:keyvalue` from `registry` to the components it runs."""
+
+    registry: StoreRegistry
+    batch: str = "native"
+    provider_path: Path = DEFAULT_PROVIDER
+    store: Store = field(init=False)
+    keyvalue: KeyValueHost = field(init=False)
+    _provider: Optional[ProviderBatch] = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        if self.batch not in BATCH_MODES:
+            raise ValueError(f"unknown batch mode {self.batch!r}; expected one of {', '.join(BATCH_MODES)}")
+        self.store = Store(components.engine())
+        self.keyvalue = KeyValueHost(self.registry)
+
+    def batch_ops(self) -> Any:
+        """The batch implementation guests get in this harness's mode (`None` for `none`)."""
+        if self.batch == "native":
+            return NativeBatch()
+        if self.batch == "provider":
+            if self._provider is None:
+                self._provider = ProviderBatch(self.store, self.keyvalue, str(self.provider_path))
+            return self._provider
+        return None
+
+    def linker_for(self, component: Component) -> Linker:
+        """A linker with WASI and the keyvalue version `component` imports."""
+        linker = Linker(components.engine())
+        linker.add_wasip2()
+        version = keyvalue_version(component)
+        if version is not None:
+            with linker.root() as root:
+                self.keyvalue.define(root, version, batch=self.batch_ops())
+        return linker
+
+    def run_command(
+        self,
+        path: str | os.PathLike[str],
+        args: Sequence[str] = (),
+        *,
+        capture: bool = False,
+        stdout: Optional[Callable[[bytes], Any]] = None,
+    ) -> RunResult:
+        """Runs the `wasi:cli/run` export of the component at `path` with `args`.
+
+        Output goes to this process's stdout/stderr, or is returned when `capture` is set.
+        A trap (including one raised by a host function) is reported, not raised.
+        """
+        component = components.load_component(path)
+        run_name = _export_name(component, "wasi:cli/run@")
+        if run_name is None:
+            raise ValueError(f"{path} exports no wasi:cli/run: it is not a command component")
+        out: List[bytes] = []
+        err: List[bytes] = []
+        wasi = WasiConfig()
+        wasi.argv = [Path(path).name, *args]
+        if capture or stdout is not None:
+            wasi.stdout_custom = stdout or out.append
+            wasi.stderr_custom = err.append
+        else:
+            wasi.inherit_stdout()
+            wasi.inherit_stderr()
+        self.store.set_wasi(wasi)
+        linker = self.linker_for(component)
+        trap: Optional[str] = None
+        code = 0
+        try:
+            instance = linker.instantiate(self.store, component)
+            iface = instance.get_export_index(self.store, run_name)
+            func = instance.get_func(self.store, instance.get_export_index(self.store, "run", iface))
+            assert func is not None
+            result = func(self.store)
+            func.post_return(self.store)
+            if isinstance(result, Variant) and result.tag == "err":
+                code = 1
+        except ExitTrap as exit_:
+            code = exit_.code
+        except WasmtimeError as error:
+            code, trap = 134, str(error)
+        return RunResult(code, b"".join(out).decode(errors="replace"), b"".join(err).decode(errors="replace"), trap)
