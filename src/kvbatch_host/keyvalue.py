@@ -101,6 +101,17 @@ class KeyValueHost:
         rep = handle.to_host(store).rep  # to_host consumes the borrow: no drop() after it
         return self._buckets[rep]
 
+    def open_bucket(self, name: str) -> OpenBucket:
+        """Opens store `name` as `wasi:keyvalue/store.open` does, registering a handle for it."""
+        backend = self.registry.open(name)
+        rep = next(self._reps)
+        self._buckets[rep] = bucket = OpenBucket(name, backend, rep)
+        return bucket
+
+    def close_bucket(self, bucket: OpenBucket) -> None:
+        """Forgets a handle made by `open_bucket`."""
+        self._buckets.pop(bucket.rep, None)
+
     def borrow(self, store: Any, bucket: OpenBucket) -> ResourceAny:
         """A borrowed handle to `bucket`, to pass to another component's export."""
         return ResourceHost.borrow(bucket.rep, self.bucket_type).to_any(store)
@@ -134,10 +145,7 @@ class KeyValueHost:
         inst.add_resource("bucket", ResourceType.host(self.bucket_type), self._drop_bucket)
 
         def open_(store: Any, name: str) -> Any:
-            backend = self.registry.open(name)
-            rep = next(self._reps)
-            self._buckets[rep] = OpenBucket(name, backend, rep)
-            return ResourceHost.own(rep, self.bucket_type)
+            return ResourceHost.own(self.open_bucket(name).rep, self.bucket_type)
 
         def get(store: Any, handle: ResourceAny, key: str) -> Any:
             b = self.bucket_of(store, handle)

@@ -11,9 +11,10 @@ reaches the guest is the `batch` mode:
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from wasmtime import ExitTrap, Store, WasiConfig, WasmtimeError
 from wasmtime.component import Component, Linker, Variant
@@ -67,6 +68,10 @@ class Harness:
         if self.batch not in BATCH_MODES:
             raise ValueError(f"unknown batch mode {self.batch!r}; expected one of {', '.join(BATCH_MODES)}")
         self.store = Store(components.engine())
+        wasi = WasiConfig()  # components in this store (the provider too) need WASI before any run_command
+        wasi.inherit_stdout()
+        wasi.inherit_stderr()
+        self.store.set_wasi(wasi)
         self.keyvalue = KeyValueHost(self.registry)
 
     def batch_ops(self) -> Any:
@@ -95,7 +100,6 @@ class Harness:
         args: Sequence[str] = (),
         *,
         capture: bool = False,
-        stdout: Optional[Callable[[bytes], Any]] = None,
     ) -> RunResult:
         """Runs the `wasi:cli/run` export of the component at `path` with `args`.
 
@@ -106,17 +110,25 @@ class Harness:
         run_name = _export_name(component, "wasi:cli/run@")
         if run_name is None:
             raise ValueError(f"{path} exports no wasi:cli/run: it is not a command component")
-        out: List[bytes] = []
-        err: List[bytes] = []
         wasi = WasiConfig()
         wasi.argv = [Path(path).name, *args]
-        if capture or stdout is not None:
-            wasi.stdout_custom = stdout or out.append
-            wasi.stderr_custom = err.append
-        else:
-            wasi.inherit_stdout()
-            wasi.inherit_stderr()
-        self.store.set_wasi(wasi)
+        # Captured output goes through files: wasmtime-py's custom-output callbacks can be
+        # called from a runtime thread after the interpreter has started shutting down.
+        with tempfile.TemporaryDirectory(prefix="kvbatch-run-") as tmp:
+            out_path, err_path = Path(tmp, "stdout"), Path(tmp, "stderr")
+            if capture:
+                wasi.stdout_file = str(out_path)
+                wasi.stderr_file = str(err_path)
+            else:
+                wasi.inherit_stdout()
+                wasi.inherit_stderr()
+            self.store.set_wasi(wasi)
+            code, trap = self._call_run(component, run_name)
+            if not capture:
+                return RunResult(code, trap=trap)
+            return RunResult(code, out_path.read_text(errors="replace"), err_path.read_text(errors="replace"), trap)
+
+    def _call_run(self, component: Component, run_name: str) -> tuple[int, Optional[str]]:
         linker = self.linker_for(component)
         trap: Optional[str] = None
         code = 0
@@ -133,4 +145,4 @@ class Harness:
             code = exit_.code
         except WasmtimeError as error:
             code, trap = 134, str(error)
-        return RunResult(code, b"".join(out).decode(errors="replace"), b"".join(err).decode(errors="replace"), trap)
+        return code, trap
