@@ -91,7 +91,8 @@ def inputs_digest(target: Target) -> str:
     digest = hashlib.sha256()
     digest.update(f"{target.world}\0{target.module}\0componentize-py {package_version('componentize-py')}\0".encode())
     for file in _files([target.wit], (".wit",)) + _files(target.sources, (".py", ".toml")):
-        digest.update(str(file.relative_to(ROOT)).encode() + b"\0" + file.read_bytes() + b"\0")
+        label = file.relative_to(ROOT) if file.is_relative_to(ROOT) else file
+        digest.update(str(label).encode() + b"\0" + file.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
