@@ -56,6 +56,18 @@ TARGETS: Dict[str, Target] = {
                description="the demo guest, keyvalue draft2 (harness, Spin)"),
         Target("demo-wasmtime", "guest-draft", "demo", GUEST_PATHS, GUEST_SOURCES, BUILD / "demo-wasmtime.wasm",
                description="the demo guest, keyvalue draft (wasmtime CLI)"),
+        Target("demo-nobatch", "guest-nobatch", "demo", GUEST_PATHS, GUEST_SOURCES, BUILD / "demo-nobatch.wasm",
+               description="the demo guest without a batch import (--batch none: per-key fallback)"),
+        Target("probe", "guest", "probe", (SRC / "kvbatch_guests",), (SRC / "kvbatch_guests" / "probe.py",),
+               BUILD / "probe.wasm", description="scenario probe, keyvalue draft2 (harness tests)"),
+        Target("probe-draft", "guest-draft", "probe", (SRC / "kvbatch_guests",), (SRC / "kvbatch_guests" / "probe.py",),
+               BUILD / "probe-draft.wasm", description="scenario probe, keyvalue draft (interop with the wasmtime CLI)"),
+        *(
+            Target(f"broken-{flaw}", "provider", flaw, (SRC / "kvbatch_guests" / "broken",),
+                   (SRC / "kvbatch_guests" / "broken" / f"{flaw}.py",), BUILD / "broken" / f"{flaw}.wasm",
+                   description=f"deliberately broken provider ({flaw}) that `kvbatch check` must catch")
+            for flaw in ("swallow", "naive", "trap", "rewrap")
+        ),
     )
 }
 """Every buildable component, by name. Other modules register theirs with `register`."""
@@ -105,7 +117,8 @@ def is_fresh(target: Target) -> bool:
     if not (target.output.exists() and stamp.exists()):
         return False
     try:
-        return json.loads(stamp.read_text()).get("inputs") == inputs_digest(target)
+        recorded: object = json.loads(stamp.read_text()).get("inputs")
+        return recorded == inputs_digest(target)
     except (OSError, ValueError):
         return False
 

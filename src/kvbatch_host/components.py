@@ -68,7 +68,7 @@ def load_component(path: str | os.PathLike[str], use_cache: bool = True) -> Comp
                 component = None  # written by an incompatible engine: recompile below
         if component is None:
             component = Component(engine(), wasm)
-            _write_atomically(cached, component.serialize())
+            _write_atomically(cached, bytes(component.serialize()))
         _loaded[(str(cache_dir()), key)] = component
         return component
 

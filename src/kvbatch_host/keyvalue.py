@@ -168,8 +168,8 @@ class KeyValueHost:
             after = self._after_from_cursor(version, cursor)
             keys, next_after = b.backend.list_keys(b.name, after, self.page_size)
             response = Record()
-            response.keys = keys
-            response.cursor = self._cursor_from_after(version, next_after)
+            setattr(response, "keys", keys)
+            setattr(response, "cursor", self._cursor_from_after(version, next_after))
             return response
 
         for name, fn in (
@@ -211,7 +211,7 @@ class KeyValueHost:
         if version != DRAFT2:
             return
 
-        inst.add_resource("cas", ResourceType.host(self.cas_type), lambda store, rep: self._cas.pop(rep, None))
+        inst.add_resource("cas", ResourceType.host(self.cas_type), self._drop_cas)
 
         def cas_new(store: Any, handle: ResourceAny, key: str) -> Any:
             b = self.bucket_of(store, handle)
@@ -234,6 +234,9 @@ class KeyValueHost:
         inst.add_func("[static]cas.new", self._guard(cas_new))
         inst.add_func("[method]cas.current", self._guard(cas_current))
         inst.add_func("swap", swap)
+
+    def _drop_cas(self, store: Any, rep: int) -> None:
+        self._cas.pop(rep, None)
 
     def _new_cas(self, bucket: OpenBucket, key: str) -> ResourceHost:
         rep = next(self._reps)

@@ -135,8 +135,10 @@ class Harness:
         try:
             instance = linker.instantiate(self.store, component)
             iface = instance.get_export_index(self.store, run_name)
-            func = instance.get_func(self.store, instance.get_export_index(self.store, "run", iface))
-            assert func is not None
+            index = instance.get_export_index(self.store, "run", iface)
+            func = instance.get_func(self.store, index) if index is not None else None
+            if func is None:
+                raise ValueError(f"{run_name} has no run function")
             result = func(self.store)
             func.post_return(self.store)
             if isinstance(result, Variant) and result.tag == "err":

@@ -36,7 +36,8 @@ def open_backend(url: str) -> Backend:
             from .redis import RedisBackend
         except ImportError as err:  # pragma: no cover - redis is a pinned dependency
             raise ConfigError(f"redis URL {url!r}: the redis backend is unavailable ({err})") from None
-        return RedisBackend(url)
+        backend: Backend = RedisBackend(url)
+        return backend
     raise ConfigError(f"unknown store URL {url!r}; expected memory:, sqlite:PATH or redis://HOST:PORT/DB")
 
 

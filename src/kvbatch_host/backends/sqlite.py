@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from typing import List, Optional, Sequence, Tuple
+from types import TracebackType
+from typing import Dict, List, Literal, Optional, Sequence, Tuple
 
 from ..errors import HostKvError
 from .base import DEFAULT_PAGE_SIZE, Backend, decode_counter, encode_counter
@@ -61,10 +62,11 @@ class SqliteBackend(Backend):
 
     def exists(self, store: str, key: str) -> bool:
         with self._errors():
-            return self._db.execute("SELECT 1 FROM kv WHERE store=? AND key=?", (store, key)).fetchone() is not None
+            row = self._db.execute("SELECT 1 FROM kv WHERE store=? AND key=?", (store, key)).fetchone()
+        return row is not None
 
     def get_many(self, store: str, keys: Sequence[str]) -> List[Optional[bytes]]:
-        found = {}
+        found: Dict[str, bytes] = {}
         distinct = list(dict.fromkeys(keys))
         with self._errors():
             for start in range(0, len(distinct), 500):
@@ -122,7 +124,7 @@ class _SqliteErrors:
     def __enter__(self) -> None:
         self._lock.acquire()
 
-    def __exit__(self, exc_type, exc, tb) -> bool:  # type: ignore[no-untyped-def]
+    def __exit__(self, exc_type: Optional[type], exc: Optional[BaseException], tb: Optional[TracebackType]) -> Literal[False]:
         self._lock.release()
         if exc is not None and isinstance(exc, sqlite3.Error) and not isinstance(exc, HostKvError):
             raise HostKvError("other", f"sqlite: {exc}") from exc
@@ -137,6 +139,6 @@ class _Transaction:
     def __enter__(self) -> None:
         self._db.execute("BEGIN IMMEDIATE" if self._immediate else "BEGIN")
 
-    def __exit__(self, exc_type, exc, tb) -> bool:  # type: ignore[no-untyped-def]
+    def __exit__(self, exc_type: Optional[type], exc: Optional[BaseException], tb: Optional[TracebackType]) -> Literal[False]:
         self._db.execute("ROLLBACK" if exc is not None else "COMMIT")
         return False
