@@ -39,7 +39,9 @@ class Target:
     sources: Tuple[Path, ...]
     """What the build bundles from them: the files whose change triggers a rebuild."""
     output: Path
-    wit: Path = WIT_DIR
+    wit: Optional[Path] = WIT_DIR
+    """`-d` for componentize-py. `None`: the world comes from the WIT of installed packages that
+    ship a `componentize-py.toml` (spin-sdk), found through the venv (`VIRTUAL_ENV`)."""
     description: str = ""
 
 
@@ -58,6 +60,12 @@ TARGETS: Dict[str, Target] = {
                description="the demo guest, keyvalue draft (wasmtime CLI)"),
         Target("demo-nobatch", "guest-nobatch", "demo", GUEST_PATHS, GUEST_SOURCES, BUILD / "demo-nobatch.wasm",
                description="the demo guest without a batch import (--batch none: per-key fallback)"),
+        Target("bench", "guest", "bench", GUEST_PATHS, GUEST_SOURCES, BUILD / "bench.wasm",
+               description="the benchmark guest, keyvalue draft2 (harness; `kvbatch bench`)"),
+        Target("bench-nobatch", "guest-nobatch", "bench", GUEST_PATHS, GUEST_SOURCES, BUILD / "bench-nobatch.wasm",
+               description="the benchmark guest without a batch import (per-key store calls)"),
+        Target("bench-wasmtime", "guest-draft", "bench", GUEST_PATHS, GUEST_SOURCES, BUILD / "bench-wasmtime.wasm",
+               description="the benchmark guest, keyvalue draft (wasmtime CLI reference)"),
         Target("probe", "guest", "probe", (SRC / "kvbatch_guests",), (SRC / "kvbatch_guests" / "probe.py",),
                BUILD / "probe.wasm", description="scenario probe, keyvalue draft2 (harness tests)"),
         Target("probe-draft", "guest-draft", "probe", (SRC / "kvbatch_guests",), (SRC / "kvbatch_guests" / "probe.py",),
@@ -73,6 +81,17 @@ TARGETS: Dict[str, Target] = {
 """Every buildable component, by name. Other modules register theirs with `register`."""
 
 BINDING_WORLDS = ("provider", "guest", "guest-draft")
+
+
+SPIN_WORLD = "spin:up/http-trigger@4.1.0"
+SPIN_PATHS = (ROOT / "spin", SRC)
+SPIN_TARGET = Target(
+    "spin", SPIN_WORLD, "app", SPIN_PATHS, (ROOT / "spin", SRC / "kvbatch_bulk", SRC / "kvbatch"), BUILD / "spin.wasm",
+    wit=None, description="the Spin component: bulk key-value HTTP endpoints (spin-sdk's WIT; what `spin build` runs)")
+TARGETS[SPIN_TARGET.name] = SPIN_TARGET
+TARGETS["bulk-driver"] = Target(
+    "bulk-driver", "guest", "bulk_driver", GUEST_PATHS, GUEST_SOURCES + (SRC / "kvbatch_bulk",), BUILD / "bulk-driver.wasm",
+    description="feeds HTTP requests to the Spin component's logic (kvbatch_bulk) under the harness (tests)")
 
 
 def register(target: Target) -> Target:
@@ -102,7 +121,9 @@ def inputs_digest(target: Target) -> str:
     """A hash of everything that decides the bytes of `target`'s output."""
     digest = hashlib.sha256()
     digest.update(f"{target.world}\0{target.module}\0componentize-py {package_version('componentize-py')}\0".encode())
-    for file in _files([target.wit], (".wit",)) + _files(target.sources, (".py", ".toml")):
+    if target.wit is None:  # the installed packages' WIT: their versions decide it
+        digest.update(f"spin-sdk {package_version('spin-sdk')}\0".encode())
+    for file in _files([target.wit] if target.wit else [], (".wit",)) + _files(target.sources, (".py", ".toml")):
         label = file.relative_to(ROOT) if file.is_relative_to(ROOT) else file
         digest.update(str(label).encode() + b"\0" + file.read_bytes() + b"\0")
     return digest.hexdigest()
@@ -123,6 +144,30 @@ def is_fresh(target: Target) -> bool:
         return False
 
 
+def componentize_command(target: Target, output: Path) -> List[str]:
+    """The componentize-py command line that builds `target` into `output`."""
+    cmd = [componentize_py()] + (["-d", str(target.wit)] if target.wit is not None else [])
+    cmd += ["-w", target.world, "componentize"]
+    for path in target.paths:
+        cmd += ["-p", str(path)]
+    return cmd + [target.module, "-o", str(output)]
+
+
+def componentize_env(target: Target) -> Dict[str, str]:
+    """The environment of a build: the venv is visible to componentize-py only for `wit=None` targets.
+
+    componentize-py merges the WIT of every installed package with a `componentize-py.toml`
+    it finds through `VIRTUAL_ENV`; spin-sdk's includes `wasi:keyvalue@0.2.0-draft2`, which
+    `wit/` vendors too ("attempting to re-add package"), so builds against `wit/` run without it.
+    """
+    env = dict(os.environ)
+    if target.wit is None:
+        env["VIRTUAL_ENV"] = sys.prefix
+    else:
+        env.pop("VIRTUAL_ENV", None)
+    return env
+
+
 def build(target: Target, force: bool = False, log: Callable[[str], None] = print) -> bool:
     """Builds `target` unless its output is fresh; returns whether it built.
 
@@ -133,12 +178,9 @@ def build(target: Target, force: bool = False, log: Callable[[str], None] = prin
         return False
     target.output.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.output.with_suffix(".wasm.tmp")
-    cmd = [componentize_py(), "-d", str(target.wit), "-w", target.world, "componentize"]
-    for path in target.paths:
-        cmd += ["-p", str(path)]
-    cmd += [target.module, "-o", str(tmp)]
+    cmd = componentize_command(target, tmp)
     started = time.monotonic()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=componentize_env(target))
     if proc.returncode != 0:
         raise subprocess.CalledProcessError(proc.returncode, cmd, proc.stdout, proc.stderr)
     os.replace(tmp, target.output)
