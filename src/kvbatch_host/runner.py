@@ -21,6 +21,7 @@ from wasmtime.component import Component, Linker, Variant
 
 from . import components
 from .compose import ProviderBatch
+from .faults import ObservedBatch
 from .keyvalue import DRAFT, DRAFT2, KeyValueHost, NativeBatch
 from .stores import StoreRegistry
 
@@ -81,7 +82,7 @@ class Harness:
         if self.batch == "provider":
             if self._provider is None:
                 self._provider = ProviderBatch(self.store, self.keyvalue, str(self.provider_path))
-            return self._provider
+            return ObservedBatch(self._provider)  # the fault layer sees which batch call a store call serves
         return None
 
     def linker_for(self, component: Component) -> Linker:
