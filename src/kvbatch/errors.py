@@ -8,7 +8,10 @@ a batch attributes to keys.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:
+    from .results import BatchResult
 
 
 class KvError(Exception):
@@ -43,19 +46,68 @@ class StoreError(KvError):
         super().__init__(message)
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.message == self.message  # type: ignore[attr-defined]
+        return isinstance(other, StoreError) and type(other) is type(self) and other.message == self.message
 
     def __hash__(self) -> int:
         return hash((type(self), self.message))
 
 
 class ValidationError(KvError, ValueError):
-    """Input was rejected before anything was sent; names the offending key and the limit."""
+    """Input was rejected before anything was sent; names the offending key and the limit.
 
-    def __init__(self, message: str, key: str | None = None, limit: int | None = None) -> None:
+    `key` is the offending key (or its `repr` when it is not a string), `limit` the limit it
+    broke (`None` when no size limit is involved, e.g. a value that is not bytes) and `index`
+    its position in the input, when it came from a batch.
+    """
+
+    def __init__(self, message: str, key: str | None = None, limit: int | None = None, index: int | None = None) -> None:
         self.key = key
         self.limit = limit
+        self.index = index
         super().__init__(message)
+
+
+class KeyNotFound(KvError):
+    """`delete_many(..., missing_ok=False)` found no value at this key."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"no value at key {key!r}")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, KeyNotFound) and other.key == self.key
+
+    def __hash__(self) -> int:
+        return hash((KeyNotFound, self.key))
+
+
+def _listed(keys: Sequence[str], limit: int = 10) -> str:
+    shown = ", ".join(repr(k) for k in keys[:limit])
+    return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
+
+
+class BatchFailed(KvError):
+    """Raised by `raise_for_failures()`: not every key of a batch succeeded.
+
+    `result` is the whole per-key result; `failed`, `unknown` and `not_attempted` are its
+    keys that did not succeed, and the message lists them.
+    """
+
+    def __init__(self, result: "BatchResult") -> None:
+        self.result = result
+        self.failed = tuple(result.failed)
+        self.unknown = result.unknown
+        self.not_attempted = result.not_attempted
+        parts = []
+        if self.failed:
+            first = result.failed[self.failed[0]]
+            parts.append(f"{len(self.failed)} failed ({_listed(self.failed)}; first error: {type(first).__name__}: {first})")
+        if self.unknown:
+            parts.append(f"{len(self.unknown)} unknown ({_listed(self.unknown)})")
+        if self.not_attempted:
+            parts.append(f"{len(self.not_attempted)} not attempted ({_listed(self.not_attempted)})")
+        what = result.operation or "batch"
+        super().__init__(f"{what}: {len(result.succeeded)} of {result.total} keys succeeded; " + "; ".join(parts))
 
 
 def from_wit_error(value: Any, store: str | None = None) -> KvError:

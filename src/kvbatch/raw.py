@@ -41,12 +41,12 @@ class RawBucket(Protocol):
 # generated bindings are imported here, at module level, whenever they exist; on plain
 # CPython they do not, and `WitBucket.open` says so.
 try:
-    from componentize_py_types import Err as _Err  # type: ignore[import-not-found]
-    from wit_world.imports import store as _store  # type: ignore[import-not-found]
+    from componentize_py_types import Err as _Err  # type: ignore[import-not-found,unused-ignore]
+    from wit_world.imports import store as _store  # type: ignore[import-not-found,unused-ignore]
 except ImportError:
     _Err = _store = None
 try:
-    from wit_world.imports import batch as _batch  # type: ignore[import-not-found]
+    from wit_world.imports import batch as _batch  # type: ignore[import-not-found,unused-ignore]
 except ImportError:
     _batch = None
 
@@ -54,7 +54,7 @@ except ImportError:
 class WitBucket:
     """A `RawBucket` over a generated `wasi:keyvalue` binding's bucket resource."""
 
-    def __init__(self, handle: Any, name: str, batch_module: Optional[ModuleType], err_type: type) -> None:
+    def __init__(self, handle: Any, name: str, batch_module: Optional[ModuleType], err_type: type[BaseException]) -> None:
         self._handle = handle
         self._batch = batch_module
         self._err = err_type
@@ -85,10 +85,11 @@ class WitBucket:
         try:
             return fn(*args)
         except self._err as err:
-            raise from_wit_error(err.value, self.name) from None
+            raise from_wit_error(getattr(err, "value", err), self.name) from None
 
     def get(self, key: str) -> Optional[bytes]:
-        return self._call(self._handle.get, key)
+        value: Optional[bytes] = self._call(self._handle.get, key)
+        return value
 
     def set(self, key: str, value: bytes) -> None:
         self._call(self._handle.set, key, value)
@@ -97,7 +98,7 @@ class WitBucket:
         self._call(self._handle.delete, key)
 
     def exists(self, key: str) -> bool:
-        return self._call(self._handle.exists, key)
+        return bool(self._call(self._handle.exists, key))
 
     def get_many(self, keys: Sequence[str]) -> List[Optional[bytes]]:
         if self._batch is None:
@@ -130,7 +131,8 @@ def _entry_value(entry: Any) -> Optional[bytes]:
     """One `get-many` entry of either version as the value or `None`."""
     if entry is None:  # draft: option<tuple<string, list<u8>>> is none
         return None
-    return entry[1]  # draft: (key, value); draft2: (key, option<value>)
+    value: Optional[bytes] = entry[1]  # draft: (key, value); draft2: (key, option<value>)
+    return value
 
 
 __all__ = ["RawBucket", "WitBucket", "KvError"]

@@ -1,0 +1,514 @@
+"""`Bucket`: batch operations with per-key outcomes over any `RawBucket`.
+
+How a batch runs, chunk by chunk (at most `chunk_size` keys, and for `set_many` at most
+`chunk_bytes` of values, per host call):
+
+1. The chunk is sent in one `*-many` call (when the host offers `wasi:keyvalue/batch`;
+   otherwise key by key, each key's outcome known directly).
+2. **Attribution.** When the batch call returns one opaque `err`, kvbatch retries that
+   chunk key by key. For writes this is safe because `set` and `delete` are idempotent:
+   a key the batch already wrote is written again with the same value. So every key gets its
+   own outcome, and the keys that succeed now hold their new state.
+3. **Retry.** Keys whose error `RetryPolicy.retry_on` accepts (by default `StoreError`) are
+   retried after an exponential backoff with jitter, and only those keys, until `attempts`
+   or the time `budget` runs out.
+4. **Verification.** A write whose last attempt returned an error may still have been
+   applied (the error can come after the write). With `verify=True` (the default) kvbatch
+   reads such keys back: a `set` key holding the new value, or a deleted key that is
+   absent, is reported `succeeded`; otherwise it is `failed` (it holds another value:
+   its old one). If the read fails too, or with `verify=False`, the key is `unknown`:
+   never guessed.
+
+`no-such-store` and `access-denied` (`CapabilityError`) are raised at once, whatever
+`stop_on_error` says: they are configuration errors, not per-key failures.
+
+The one caveat: attribution and verification look at the store *after* the batch call.
+A concurrent writer that changes one of the keys in between can make kvbatch report that
+writer's effect (for example, a key another client set to the same value reads back as
+`succeeded`). Without concurrent writers to the same keys, the report is exact.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar
+
+from .builder import Builder
+from .chunking import chunked
+from .errors import CapabilityError, KeyNotFound, KvError, StoreError
+from .limits import DEFAULT_CHUNK_BYTES, DEFAULT_CHUNK_SIZE, MAX_KEY_BYTES, MAX_VALUE_BYTES
+from .raw import RawBucket, WitBucket
+from .results import BatchResult, ExistsResult, GetResult, Status, _build
+from .retry import DEFAULT_RETRY, RetryPolicy
+from .stats import Progress, ProgressCallback, Stats
+from .validation import Items, check_items, check_key, check_keys, check_value
+from .writer import Writer
+
+R = TypeVar("R")
+Outcome = Tuple[Status, Optional[KvError]]
+
+
+class _Run:
+    """The state of one batch operation: its policy, its counters and its clock."""
+
+    def __init__(self, policy: RetryPolicy, clock: Callable[[], float]) -> None:
+        self.policy = policy
+        self.stats = Stats()
+        self.clock = clock
+        self.started = clock()
+        self.policy_started = policy.clock()
+
+    def call(self, fn: Callable[..., R], *args: object, batch: bool = False) -> R:
+        self.stats.calls += 1
+        if batch:
+            self.stats.batch_calls += 1
+        return fn(*args)
+
+    def may_retry(self, attempt: int) -> Optional[float]:
+        """The delay before the retry that follows `attempt`, or `None` if no retry is left."""
+        policy = self.policy
+        if attempt >= policy.attempts:
+            return None
+        delay = policy.delay(attempt)
+        if policy.budget is not None and policy.clock() - self.policy_started + delay > policy.budget:
+            return None
+        return delay
+
+
+class Bucket:
+    """Batch operations with per-key outcomes over a `RawBucket`.
+
+    `chunk_size`, `chunk_bytes`, `retry` and `verify` are the defaults of every operation
+    (each call may override the first three). Keys and values are checked against
+    `max_key_bytes`/`max_value_bytes` (Spin's limits by default) before anything is sent.
+    `stats` accumulates the work of every operation.
+    """
+
+    def __init__(
+        self,
+        raw: RawBucket,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+        retry: Optional[RetryPolicy] = None,
+        verify: bool = True,
+        max_key_bytes: int = MAX_KEY_BYTES,
+        max_value_bytes: int = MAX_VALUE_BYTES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        _check_chunking(chunk_size, chunk_bytes)
+        self.raw = raw
+        self.chunk_size = chunk_size
+        self.chunk_bytes = chunk_bytes
+        self.retry = retry if retry is not None else DEFAULT_RETRY
+        self.verify = verify
+        self.max_key_bytes = max_key_bytes
+        self.max_value_bytes = max_value_bytes
+        self.stats = Stats()
+        self._clock = clock
+
+    @property
+    def name(self) -> str:
+        """The store name the bucket was opened with."""
+        return self.raw.name
+
+    @property
+    def has_native_batch(self) -> bool:
+        """Whether `*-many` calls go to the host's `batch` interface (else key by key)."""
+        return self.raw.has_native_batch
+
+    def __repr__(self) -> str:
+        return f"<kvbatch.Bucket {self.name!r} chunk_size={self.chunk_size} native_batch={self.has_native_batch}>"
+
+    def __enter__(self) -> "Bucket":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Releases the underlying bucket resource, if it has one."""
+        close = getattr(self.raw, "close", None)
+        if callable(close):
+            close()
+
+    # -- single keys ---------------------------------------------------------------------
+
+    def get(self, key: str) -> Optional[bytes]:
+        """The value at `key`, or `None`. One host call; errors are raised."""
+        return self.raw.get(check_key(key, max_key_bytes=self.max_key_bytes))
+
+    def set(self, key: str, value: bytes) -> None:
+        """Writes `value` at `key`. One host call; errors are raised."""
+        key = check_key(key, max_key_bytes=self.max_key_bytes)
+        self.raw.set(key, check_value(key, value, max_value_bytes=self.max_value_bytes))
+
+    def delete(self, key: str) -> None:
+        """Deletes `key` (a missing key is not an error). One host call; errors are raised."""
+        self.raw.delete(check_key(key, max_key_bytes=self.max_key_bytes))
+
+    def exists(self, key: str) -> bool:
+        """Whether `key` holds a value. One host call; errors are raised."""
+        return self.raw.exists(check_key(key, max_key_bytes=self.max_key_bytes))
+
+    # -- batches ------------------------------------------------------------------------
+
+    def get_many(
+        self,
+        keys: Iterable[str],
+        *,
+        chunk_size: Optional[int] = None,
+        stop_on_error: bool = False,
+        retry: Optional[RetryPolicy] = None,
+        progress: Optional[ProgressCallback] = None,
+        raise_on_error: bool = False,
+    ) -> GetResult:
+        """Reads `keys`: the values found, the keys missing and the keys that failed.
+
+        Each distinct key is read once (duplicates are listed in `duplicates`). A partial
+        failure is reported in the result, not raised, unless `raise_on_error` is set
+        (then `BatchFailed` is raised when any key was not read).
+        """
+        wanted = check_keys(keys, max_key_bytes=self.max_key_bytes)
+        distinct, duplicates = _distinct(wanted)
+        values: Dict[str, bytes] = {}
+        missing: List[str] = []
+        raw = self.raw
+        batch = raw.get_many if raw.has_native_batch else None
+
+        def process(run: _Run, chunk: List[str]) -> Dict[str, Outcome]:
+            done, errors = self._settle(run, chunk, batch, raw.get)
+            outcome: Dict[str, Outcome] = {}
+            for key in chunk:
+                if key in errors:
+                    outcome[key] = ("failed", errors[key])
+                    continue
+                value = done[key]
+                if value is None:
+                    missing.append(key)
+                else:
+                    values[key] = value
+                outcome[key] = ("succeeded", None)
+            return outcome
+
+        base = self._run_chunks("get_many", distinct, duplicates, process, chunk_size, None, stop_on_error, retry, progress)
+        absent = set(missing)
+        result = GetResult(succeeded=base.succeeded, failed=base.failed, not_attempted=base.not_attempted,
+                           duplicates=base.duplicates, order=base.order, operation="get_many", stats=base.stats,
+                           values={k: values[k] for k in base.order if k in values},
+                           missing=tuple(k for k in base.order if k in absent))
+        if raise_on_error:
+            result.raise_for_failures()
+        return result
+
+    def set_many(
+        self,
+        items: Items,
+        *,
+        chunk_size: Optional[int] = None,
+        chunk_bytes: Optional[int] = None,
+        stop_on_error: bool = False,
+        retry: Optional[RetryPolicy] = None,
+        progress: Optional[ProgressCallback] = None,
+        verify: Optional[bool] = None,
+    ) -> BatchResult:
+        """Writes `items` (a mapping or `(key, value)` pairs); returns each key's outcome.
+
+        A key given more than once is written once, with the **last** value given (as if the
+        writes were applied in order), at the position of its first appearance; it is listed
+        in `duplicates`. Every key and value is checked before anything is sent.
+        """
+        pairs = check_items(items, max_key_bytes=self.max_key_bytes, max_value_bytes=self.max_value_bytes)
+        latest: Dict[str, bytes] = {}
+        duplicates: Dict[str, None] = {}
+        for key, value in pairs:
+            if key in latest:
+                duplicates[key] = None
+            latest[key] = value
+        raw = self.raw
+        do_verify = self.verify if verify is None else verify
+
+        def batch(keys: List[str]) -> None:
+            raw.set_many([(k, latest[k]) for k in keys])
+
+        def single(key: str) -> None:
+            raw.set(key, latest[key])
+
+        def confirm(run: _Run, key: str) -> bool:
+            return run.call(raw.get, key) == latest[key]
+
+        def process(run: _Run, chunk: List[str]) -> Dict[str, Outcome]:
+            _, errors = self._settle(run, chunk, batch if raw.has_native_batch else None, single)
+            return self._settle_writes(run, chunk, errors, confirm, do_verify)
+
+        return self._run_chunks("set_many", list(latest), tuple(duplicates), process, chunk_size,
+                                (chunk_bytes or self.chunk_bytes, lambda k: len(latest[k]) + len(k)),
+                                stop_on_error, retry, progress)
+
+    def delete_many(
+        self,
+        keys: Iterable[str],
+        *,
+        missing_ok: bool = True,
+        chunk_size: Optional[int] = None,
+        stop_on_error: bool = False,
+        retry: Optional[RetryPolicy] = None,
+        progress: Optional[ProgressCallback] = None,
+        verify: Optional[bool] = None,
+    ) -> BatchResult:
+        """Deletes `keys`; returns each distinct key's outcome.
+
+        With `missing_ok=True` (the default, like `wasi:keyvalue`) deleting a missing key
+        succeeds. With `missing_ok=False` each key is checked first: a missing key `failed`
+        with `KeyNotFound` and is not deleted (another writer may create it in between).
+        """
+        wanted = check_keys(keys, max_key_bytes=self.max_key_bytes)
+        distinct, duplicates = _distinct(wanted)
+        raw = self.raw
+        do_verify = self.verify if verify is None else verify
+
+        def batch(chunk: List[str]) -> None:
+            raw.delete_many(chunk)
+
+        def confirm(run: _Run, key: str) -> bool:
+            return not run.call(raw.exists, key)
+
+        def process(run: _Run, chunk: List[str]) -> Dict[str, Outcome]:
+            outcome: Dict[str, Outcome] = {}
+            todo = chunk
+            if not missing_ok:
+                found, errors = self._settle(run, chunk, None, raw.exists)
+                for key in chunk:
+                    if key in errors:
+                        outcome[key] = ("failed", errors[key])
+                    elif not found[key]:
+                        outcome[key] = ("failed", KeyNotFound(key))
+                todo = [k for k in chunk if k not in outcome]
+            if todo:
+                _, errors = self._settle(run, todo, batch if raw.has_native_batch else None, raw.delete)
+                outcome.update(self._settle_writes(run, todo, errors, confirm, do_verify))
+            return {k: outcome[k] for k in chunk}
+
+        return self._run_chunks("delete_many", distinct, duplicates, process, chunk_size, None, stop_on_error, retry, progress)
+
+    def exists_many(
+        self,
+        keys: Iterable[str],
+        *,
+        chunk_size: Optional[int] = None,
+        stop_on_error: bool = False,
+        retry: Optional[RetryPolicy] = None,
+        progress: Optional[ProgressCallback] = None,
+    ) -> ExistsResult:
+        """Whether each key holds a value: a mapping key → bool over the keys answered, with
+        keys whose check failed in `failed`. `wasi:keyvalue` has no batch `exists`, so this
+        makes one `exists` call per key (it transfers no values)."""
+        wanted = check_keys(keys, max_key_bytes=self.max_key_bytes)
+        distinct, duplicates = _distinct(wanted)
+        answers: Dict[str, bool] = {}
+        raw = self.raw
+
+        def process(run: _Run, chunk: List[str]) -> Dict[str, Outcome]:
+            found, errors = self._settle(run, chunk, None, raw.exists)
+            answers.update(found)
+            return {k: (("failed", errors[k]) if k in errors else ("succeeded", None)) for k in chunk}
+
+        base = self._run_chunks("exists_many", distinct, duplicates, process, chunk_size, None, stop_on_error, retry, progress)
+        return ExistsResult(succeeded=base.succeeded, failed=base.failed, not_attempted=base.not_attempted,
+                            duplicates=base.duplicates, order=base.order, operation="exists_many", stats=base.stats,
+                            exists={k: answers[k] for k in base.succeeded})
+
+    # -- writer and builder ---------------------------------------------------------------
+
+    def writer(
+        self,
+        *,
+        flush_at: Optional[int] = None,
+        flush_bytes: Optional[int] = None,
+        flush_on_error: bool = False,
+        stop_on_error: bool = False,
+        retry: Optional[RetryPolicy] = None,
+        progress: Optional[ProgressCallback] = None,
+    ) -> Writer:
+        """A buffered writer (a context manager): see `kvbatch.writer.Writer`.
+
+        It flushes every `flush_at` distinct keys (default: `chunk_size`) or `flush_bytes`
+        of buffered values (default: `chunk_bytes`), and on a clean exit. On an exception in
+        the block the unflushed operations are discarded unless `flush_on_error` is set.
+        """
+        return Writer(self, flush_at=flush_at or self.chunk_size, flush_bytes=flush_bytes or self.chunk_bytes,
+                      flush_on_error=flush_on_error, stop_on_error=stop_on_error, retry=retry, progress=progress)
+
+    def builder(self) -> Builder:
+        """A mixed-operation builder: see `kvbatch.builder.Builder`."""
+        return Builder(self)
+
+    # -- the engine ---------------------------------------------------------------------
+
+    def _run_chunks(
+        self,
+        operation: str,
+        keys: List[str],
+        duplicates: Sequence[str],
+        process: Callable[[_Run, List[str]], Dict[str, Outcome]],
+        chunk_size: Optional[int],
+        by_bytes: Optional[Tuple[int, Callable[[str], int]]],
+        stop_on_error: bool,
+        retry: Optional[RetryPolicy],
+        progress: Optional[ProgressCallback],
+    ) -> BatchResult:
+        size = chunk_size if chunk_size is not None else self.chunk_size
+        _check_chunking(size, by_bytes[0] if by_bytes else 1)
+        chunks = chunked(keys, size, *by_bytes) if by_bytes else chunked(keys, size)
+        run = _Run(retry if retry is not None else self.retry, self._clock)
+        outcomes: Dict[str, Outcome] = {}
+        counts = {"succeeded": 0, "failed": 0, "unknown": 0}
+        try:
+            for chunk in chunks:
+                run.stats.chunks += 1
+                settled = process(run, chunk)
+                for key in chunk:
+                    status = settled[key][0]
+                    counts[status] += 1
+                outcomes.update(settled)
+                if progress is not None:
+                    progress(Progress(len(outcomes), len(keys), counts["succeeded"], counts["failed"], counts["unknown"]))
+                if stop_on_error and any(settled[k][0] != "succeeded" for k in chunk):
+                    break
+        finally:
+            run.stats.elapsed = self._clock() - run.started
+            self.stats.add(run.stats)
+        for key in keys:
+            outcomes.setdefault(key, ("not_attempted", None))
+        return _build(BatchResult, dict.fromkeys(keys), outcomes, tuple(duplicates), operation, run.stats)
+
+    def _settle(
+        self,
+        run: _Run,
+        keys: List[str],
+        batch: Optional[Callable[[List[str]], Optional[Sequence[R]]]],
+        single: Callable[[str], R],
+    ) -> Tuple[Dict[str, R], Dict[str, KvError]]:
+        """Runs `keys` through attempts and retries; returns the answers and the last error
+        of each key that never succeeded. Capability errors propagate."""
+        done: Dict[str, R] = {}
+        errors: Dict[str, KvError] = {}
+        pending = list(keys)
+        attempt = 1
+        while True:
+            self._attempt(run, pending, batch, single, done, errors)
+            pending = [k for k in pending if k in errors and run.policy.should_retry(errors[k])]
+            if not pending:
+                break
+            delay = run.may_retry(attempt)
+            if delay is None:
+                break
+            if delay > 0:
+                run.policy.sleep(delay)
+            run.stats.retries += 1
+            attempt += 1
+        return done, errors
+
+    def _attempt(
+        self,
+        run: _Run,
+        pending: List[str],
+        batch: Optional[Callable[[List[str]], Optional[Sequence[R]]]],
+        single: Callable[[str], R],
+        done: Dict[str, R],
+        errors: Dict[str, KvError],
+    ) -> None:
+        for key in pending:
+            errors.pop(key, None)
+        if batch is not None and len(pending) > 1:
+            try:
+                answers = run.call(batch, pending, batch=True)
+                if answers is not None and len(answers) != len(pending):
+                    raise StoreError(f"the host answered {len(answers)} entries for {len(pending)} keys")
+            except CapabilityError:
+                raise
+            except KvError:
+                run.stats.attributed += len(pending)  # opaque: find out key by key
+            else:
+                for i, key in enumerate(pending):
+                    done[key] = answers[i] if answers is not None else None  # type: ignore[assignment]
+                return
+        for key in pending:
+            try:
+                done[key] = run.call(single, key)
+            except CapabilityError:
+                raise
+            except KvError as err:
+                errors[key] = err
+
+    def _settle_writes(
+        self,
+        run: _Run,
+        keys: List[str],
+        errors: Mapping[str, KvError],
+        confirm: Callable[[_Run, str], bool],
+        verify: bool,
+    ) -> Dict[str, Outcome]:
+        """Outcomes of written keys; a key whose last attempt failed is read back when
+        `verify` is set (`succeeded` if it holds its new state, else `failed`), and is
+        `unknown` when it cannot be read back."""
+        outcome: Dict[str, Outcome] = {}
+        for key in keys:
+            error = errors.get(key)
+            if error is None:
+                outcome[key] = ("succeeded", None)
+                continue
+            if not verify:
+                outcome[key] = ("unknown", error)
+                continue
+            run.stats.verified += 1
+            try:
+                applied = confirm(run, key)
+            except CapabilityError:
+                raise
+            except KvError:
+                outcome[key] = ("unknown", error)
+                continue
+            outcome[key] = ("succeeded", None) if applied else ("failed", error)
+        return outcome
+
+
+def _distinct(keys: Sequence[str]) -> Tuple[List[str], Tuple[str, ...]]:
+    seen: Dict[str, None] = {}
+    duplicates: Dict[str, None] = {}
+    for key in keys:
+        if key in seen:
+            duplicates[key] = None
+        seen[key] = None
+    return list(seen), tuple(duplicates)
+
+
+def _check_chunking(chunk_size: int, chunk_bytes: int) -> None:
+    if not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be an int >= 1, got {chunk_size!r}")
+    if not isinstance(chunk_bytes, int) or chunk_bytes < 1:
+        raise ValueError(f"chunk_bytes must be an int >= 1, got {chunk_bytes!r}")
+
+
+def open(
+    name: str = "default",
+    *,
+    use_batch: bool = True,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    retry: Optional[RetryPolicy] = None,
+    verify: bool = True,
+    max_key_bytes: int = MAX_KEY_BYTES,
+    max_value_bytes: int = MAX_VALUE_BYTES,
+) -> Bucket:
+    """Opens store `name` through the component's `wasi:keyvalue` imports (either version).
+
+    Uses the imported `batch` interface when the world has one and `use_batch` is true, and
+    per-key `store` calls otherwise. Raises `NoSuchStore`/`AccessDenied` at once. Works only
+    inside a component; on CPython wrap a `RawBucket` with `Bucket(raw)` instead.
+    """
+    return Bucket(WitBucket.open(name, use_batch=use_batch), chunk_size=chunk_size, chunk_bytes=chunk_bytes,
+                  retry=retry, verify=verify, max_key_bytes=max_key_bytes, max_value_bytes=max_value_bytes)
+
+
+__all__ = ["Bucket", "open"]

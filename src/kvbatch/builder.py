@@ -1,0 +1,151 @@
+"""The mixed-operation builder: many `get`/`set`/`delete` ops, as few batch calls as correct.
+
+    results = (bucket.builder()
+               .set("a", b"1").set("b", b"2")
+               .get("a")                 # sees b"1": read-your-writes
+               .delete("b").get("c")
+               .execute())
+    for r in results:                    # in input order, each with its index
+        print(r.index, r.op, r.key, r.status, r.value)
+
+How ops are grouped: operations on different keys are independent, so only the order of
+ops on the *same* key matters. Execution runs in phases `get-many`, `set-many`,
+`delete-many`, `get-many`, `set-many`, ...; each op goes into the earliest phase of its kind
+that comes after the previous op on its key (consecutive ops of one kind on one key share a
+phase: two `set`s of a key are sent once, last value winning). So a `get` after a `set` of the
+same key sees the new value, and a builder of independent keys takes one call per kind (per
+chunk). Each phase uses the bucket's batch operations, with their chunking, attribution and
+retries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Dict, Iterable, List, Literal, Optional, Tuple
+
+from .errors import KvError
+from .results import BatchResult, GetResult, Status
+from .retry import RetryPolicy
+from .validation import Items, check_key, check_value, iter_items
+
+if TYPE_CHECKING:
+    from .bucket import Bucket
+
+OpKind = Literal["get", "set", "delete"]
+_KIND_ORDER: Dict[OpKind, int] = {"get": 0, "set": 1, "delete": 2}
+_KINDS: Tuple[OpKind, ...] = ("get", "set", "delete")
+
+
+@dataclass(frozen=True)
+class OpResult:
+    """The outcome of one builder op: its `index` in input order, `op`, `key`, `status`,
+    the `value` read (for a `get`; `None` when missing) and the `error` if it failed."""
+
+    index: int
+    op: OpKind
+    key: str
+    status: Status
+    value: Optional[bytes] = None
+    error: Optional[KvError] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"
+
+    @property
+    def found(self) -> bool:
+        """For a `get`: whether the key held a value."""
+        return self.value is not None
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One batch call of the plan: its `kind` and the indices of the ops it carries."""
+
+    kind: OpKind
+    ops: Tuple[int, ...]
+
+
+class Builder:
+    """Collects ops (each checked as it is added) and runs them with `execute()`."""
+
+    def __init__(self, bucket: "Bucket") -> None:
+        self.bucket = bucket
+        self._ops: List[Tuple[OpKind, str, Optional[bytes]]] = []
+
+    def __len__(self) -> int:
+        return len(self._ops)
+
+    def get(self, key: str) -> "Builder":
+        self._ops.append(("get", check_key(key, max_key_bytes=self.bucket.max_key_bytes, index=len(self._ops)), None))
+        return self
+
+    def set(self, key: str, value: bytes) -> "Builder":
+        index = len(self._ops)
+        key = check_key(key, max_key_bytes=self.bucket.max_key_bytes, index=index)
+        self._ops.append(("set", key, check_value(key, value, max_value_bytes=self.bucket.max_value_bytes, index=index)))
+        return self
+
+    def delete(self, key: str) -> "Builder":
+        self._ops.append(("delete", check_key(key, max_key_bytes=self.bucket.max_key_bytes, index=len(self._ops)), None))
+        return self
+
+    def get_many(self, keys: Iterable[str]) -> "Builder":
+        for key in keys:
+            self.get(key)
+        return self
+
+    def set_many(self, items: Items) -> "Builder":
+        for key, value in iter_items(items):
+            self.set(key, value)  # type: ignore[arg-type]
+        return self
+
+    def delete_many(self, keys: Iterable[str]) -> "Builder":
+        for key in keys:
+            self.delete(key)
+        return self
+
+    def plan(self) -> List[Phase]:
+        """The batch calls `execute()` will make (before chunking), in order."""
+        last: Dict[str, int] = {}
+        phases: Dict[int, List[int]] = {}
+        for index, (kind, key, _) in enumerate(self._ops):
+            c = _KIND_ORDER[kind]
+            previous = last.get(key)
+            number = c if previous is None else previous + (c - previous) % 3
+            last[key] = number
+            phases.setdefault(number, []).append(index)
+        return [Phase(_KINDS[n % 3], tuple(phases[n])) for n in sorted(phases)]
+
+    def execute(self, *, chunk_size: Optional[int] = None, stop_on_error: bool = False,
+                retry: Optional[RetryPolicy] = None) -> List[OpResult]:
+        """Runs every op; returns one `OpResult` per op, in input order.
+
+        With `stop_on_error`, the first phase in which an op does not succeed ends the run:
+        the ops of later phases are `not_attempted`.
+        """
+        results: Dict[int, OpResult] = {}
+        stopped = False
+        for phase in self.plan():
+            ops = [(i, self._ops[i]) for i in phase.ops]
+            if stopped:
+                for i, (kind, key, _) in ops:
+                    results[i] = OpResult(i, kind, key, "not_attempted")
+                continue
+            outcome: BatchResult
+            keys = [key for _, (_, key, _) in ops]
+            if phase.kind == "get":
+                outcome = self.bucket.get_many(keys, chunk_size=chunk_size, retry=retry)
+            elif phase.kind == "set":
+                items = [(key, value) for _, (_, key, value) in ops if value is not None]
+                outcome = self.bucket.set_many(items, chunk_size=chunk_size, retry=retry)
+            else:
+                outcome = self.bucket.delete_many(keys, chunk_size=chunk_size, retry=retry)
+            for i, (kind, key, _) in ops:
+                value = outcome.values.get(key) if isinstance(outcome, GetResult) else None
+                results[i] = OpResult(i, kind, key, outcome.outcome(key), value, outcome.error(key))
+            stopped = stop_on_error and not outcome.all_succeeded
+        return [results[i] for i in range(len(self._ops))]
+
+
+__all__ = ["Builder", "OpResult", "Phase"]

@@ -1,0 +1,36 @@
+"""Named limits kvbatch enforces before anything is sent to the store.
+
+The key and value limits are the ones Spin documents for its key-value store (keys up to
+256 bytes of UTF-8, values up to 1 MiB; see NOTES.md, "Limits users will meet"), so a
+component tested under the kvbatch harness or the wasmtime CLI behaves the same when it is
+deployed to Spin. Every `Bucket` takes its own values for them if a host allows more.
+"""
+
+from __future__ import annotations
+
+MAX_KEY_BYTES = 256
+"""Longest key, in bytes of its UTF-8 encoding (Spin's documented limit)."""
+
+MAX_VALUE_BYTES = 1_048_576
+"""Largest value, in bytes (Spin's documented 1 MB limit, read as 1 MiB)."""
+
+DEFAULT_CHUNK_SIZE = 100
+"""Most keys sent in one `*-many` call.
+
+Why 100: it is the per-call item cap users already know from DynamoDB's BatchGetItem and a
+common pipeline size for Redis; it turns 10,000 keys into 100 host crossings, which is where
+the per-call overhead stops mattering (NOTES.md: ~40 ms a 1 MiB crossing, microseconds per
+small key); and it bounds the cost of the rare bad case: after an opaque batch error kvbatch
+retries that chunk key by key, so at most 100 single-key calls are spent finding out which
+keys were written.
+"""
+
+DEFAULT_CHUNK_BYTES = 4 * 1_048_576
+"""Most value bytes sent in one `set-many` call (a single larger value goes alone).
+
+The whole `list<tuple<string, list<u8>>>` is copied into the host in one piece, so the count
+limit alone would let 100 values of 1 MiB build a 100 MiB argument; 4 MiB keeps one call's
+copy small while still fitting thousands of typical small records.
+"""
+
+__all__ = ["DEFAULT_CHUNK_BYTES", "DEFAULT_CHUNK_SIZE", "MAX_KEY_BYTES", "MAX_VALUE_BYTES"]

@@ -1,0 +1,201 @@
+"""Per-key results of batch operations: frozen, every distinct key in exactly one group.
+
+* `succeeded`: the operation took effect for the key (a write holds its new value; a read
+  was answered);
+* `failed`: it did not, with the typed error (a write's key keeps its old value);
+* `unknown`: a write the store may or may not have applied; kvbatch never guesses;
+* `not_attempted`: never sent, because the operation stopped early (`stop_on_error`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Dict, Iterable, Iterator, List, Literal, Mapping, Optional, Sequence, Tuple
+
+from .errors import BatchFailed, KvError
+from .stats import Stats
+
+Status = Literal["succeeded", "failed", "unknown", "not_attempted"]
+STATUSES: Tuple[Status, ...] = ("succeeded", "failed", "unknown", "not_attempted")
+
+
+
+def _empty() -> Mapping[str, KvError]:
+    return MappingProxyType({})
+
+
+def _frozen_map(value: Mapping[str, object]) -> Mapping[str, object]:
+    return value if isinstance(value, MappingProxyType) else MappingProxyType(dict(value))
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchResult:
+    """The outcome of a batch operation for each distinct key it was given.
+
+    Groups keep the input order. `duplicates` lists keys named more than once in the input:
+    they are answered once (for a `set_many`, the last value given was the one written).
+    """
+
+    succeeded: Tuple[str, ...] = ()
+    failed: Mapping[str, KvError] = field(default_factory=_empty)
+    unknown: Tuple[str, ...] = ()
+    not_attempted: Tuple[str, ...] = ()
+    duplicates: Tuple[str, ...] = ()
+    unknown_errors: Mapping[str, KvError] = field(default_factory=_empty)
+    """For each `unknown` key, the error that left it in doubt."""
+    order: Tuple[str, ...] = ()
+    """Every distinct key in input order (derived from the groups when not given)."""
+    operation: str = field(default="", compare=False)
+    stats: Stats = field(default_factory=Stats, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        put = object.__setattr__
+        put(self, "succeeded", tuple(self.succeeded))
+        put(self, "unknown", tuple(self.unknown))
+        put(self, "not_attempted", tuple(self.not_attempted))
+        put(self, "duplicates", tuple(self.duplicates))
+        put(self, "failed", _frozen_map(self.failed))
+        put(self, "unknown_errors", _frozen_map(self.unknown_errors))
+        grouped = [*self.succeeded, *self.failed, *self.unknown, *self.not_attempted]
+        if len(set(grouped)) != len(grouped):
+            seen: set[str] = set()
+            twice = [k for k in grouped if k in seen or seen.add(k)]  # type: ignore[func-returns-value]
+            raise ValueError(f"a key is in more than one group of a result: {twice[:5]}")
+        if not self.order:
+            put(self, "order", tuple(grouped))
+        elif sorted(self.order) != sorted(grouped):
+            raise ValueError("`order` must list exactly the keys of the groups")
+
+    @property
+    def total(self) -> int:
+        """How many distinct keys the operation was given."""
+        return len(self.order)
+
+    @property
+    def all_succeeded(self) -> bool:
+        return len(self.succeeded) == self.total
+
+    def outcome(self, key: str) -> Status:
+        """The group `key` is in; `KeyError` if the operation was not given `key`."""
+        if key in self.failed:
+            return "failed"
+        for status, keys in (("succeeded", self.succeeded), ("unknown", self.unknown), ("not_attempted", self.not_attempted)):
+            if key in keys:
+                return status  # type: ignore[return-value]
+        raise KeyError(key)
+
+    def outcomes(self) -> Dict[str, Status]:
+        """Every key's status, in input order."""
+        status: Dict[str, Status] = {}
+        for key in self.succeeded:
+            status[key] = "succeeded"
+        for key in self.failed:
+            status[key] = "failed"
+        for key in self.unknown:
+            status[key] = "unknown"
+        for key in self.not_attempted:
+            status[key] = "not_attempted"
+        return {key: status[key] for key in self.order}
+
+    def error(self, key: str) -> Optional[KvError]:
+        """The error that made `key` fail or left it unknown, if any."""
+        return self.failed.get(key) or self.unknown_errors.get(key)
+
+    def raise_for_failures(self) -> "BatchResult":
+        """Raises `BatchFailed` listing the keys that did not succeed; returns `self` otherwise."""
+        if not self.all_succeeded:
+            raise BatchFailed(self)
+        return self
+
+    def summary(self) -> str:
+        """One line: counts of each group."""
+        return (f"{len(self.succeeded)} succeeded, {len(self.failed)} failed, {len(self.unknown)} unknown, "
+                f"{len(self.not_attempted)} not attempted (of {self.total})")
+
+
+@dataclass(frozen=True, kw_only=True)
+class GetResult(BatchResult):
+    """`get_many`'s result: `values` of the keys found, `missing` keys (read, no value), and
+    the per-key groups (`succeeded` = found or missing)."""
+
+    values: Mapping[str, bytes] = field(default_factory=lambda: MappingProxyType({}))
+    missing: Tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "values", _frozen_map(self.values))
+        object.__setattr__(self, "missing", tuple(self.missing))
+
+    def get(self, key: str, default: Optional[bytes] = None) -> Optional[bytes]:
+        """The value read for `key`, or `default` when it is missing or was not read."""
+        return self.values.get(key, default)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExistsResult(BatchResult):
+    """`exists_many`'s result: a read-only mapping key → bool over the keys answered, plus
+    the per-key groups (keys whose check failed are in `failed`, not in the mapping)."""
+
+    exists: Mapping[str, bool] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "exists", _frozen_map(self.exists))
+
+    def __getitem__(self, key: str) -> bool:
+        return self.exists[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.exists)
+
+    def __len__(self) -> int:
+        return len(self.exists)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.exists
+
+    def items(self) -> Iterable[Tuple[str, bool]]:
+        return self.exists.items()
+
+    def present(self) -> Tuple[str, ...]:
+        """The keys that hold a value, in input order."""
+        return tuple(k for k in self.order if self.exists.get(k))
+
+
+def combine(results: Sequence[BatchResult], operation: str = "") -> BatchResult:
+    """One result over several: a key's latest outcome wins, keys in order of first appearance."""
+    order: Dict[str, None] = {}
+    latest: Dict[str, Tuple[Status, Optional[KvError]]] = {}
+    duplicates: Dict[str, None] = {}
+    stats = Stats()
+    for result in results:
+        stats.add(result.stats)
+        duplicates.update(dict.fromkeys(result.duplicates))
+        outcomes = result.outcomes()
+        for key in result.order:
+            if key in order:
+                duplicates[key] = None
+            order.setdefault(key, None)
+            latest[key] = (outcomes[key], result.error(key))
+    return _build(BatchResult, order, latest, tuple(duplicates), operation, stats)
+
+
+def _build(cls: type[BatchResult], order: Mapping[str, None], latest: Mapping[str, Tuple[Status, Optional[KvError]]],
+           duplicates: Tuple[str, ...], operation: str, stats: Stats) -> BatchResult:
+    groups: Dict[Status, List[str]] = {s: [] for s in STATUSES}
+    failed: Dict[str, KvError] = {}
+    unknown_errors: Dict[str, KvError] = {}
+    for key in order:
+        status, error = latest[key]
+        groups[status].append(key)
+        if status == "failed" and error is not None:
+            failed[key] = error
+        elif status == "unknown" and error is not None:
+            unknown_errors[key] = error
+    return cls(succeeded=tuple(groups["succeeded"]), failed=failed, unknown=tuple(groups["unknown"]),
+               not_attempted=tuple(groups["not_attempted"]), duplicates=duplicates, unknown_errors=unknown_errors,
+               order=tuple(order), operation=operation, stats=stats)
+
+
+__all__ = ["STATUSES", "BatchResult", "ExistsResult", "GetResult", "Status", "combine"]

@@ -1,0 +1,219 @@
+"""Raw buckets for tests: an in-memory store and a fault injector.
+
+    store = MemoryBucket({"a": b"old"})
+    faulty = FaultyBucket(store).fail("set_many", after=2)   # 1st set-many writes 2 items, then errs
+    faulty.fail("set", key="k3", times=None)                 # every single set of k3 errs, unapplied
+    faulty.fail("set", key="k4", in_doubt=True)              # k4's next set is applied, then errs
+    result = kvbatch.Bucket(faulty).set_many(items)
+    assert store.data == {...}
+
+Both are ordinary `RawBucket`s, stdlib only: usable on CPython and inside components
+(for example wrapped around a `WitBucket`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+from .errors import KvError, StoreError
+from .raw import RawBucket
+
+OPS = ("get", "set", "delete", "exists", "get_many", "set_many", "delete_many")
+MANY_OPS = ("get_many", "set_many", "delete_many")
+
+
+class MemoryBucket:
+    """A `RawBucket` on a dict, with DESIGN.md's batch semantics (`set_many`: each key's
+    last value, in order; `delete_many`: missing keys skipped). `calls` logs each call as
+    `(op, keys)`."""
+
+    def __init__(self, data: Optional[Mapping[str, bytes]] = None, *, name: str = "memory",
+                 native_batch: bool = True) -> None:
+        self.data: Dict[str, bytes] = dict(data or {})
+        self.name = name
+        self.has_native_batch = native_batch
+        self.calls: List[Tuple[str, Tuple[str, ...]]] = []
+
+    def _log(self, op: str, *keys: str) -> None:
+        self.calls.append((op, keys))
+
+    def count(self, op: str) -> int:
+        """How many calls of `op` were made."""
+        return sum(1 for name, _ in self.calls if name == op)
+
+    def get(self, key: str) -> Optional[bytes]:
+        self._log("get", key)
+        return self.data.get(key)
+
+    def set(self, key: str, value: bytes) -> None:
+        self._log("set", key)
+        self.data[key] = bytes(value)
+
+    def delete(self, key: str) -> None:
+        self._log("delete", key)
+        self.data.pop(key, None)
+
+    def exists(self, key: str) -> bool:
+        self._log("exists", key)
+        return key in self.data
+
+    def get_many(self, keys: Sequence[str]) -> List[Optional[bytes]]:
+        self._log("get_many", *keys)
+        return [self.data.get(key) for key in keys]
+
+    def set_many(self, items: Sequence[Tuple[str, bytes]]) -> None:
+        self._log("set_many", *(key for key, _ in items))
+        for key, value in items:
+            self.data[key] = bytes(value)
+
+    def delete_many(self, keys: Sequence[str]) -> None:
+        self._log("delete_many", *keys)
+        for key in keys:
+            self.data.pop(key, None)
+
+
+@dataclass
+class Fault:
+    """One injected fault.
+
+    It matches a call of `op` (one of `OPS`, or `"*"` for any) when `call` is `None` or the
+    call is the `call`-th of that op (1-based, counted on the `FaultyBucket`), and `key` is
+    `None` or the call touches `key`. It fires `times` times (`None`: on every match).
+
+    What a firing does before raising `error`:
+    * by default nothing is applied, except for a `*_many` call that names `key`: the
+      items before the key's first position are applied (as a host that stops there would);
+    * `after=k` (a `*_many` call): the first `k` items are applied;
+    * `in_doubt=True`: the whole call is applied, and the error is raised anyway.
+    """
+
+    op: str
+    error: KvError = field(default_factory=lambda: StoreError("injected fault"))
+    call: Optional[int] = None
+    key: Optional[str] = None
+    after: Optional[int] = None
+    in_doubt: bool = False
+    times: Optional[int] = 1
+    fired: int = 0
+
+    def __post_init__(self) -> None:
+        if self.op != "*" and self.op not in OPS:
+            raise ValueError(f"unknown op {self.op!r}; expected one of {', '.join(OPS)} or '*'")
+        if self.after is not None and self.op not in MANY_OPS:
+            raise ValueError(f"after= applies to {', '.join(MANY_OPS)}, not {self.op!r}")
+
+
+class FaultyBucket:
+    """Wraps a `RawBucket` and injects `Fault`s at given calls, keys and positions.
+
+    `log` records every call as `(op, call number, keys, fault or None)`.
+    """
+
+    def __init__(self, inner: RawBucket, *faults: Fault) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.has_native_batch = inner.has_native_batch
+        self.faults: List[Fault] = list(faults)
+        self.counts: Dict[str, int] = {op: 0 for op in OPS}
+        self.log: List[Tuple[str, int, Tuple[str, ...], Optional[Fault]]] = []
+
+    def fail(self, op: str, *, error: Optional[KvError] = None, call: Optional[int] = None, key: Optional[str] = None,
+             after: Optional[int] = None, in_doubt: bool = False, times: Optional[int] = 1) -> "FaultyBucket":
+        """Adds a fault (see `Fault`); returns `self` for chaining."""
+        self.faults.append(Fault(op, error if error is not None else StoreError(f"injected fault in {op}"),
+                                 call, key, after, in_doubt, times))
+        return self
+
+    @property
+    def fired(self) -> int:
+        """How many faults have fired so far."""
+        return sum(1 for entry in self.log if entry[3] is not None)
+
+    def _match(self, op: str, keys: Sequence[str]) -> Optional[Fault]:
+        self.counts[op] += 1
+        number = self.counts[op]
+        for fault in self.faults:
+            if fault.op not in ("*", op):
+                continue
+            if fault.times is not None and fault.fired >= fault.times:
+                continue
+            if fault.call is not None and fault.call != number:
+                continue
+            if fault.key is not None and fault.key not in keys:
+                continue
+            fault.fired += 1
+            self.log.append((op, number, tuple(keys), fault))
+            return fault
+        self.log.append((op, number, tuple(keys), None))
+        return None
+
+    def _applied_prefix(self, fault: Fault, keys: Sequence[str]) -> int:
+        """How many items of a `*_many` call a firing `fault` applies before raising."""
+        if fault.in_doubt:
+            return len(keys)
+        if fault.after is not None:
+            return min(fault.after, len(keys))
+        if fault.key is not None:
+            return list(keys).index(fault.key)
+        return 0
+
+    def get(self, key: str) -> Optional[bytes]:
+        fault = self._match("get", [key])
+        if fault is not None:
+            raise fault.error
+        return self.inner.get(key)
+
+    def set(self, key: str, value: bytes) -> None:
+        fault = self._match("set", [key])
+        if fault is not None:
+            if fault.in_doubt:
+                self.inner.set(key, value)
+            raise fault.error
+        self.inner.set(key, value)
+
+    def delete(self, key: str) -> None:
+        fault = self._match("delete", [key])
+        if fault is not None:
+            if fault.in_doubt:
+                self.inner.delete(key)
+            raise fault.error
+        self.inner.delete(key)
+
+    def exists(self, key: str) -> bool:
+        fault = self._match("exists", [key])
+        if fault is not None:
+            raise fault.error
+        return self.inner.exists(key)
+
+    def get_many(self, keys: Sequence[str]) -> List[Optional[bytes]]:
+        fault = self._match("get_many", keys)
+        if fault is not None:
+            raise fault.error
+        return self.inner.get_many(keys)
+
+    def set_many(self, items: Sequence[Tuple[str, bytes]]) -> None:
+        fault = self._match("set_many", [key for key, _ in items])
+        if fault is not None:
+            applied = self._applied_prefix(fault, [key for key, _ in items])
+            if applied:
+                self.inner.set_many(list(items[:applied]))
+            raise fault.error
+        self.inner.set_many(items)
+
+    def delete_many(self, keys: Sequence[str]) -> None:
+        fault = self._match("delete_many", keys)
+        if fault is not None:
+            applied = self._applied_prefix(fault, keys)
+            if applied:
+                self.inner.delete_many(list(keys[:applied]))
+            raise fault.error
+        self.inner.delete_many(keys)
+
+    def close(self) -> None:
+        close = getattr(self.inner, "close", None)
+        if callable(close):
+            close()
+
+
+__all__ = ["Fault", "FaultyBucket", "MemoryBucket"]

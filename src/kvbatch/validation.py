@@ -1,0 +1,99 @@
+"""Checks every key and value against the limits before anything is sent.
+
+Each check raises `ValidationError` naming the offending key, the limit it broke (and, in a
+batch, its position), so a bad item is found on the caller's side, not as an opaque store
+error half-way through a batch.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator, Mapping, Tuple, Union
+
+from .errors import ValidationError
+from .limits import MAX_KEY_BYTES, MAX_VALUE_BYTES
+
+Items = Union[Mapping[str, bytes], Iterable[Tuple[str, bytes]]]
+"""What `set_many` accepts: a mapping, or `(key, value)` pairs (duplicates allowed)."""
+
+
+def _shown(key: str) -> str:
+    return repr(key if len(key) <= 40 else key[:40] + "...")
+
+
+def _where(index: int | None) -> str:
+    return f"item {index}: " if index is not None else ""
+
+
+def check_key(key: object, *, max_key_bytes: int = MAX_KEY_BYTES, index: int | None = None) -> str:
+    """Returns `key` if it is a non-empty `str` of at most `max_key_bytes` bytes of UTF-8."""
+    if not isinstance(key, str):
+        raise ValidationError(
+            f"{_where(index)}key {key!r} is {type(key).__name__}; keys must be str "
+            f"of 1 to {max_key_bytes} bytes (UTF-8)", repr(key), max_key_bytes, index)
+    if not key:
+        raise ValidationError(
+            f"{_where(index)}empty key; keys must be 1 to {max_key_bytes} bytes (UTF-8)", key, max_key_bytes, index)
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValidationError(
+            f"{_where(index)}key {_shown(key)} cannot be encoded as UTF-8 (lone surrogate)", key, max_key_bytes, index,
+        ) from None
+    if size > max_key_bytes:
+        raise ValidationError(
+            f"{_where(index)}key {_shown(key)} is {size} bytes in UTF-8; the limit is {max_key_bytes} bytes "
+            f"(kvbatch.limits.MAX_KEY_BYTES is Spin's)", key, max_key_bytes, index)
+    return key
+
+
+def check_value(key: str, value: object, *, max_value_bytes: int = MAX_VALUE_BYTES, index: int | None = None) -> bytes:
+    """Returns `value` as `bytes` if it is bytes-like (`bytes`, `bytearray`, `memoryview`)
+    of at most `max_value_bytes` bytes."""
+    if isinstance(value, bytes):
+        data = value
+    elif isinstance(value, (bytearray, memoryview)):
+        data = bytes(value)
+    else:
+        hint = " (encode text first, e.g. value.encode())" if isinstance(value, str) else ""
+        raise ValidationError(
+            f"{_where(index)}value for key {_shown(key)} is {type(value).__name__}; values must be bytes{hint}",
+            key, None, index)
+    if len(data) > max_value_bytes:
+        raise ValidationError(
+            f"{_where(index)}value for key {_shown(key)} is {len(data)} bytes; the limit is {max_value_bytes} bytes "
+            f"(kvbatch.limits.MAX_VALUE_BYTES is Spin's)", key, max_value_bytes, index)
+    return data
+
+
+def check_keys(keys: Iterable[str], *, max_key_bytes: int = MAX_KEY_BYTES) -> list[str]:
+    """All of `keys`, checked, in order (duplicates kept). A lone `str` is rejected: it
+    would otherwise be read as its characters."""
+    if isinstance(keys, (str, bytes)):
+        raise ValidationError(f"keys must be an iterable of str, not a single {type(keys).__name__} ({keys!r})")
+    return [check_key(key, max_key_bytes=max_key_bytes, index=i) for i, key in enumerate(keys)]
+
+
+def iter_items(items: Items) -> Iterator[Tuple[object, object]]:
+    """The `(key, value)` pairs of a mapping or of an iterable of pairs."""
+    if isinstance(items, Mapping):
+        yield from items.items()
+        return
+    if isinstance(items, (str, bytes)):
+        raise ValidationError(f"items must be a mapping or (key, value) pairs, not {type(items).__name__}")
+    for i, pair in enumerate(items):
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise ValidationError(f"item {i}: {pair!r} is not a (key, value) pair", None, None, i)
+        yield pair[0], pair[1]
+
+
+def check_items(items: Items, *, max_key_bytes: int = MAX_KEY_BYTES,
+                max_value_bytes: int = MAX_VALUE_BYTES) -> list[Tuple[str, bytes]]:
+    """All `(key, value)` pairs of `items`, checked, in order (duplicates kept)."""
+    checked = []
+    for i, (key, value) in enumerate(iter_items(items)):
+        k = check_key(key, max_key_bytes=max_key_bytes, index=i)
+        checked.append((k, check_value(k, value, max_value_bytes=max_value_bytes, index=i)))
+    return checked
+
+
+__all__ = ["Items", "check_items", "check_key", "check_keys", "check_value", "iter_items"]
