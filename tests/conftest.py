@@ -67,3 +67,24 @@ def wasmtime_cli() -> str:
 
 def redis_server_path() -> str | None:
     return shutil.which("redis-server")
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[object]:
+    """A `redis-server` of its own on a free loopback port for the whole session (skips only if
+    the binary is missing; `./dev.sh test` installs it). Its `.url` is a `redis://` store URL."""
+    from kvbatch_host.redis_server import LocalRedisServer
+
+    if redis_server_path() is None:
+        pytest.skip("redis-server is not installed (./dev.sh test installs it)")
+    with LocalRedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: object, request: pytest.FixtureRequest) -> str:
+    """A `redis://` URL whose namespace is unique to the test, so tests never see each other's keys."""
+    import re
+
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)[:80]
+    return f"{redis_server.url}?namespace=t-{name}"  # type: ignore[attr-defined]
