@@ -4,7 +4,8 @@ How a batch runs, chunk by chunk (at most `chunk_size` keys, and for `set_many` 
 `chunk_bytes` of values, per host call):
 
 1. The chunk is sent in one `*-many` call (when the host offers `wasi:keyvalue/batch`;
-   otherwise key by key, each key's outcome known directly).
+   otherwise key by key, each key's outcome known directly). A chunk of one key is sent
+   with the single-key call, which says exactly what happened to that key.
 2. **Attribution.** When the batch call returns one opaque `err`, kvbatch retries that
    chunk key by key. For writes this is safe because `set` and `delete` are idempotent:
    a key the batch already wrote is written again with the same value. So every key gets its

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Dict, Iterable, Iterator, List, Literal, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Literal, Mapping, Optional, Sequence, Tuple
 
 from .errors import BatchFailed, KvError
 from .stats import Stats
@@ -133,7 +133,7 @@ class GetResult(BatchResult):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ExistsResult(BatchResult):
+class ExistsResult(BatchResult, Mapping[str, bool]):
     """`exists_many`'s result: a read-only mapping key → bool over the keys answered, plus
     the per-key groups (keys whose check failed are in `failed`, not in the mapping)."""
 
@@ -154,9 +154,6 @@ class ExistsResult(BatchResult):
 
     def __contains__(self, key: object) -> bool:
         return key in self.exists
-
-    def items(self) -> Iterable[Tuple[str, bool]]:
-        return self.exists.items()
 
     def present(self) -> Tuple[str, ...]:
         """The keys that hold a value, in input order."""

@@ -1,0 +1,69 @@
+"""The mixed-operation builder: input-ordered results with index, read-your-writes, few calls."""
+
+from __future__ import annotations
+
+import pytest
+
+import kvbatch
+from kvbatch.testing import FaultyBucket, MemoryBucket
+
+
+def test_results_come_back_in_input_order_with_their_index():
+    store = MemoryBucket({"a": b"1"})
+    results = kvbatch.Bucket(store).builder().get("a").set("b", b"2").delete("a").get("zz").execute()
+    assert [(r.index, r.op, r.key, r.status) for r in results] == [
+        (0, "get", "a", "succeeded"), (1, "set", "b", "succeeded"),
+        (2, "delete", "a", "succeeded"), (3, "get", "zz", "succeeded")]
+    assert results[0].value == b"1" and results[0].found
+    assert results[3].value is None and not results[3].found
+    assert store.data == {"b": b"2"}
+
+
+def test_a_get_after_a_set_of_the_same_key_sees_the_new_value():
+    store = MemoryBucket({"k": b"old"})
+    results = kvbatch.Bucket(store).builder().get("k").set("k", b"new").get("k").delete("k").get("k").execute()
+    assert [r.value for r in results if r.op == "get"] == [b"old", b"new", None]
+
+
+def test_independent_keys_take_one_call_per_kind():
+    store = MemoryBucket({"x": b"1"})
+    builder = kvbatch.Bucket(store).builder()
+    builder.set_many({"a": b"1", "b": b"2"}).get_many(["x", "y"]).delete_many(["p", "q"]).set("c", b"3").get("z")
+    builder.execute()
+    assert [op for op, _ in store.calls] == ["get_many", "set_many", "delete_many"]
+
+
+def test_plan_shows_the_batch_calls_in_order():
+    builder = kvbatch.Bucket(MemoryBucket()).builder().set("k", b"1").get("k").get("j").set("j", b"2")
+    assert [(p.kind, p.ops) for p in builder.plan()] == [("get", (2,)), ("set", (0, 3)), ("get", (1,))]
+
+
+def test_two_sets_of_one_key_in_a_row_share_a_call_and_the_last_wins():
+    store = MemoryBucket()
+    results = kvbatch.Bucket(store).builder().set("k", b"1").set("k", b"2").get("k").execute()
+    assert [op for op, _ in store.calls] == ["set", "get"]  # one key: single calls
+    assert results[2].value == b"2"
+
+
+def test_a_failed_op_reports_its_error_and_others_still_run():
+    store = MemoryBucket()
+    faulty = FaultyBucket(store).fail("set_many", key="b", times=None).fail("set", key="b", times=None)
+    results = (kvbatch.Bucket(faulty, retry=kvbatch.NO_RETRY).builder()
+               .set("a", b"1").set("b", b"2").get("a").get("b").execute())
+    assert [r.status for r in results] == ["succeeded", "failed", "succeeded", "succeeded"]
+    assert isinstance(results[1].error, kvbatch.StoreError)
+    assert results[3].value is None  # b was not written: the read says so
+
+
+def test_stop_on_error_leaves_later_phases_not_attempted():
+    faulty = FaultyBucket(MemoryBucket()).fail("set", key="a", times=None)
+    results = (kvbatch.Bucket(faulty, retry=kvbatch.NO_RETRY).builder()
+               .set("a", b"1").get("a").execute(stop_on_error=True))
+    assert [r.status for r in results] == ["failed", "not_attempted"]
+
+
+def test_bad_ops_are_rejected_when_added_naming_their_index():
+    builder = kvbatch.Bucket(MemoryBucket()).builder().get("a")
+    with pytest.raises(kvbatch.ValidationError, match="item 1: empty key"):
+        builder.set("", b"1")
+    assert len(builder) == 1
