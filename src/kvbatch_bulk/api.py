@@ -1,0 +1,282 @@
+"""The bulk key-value HTTP API as plain Python: `BulkApi.handle(Request) -> Response`.
+
+Endpoints (paths relative to where the component is mounted; every one needs
+`Authorization: Bearer <token>`):
+
+| method | path | what it does |
+|---|---|---|
+| POST | `/stores/{store}/get-many` | `{"keys": [...], "encoding"?}` → values found, keys missing, keys failed |
+| POST | `/stores/{store}/set-many` | `{"items": [{"key", "value"}...] or {key: value}, "encoding"?}` → per-key outcomes |
+| POST | `/stores/{store}/delete-many` | `{"keys": [...]}` → per-key outcomes (missing keys count as deleted) |
+| GET | `/stores/{store}/keys?prefix=&cursor=&limit=` | one page of keys and the cursor of the next |
+| GET | `/stores/{store}/export?prefix=&cursor=&limit=&encoding=` | one page as NDJSON lines, next cursor in `kvbatch-next-cursor` |
+| POST | `/stores/{store}/import?encoding=` | NDJSON lines `{"key", "value"[, "encoding"]}` → per-key outcomes |
+| GET | `/limits` | the limits this component enforces |
+
+Statuses: 200 all succeeded; 207 some keys failed (the body names them and why); 400
+malformed request (the message names the problem); 401 no or wrong token; 403 store not
+granted to the component; 404 unknown endpoint or store; 405 wrong method; 413 a documented
+limit exceeded (the message names it); 500 internal error; 503 the store failed as a whole.
+Clients get a reason string, never a stack trace or a store's own error text: those go to
+the log (the component's stderr, which Spin writes to its log files).
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from kvbatch.errors import AccessDenied, KvError, NoSuchStore, StoreError, ValidationError
+
+from . import codec
+from .auth import authenticate, check_configured_token
+from .limits import Limits
+from .listing import Page, Position, list_page
+from .messages import NDJSON, HttpError, Request, Response, error_response, json_response
+from .stores import OpenStore, StoreAccess
+
+NEXT_CURSOR_HEADER = "kvbatch-next-cursor"
+STORE_FAILED = "the store reported an error"
+_UNKNOWN = StoreError("the write may or may not have been applied")
+
+Handler = Callable[[Request, OpenStore], Response]
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def reason(err: KvError) -> str:
+    """The reason string a client gets for `err`: never the store's own message."""
+    if isinstance(err, AccessDenied):
+        return "access denied"
+    if isinstance(err, NoSuchStore):
+        return "no such store"
+    if isinstance(err, ValidationError):
+        return str(err)
+    if isinstance(err, StoreError):
+        return STORE_FAILED
+    return "key-value error"
+
+
+class BulkApi:
+    """Bulk key-value endpoints over the stores `stores` opens, guarded by a bearer token.
+
+    Raises `ValueError` when `token` is unusable (empty, or shorter than
+    `limits.MIN_TOKEN_CHARS`): a component must not serve requests without a real token.
+    """
+
+    def __init__(
+        self,
+        stores: StoreAccess,
+        token: Optional[str],
+        limits: Limits = Limits(),
+        log: Callable[[str], None] = _stderr,
+    ) -> None:
+        self._token = check_configured_token(token)
+        self._stores = stores
+        self.limits = limits
+        self._log = log
+        self._routes: Dict[str, Tuple[str, Handler]] = {
+            "get-many": ("POST", self._get_many),
+            "set-many": ("POST", self._set_many),
+            "delete-many": ("POST", self._delete_many),
+            "keys": ("GET", self._keys),
+            "export": ("GET", self._export),
+            "import": ("POST", self._import),
+        }
+
+    def handle(self, request: Request) -> Response:
+        """Answers one request; never raises."""
+        try:
+            authenticate(request.header("authorization"), self._token)
+            if len(request.body) > self.limits.max_body_bytes:
+                raise HttpError(413, f"the request body is {len(request.body)} bytes; the limit is {self.limits.max_body_bytes} bytes")
+            return self._dispatch(request)
+        except HttpError as err:
+            return error_response(err)
+        except Exception:  # the last line of defence: log it, tell the client nothing more
+            self._log("kvbatch: internal error\n" + traceback.format_exc())
+            return error_response(HttpError(500, "internal error"))
+
+    def _dispatch(self, request: Request) -> Response:
+        segments = request.segments()
+        if segments == ["limits"]:
+            self._expect(request, "GET")
+            return json_response(200, self.limits.as_dict())
+        if len(segments) != 3 or segments[0] != "stores" or not segments[1]:
+            raise HttpError(404, f"no such endpoint: {request.path}; endpoints are /stores/{{store}}/"
+                                 f"{{{','.join(self._routes)}}} and /limits")
+        store_name, operation = segments[1], segments[2]
+        if operation not in self._routes:
+            raise HttpError(404, f"no such operation {operation!r}; expected one of {', '.join(self._routes)}")
+        method, handler = self._routes[operation]
+        self._expect(request, method)
+        store = self._open(store_name)
+        try:
+            return handler(request, store)
+        except KvError as err:
+            raise self._store_error(store_name, err) from None
+        finally:
+            store.close()
+
+    @staticmethod
+    def _expect(request: Request, method: str) -> None:
+        if request.method != method:
+            raise HttpError(405, f"{request.method} is not allowed here; use {method}", {"allow": method})
+
+    def _open(self, name: str) -> OpenStore:
+        try:
+            return self._stores.open(name)
+        except KvError as err:
+            raise self._store_error(name, err) from None
+
+    def _store_error(self, store: str, err: KvError) -> HttpError:
+        """The response for an error that stopped a whole request."""
+        if isinstance(err, AccessDenied):
+            return HttpError(403, f"this component is not granted store {store!r}")
+        if isinstance(err, NoSuchStore):
+            return HttpError(404, f"no such store {store!r}")
+        if isinstance(err, ValidationError):
+            return HttpError(400, str(err))
+        self._log(f"kvbatch: store {store!r}: {err}")
+        return HttpError(503, STORE_FAILED, {"retry-after": "1"})
+
+    # -- endpoints ---------------------------------------------------------------------------
+
+    def _get_many(self, request: Request, store: OpenStore) -> Response:
+        self._no_query(request, ())
+        document = codec.parse_json_object(request.body, ("keys", "encoding"))
+        encoding = codec.parse_encoding(document.get("encoding"))
+        keys = _distinct(codec.parse_keys(document, self.limits.max_batch_keys))
+        values: Dict[str, str] = {}
+        missing: List[str] = []
+        failed: Dict[str, str] = {}
+        size = 0
+        for chunk in _chunks(keys, self.limits.read_chunk_keys):
+            result = store.bucket.get_many(chunk)
+            for key, value in result.values.items():
+                try:
+                    values[key] = codec.encode_value(value, encoding)
+                except codec.NotText as err:
+                    failed[key] = str(err)
+                    continue
+                size += len(values[key]) + len(key.encode("utf-8", "surrogatepass")) + 6
+                if size > self.limits.max_response_bytes:
+                    raise HttpError(413, f"the values read exceed the response limit of {self.limits.max_response_bytes} bytes; "
+                                         "ask for fewer keys per request")
+            missing.extend(result.missing)
+            failed.update(self._failures(store.name, result.failed))
+        body = {"store": store.name, "encoding": encoding, "values": values, "missing": missing, "failed": failed}
+        return json_response(207 if failed else 200, body)
+
+    def _set_many(self, request: Request, store: OpenStore) -> Response:
+        self._no_query(request, ())
+        document = codec.parse_json_object(request.body, ("items", "encoding"))
+        encoding = codec.parse_encoding(document.get("encoding"))
+        items = codec.parse_items(document, encoding, self.limits.max_batch_keys)
+        return self._outcomes(store.name, store.bucket.set_many(items))
+
+    def _delete_many(self, request: Request, store: OpenStore) -> Response:
+        self._no_query(request, ())
+        document = codec.parse_json_object(request.body, ("keys",))
+        keys = codec.parse_keys(document, self.limits.max_batch_keys)
+        return self._outcomes(store.name, store.bucket.delete_many(keys))
+
+    def _import(self, request: Request, store: OpenStore) -> Response:
+        self._no_query(request, ("encoding",))
+        encoding = codec.parse_encoding(request.param("encoding"), "the encoding parameter")
+        items = codec.parse_ndjson_items(request.body, encoding, self.limits.max_batch_keys)
+        return self._outcomes(store.name, store.bucket.set_many(items), {"lines": len(items)})
+
+    def _keys(self, request: Request, store: OpenStore) -> Response:
+        self._no_query(request, ("prefix", "cursor", "limit"))
+        page = self._page(request, store)
+        body = {"store": store.name, "keys": page.keys, "cursor": page.next.token() if page.next else None}
+        return json_response(200, body)
+
+    def _export(self, request: Request, store: OpenStore) -> Response:
+        self._no_query(request, ("prefix", "cursor", "limit", "encoding"))
+        encoding = codec.parse_encoding(request.param("encoding"), "the encoding parameter")
+        page = self._page(request, store)
+        lines: List[bytes] = []
+        size = 0
+        next_position = page.next
+        failed: Dict[str, str] = {}
+        position_of = dict(page.entries)
+        last: Optional[str] = None
+        for chunk in _chunks(page.keys, self.limits.read_chunk_keys):
+            result = store.bucket.get_many(chunk)
+            failed.update(self._failures(store.name, result.failed))
+            for key in chunk:
+                if key not in result.values:
+                    continue  # deleted since it was listed, or failed (reported below)
+                line = codec.ndjson_line(key, result.values[key], encoding)
+                if last is not None and size + len(line) > self.limits.max_response_bytes:
+                    next_position = position_of[last]  # resume after the last key written
+                    break
+                lines.append(line)
+                size += len(line)
+                last = key
+            else:
+                continue
+            break
+        if failed:
+            body = {"error": f"{STORE_FAILED} for {len(failed)} key(s); retry with the same cursor", "failed": failed}
+            return json_response(503, body, {"retry-after": "1"})
+        headers = {"content-type": NDJSON, "cache-control": "no-store", "kvbatch-keys": str(len(lines))}
+        if next_position is not None:
+            headers[NEXT_CURSOR_HEADER] = next_position.token()
+        return Response(200, headers, b"".join(lines))
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _page(self, request: Request, store: OpenStore) -> Page:
+        limit = self._limit(request.param("limit"))
+        start = Position.parse(request.param("cursor"))
+        return list_page(store.lister, request.param("prefix") or "", start, limit, self.limits.max_store_pages)
+
+    def _limit(self, raw: Optional[str]) -> int:
+        if raw is None or raw == "":
+            return self.limits.default_page_keys
+        if not raw.isdigit() or not 1 <= int(raw) <= self.limits.max_page_keys:
+            raise HttpError(400, f"limit must be a whole number from 1 to {self.limits.max_page_keys}, got {raw!r}")
+        return int(raw)
+
+    @staticmethod
+    def _no_query(request: Request, allowed: Sequence[str]) -> None:
+        for name, _ in request.query:
+            if name not in allowed:
+                expected = f"expected {', '.join(allowed)}" if allowed else "this endpoint takes none"
+                raise HttpError(400, f"unknown query parameter {name!r}; {expected}")
+
+    def _failures(self, store: str, failed: Mapping[str, KvError]) -> Dict[str, str]:
+        for key, err in list(failed.items())[:10]:
+            self._log(f"kvbatch: store {store!r}: key {key!r}: {err}")
+        if len(failed) > 10:
+            self._log(f"kvbatch: store {store!r}: {len(failed) - 10} more failed key(s)")
+        return {key: reason(err) for key, err in failed.items()}
+
+    def _outcomes(self, store: str, result: Any, extra: Optional[Dict[str, Any]] = None) -> Response:
+        """The per-key outcomes of a write or delete: 200 if every key succeeded, else 207."""
+        body: Dict[str, Any] = {"store": store}
+        body.update(extra or {})
+        body.update({
+            "total": result.total,
+            "succeeded": list(result.succeeded),
+            "failed": self._failures(store, result.failed),
+            "unknown": self._failures(store, {key: result.unknown_errors.get(key, _UNKNOWN) for key in result.unknown}),
+            "not_attempted": list(result.not_attempted),
+            "duplicates": list(result.duplicates),
+        })
+        return json_response(200 if result.all_succeeded else 207, body)
+
+
+def _distinct(keys: Iterable[str]) -> List[str]:
+    return list(dict.fromkeys(keys))
+
+
+def _chunks(items: Sequence[str], size: int) -> List[Sequence[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+

@@ -1,0 +1,180 @@
+"""Request bodies in, values out: JSON and NDJSON parsing, value encodings, size checks.
+
+Values travel as base64 (standard alphabet, padded) by default, or as UTF-8 text when the
+request asks for `"encoding": "text"`. Every problem raises `HttpError` with a message that
+names the field, key or line and, for sizes, the limit: 400 for malformed input, 413 for a
+documented limit exceeded.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from kvbatch.limits import MAX_KEY_BYTES, MAX_VALUE_BYTES
+
+from .messages import HttpError
+
+BASE64 = "base64"
+TEXT = "text"
+ENCODINGS = (BASE64, TEXT)
+
+
+class NotText(ValueError):
+    """A stored value is not valid UTF-8, so it cannot be returned as text."""
+
+
+def parse_encoding(value: Any, where: str = "encoding") -> str:
+    """`base64` (the default, for `None`) or `text`; anything else is a 400."""
+    if value is None:
+        return BASE64
+    if value not in ENCODINGS:
+        raise HttpError(400, f"{where} must be one of {', '.join(ENCODINGS)}, got {_show(value)}")
+    return str(value)
+
+
+def parse_json_object(body: bytes, allowed: Sequence[str]) -> Dict[str, Any]:
+    """The body as a JSON object whose fields are all in `allowed`."""
+    if not body:
+        raise HttpError(400, "the request body is empty: a JSON object is expected")
+    try:
+        document = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise HttpError(400, "the request body is not UTF-8") from None
+    except ValueError as err:
+        raise HttpError(400, f"the request body is not valid JSON: {err}") from None
+    if not isinstance(document, dict):
+        raise HttpError(400, f"the request body must be a JSON object, got {_kind(document)}")
+    unknown = sorted(set(document) - set(allowed))
+    if unknown:
+        raise HttpError(400, f"unknown field {unknown[0]!r}; expected {', '.join(allowed)}")
+    return document
+
+
+def check_key(key: Any, where: str) -> str:
+    """A key: a string of at most `MAX_KEY_BYTES` UTF-8 bytes."""
+    if not isinstance(key, str):
+        raise HttpError(400, f"{where} must be a string, got {_kind(key)}")
+    size = len(key.encode("utf-8", "surrogatepass"))
+    if size > MAX_KEY_BYTES:
+        raise HttpError(413, f"{where} is {size} bytes; keys are limited to {MAX_KEY_BYTES} bytes of UTF-8")
+    return key
+
+
+def parse_keys(document: Mapping[str, Any], max_keys: int) -> List[str]:
+    """The `keys` field: a non-empty list of at most `max_keys` keys."""
+    if "keys" not in document:
+        raise HttpError(400, "missing field 'keys': a list of keys is expected")
+    keys = document["keys"]
+    if not isinstance(keys, list):
+        raise HttpError(400, f"'keys' must be a list of strings, got {_kind(keys)}")
+    if len(keys) > max_keys:
+        raise HttpError(413, f"{len(keys)} keys in one request; the limit is {max_keys}")
+    return [check_key(key, f"keys[{i}]") for i, key in enumerate(keys)]
+
+
+def decode_value(value: Any, encoding: str, where: str) -> bytes:
+    """A value from the wire in `encoding`, at most `MAX_VALUE_BYTES` once decoded."""
+    if not isinstance(value, str):
+        raise HttpError(400, f"{where} must be a string ({encoding}), got {_kind(value)}")
+    if encoding == TEXT:
+        raw = value.encode("utf-8", "surrogatepass")
+    else:
+        try:
+            raw = base64.b64decode(value.encode("ascii"), validate=True)
+        except (binascii.Error, UnicodeEncodeError):
+            raise HttpError(400, f"{where} is not valid base64 (send \"encoding\": \"text\" for plain text)") from None
+    if len(raw) > MAX_VALUE_BYTES:
+        raise HttpError(413, f"{where} is {len(raw)} bytes; values are limited to {MAX_VALUE_BYTES} bytes")
+    return raw
+
+
+def encode_value(value: bytes, encoding: str) -> str:
+    """A stored value for the wire; raises `NotText` for non-UTF-8 bytes in `text`."""
+    if encoding == TEXT:
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise NotText("the value is not UTF-8 text; ask for encoding base64") from None
+    return base64.b64encode(value).decode("ascii")
+
+
+def parse_items(document: Mapping[str, Any], encoding: str, max_keys: int) -> List[Tuple[str, bytes]]:
+    """The `items` field: `[{"key": k, "value": v}, ...]` or `{"k": "v", ...}`, in order."""
+    if "items" not in document:
+        raise HttpError(400, "missing field 'items': a list of {\"key\", \"value\"} objects or an object of key: value is expected")
+    items = document["items"]
+    pairs: Iterable[Tuple[Any, Any, str]]
+    if isinstance(items, dict):
+        pairs = [(key, value, f"items[{key!r}]") for key, value in items.items()]
+    elif isinstance(items, list):
+        pairs = [_item_pair(item, f"items[{i}]") for i, item in enumerate(items)]
+    else:
+        raise HttpError(400, f"'items' must be a list or an object, got {_kind(items)}")
+    pairs = list(pairs)
+    if len(pairs) > max_keys:
+        raise HttpError(413, f"{len(pairs)} items in one request; the limit is {max_keys}")
+    return [(check_key(key, f"{where}.key"), decode_value(value, encoding, f"{where}.value")) for key, value, where in pairs]
+
+
+def _item_pair(item: Any, where: str) -> Tuple[Any, Any, str]:
+    if not isinstance(item, dict):
+        raise HttpError(400, f"{where} must be an object with 'key' and 'value', got {_kind(item)}")
+    extra = sorted(set(item) - {"key", "value"})
+    if extra or "key" not in item or "value" not in item:
+        raise HttpError(400, f"{where} must have exactly the fields 'key' and 'value'")
+    return item["key"], item["value"], where
+
+
+def parse_ndjson_items(body: bytes, encoding: str, max_lines: int) -> List[Tuple[str, bytes]]:
+    """NDJSON import lines `{"key": k, "value": v[, "encoding": e]}`; blank lines are skipped.
+
+    A line's own `encoding` overrides the request's (export writes one where a value is not
+    text). Errors name the line number (1-based).
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise HttpError(400, "the request body is not UTF-8") from None
+    items: List[Tuple[str, bytes]] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        if len(items) == max_lines:
+            raise HttpError(413, f"more than {max_lines} lines in one import request; split the file into parts of at most {max_lines} lines")
+        where = f"line {number}"
+        try:
+            record = json.loads(line)
+        except ValueError as err:
+            raise HttpError(400, f"{where} is not valid JSON: {err}") from None
+        if not isinstance(record, dict):
+            raise HttpError(400, f"{where} must be a JSON object, got {_kind(record)}")
+        extra = sorted(set(record) - {"key", "value", "encoding"})
+        if extra or "key" not in record or "value" not in record:
+            raise HttpError(400, f"{where} must have the fields 'key' and 'value' (and optionally 'encoding')")
+        line_encoding = parse_encoding(record.get("encoding", encoding), f"{where}: encoding")
+        key = check_key(record["key"], f"{where}: key")
+        items.append((key, decode_value(record["value"], line_encoding, f"{where}: value")))
+    return items
+
+
+def ndjson_line(key: str, value: bytes, encoding: str) -> bytes:
+    """One export line; a value that is not text is written in base64 with `"encoding": "base64"`."""
+    record: Dict[str, Optional[str]] = {"key": key}
+    try:
+        record["value"] = encode_value(value, encoding)
+    except NotText:
+        record["value"] = encode_value(value, BASE64)
+        record["encoding"] = BASE64
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+
+
+def _kind(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def _show(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else _kind(value)

@@ -1,0 +1,87 @@
+"""Paged key listing with a prefix, over any store's `list-keys`.
+
+`wasi:keyvalue@0.2.0-draft2`'s `list-keys(cursor)` returns a page of keys in no promised order
+and an opaque store cursor (Spin returns every key in one page). This module filters a page
+by prefix, sorts it and hands out pages of at most `limit` keys. The client's cursor names a
+position: the store cursor of the page being read and the last key returned from it. So a
+listing resumes after keys that were deleted meanwhile, and keys added behind the position
+are not repeated.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import List, Optional, Protocol, Sequence, Tuple
+
+from .messages import HttpError
+
+
+class KeyLister(Protocol):
+    """A store's `list-keys`: one page of keys and the store's cursor of the next page (`None` at the end)."""
+
+    def list_keys(self, cursor: Optional[str]) -> Tuple[Sequence[str], Optional[str]]: ...
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a listing resumes: inside the store page at `store_cursor`, after key `after`."""
+
+    store_cursor: Optional[str] = None
+    after: Optional[str] = None
+
+    def token(self) -> str:
+        """The opaque cursor string clients send back."""
+        raw = json.dumps([self.store_cursor, self.after], separators=(",", ":")).encode("utf-8")
+        return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+    @classmethod
+    def parse(cls, token: Optional[str]) -> "Position":
+        """The position a cursor string names; the start for `None` or `""`; 400 if malformed."""
+        if not token:
+            return cls()
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            store_cursor, after = json.loads(raw.decode("utf-8"))
+        except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
+            raise HttpError(400, "the cursor is malformed: send back a cursor a previous response returned") from None
+        if not all(part is None or isinstance(part, str) for part in (store_cursor, after)):
+            raise HttpError(400, "the cursor is malformed: send back a cursor a previous response returned")
+        return cls(store_cursor, after)
+
+
+@dataclass(frozen=True)
+class Page:
+    """Keys of one page, each with the position just after it, and where the next page starts."""
+
+    entries: List[Tuple[str, Position]]
+    next: Optional[Position]
+
+    @property
+    def keys(self) -> List[str]:
+        return [key for key, _ in self.entries]
+
+
+def list_page(lister: KeyLister, prefix: str, start: Position, limit: int, max_store_pages: int) -> Page:
+    """Up to `limit` keys starting with `prefix`, from `start` on.
+
+    Reads at most `max_store_pages` store pages; when it stops early, `next` resumes the scan.
+    `next` is `None` only when the store has no more keys.
+    """
+    entries: List[Tuple[str, Position]] = []
+    cursor, after = start.store_cursor, start.after
+    for _ in range(max_store_pages):
+        keys, store_next = lister.list_keys(cursor)
+        matching = sorted(k for k in set(keys) if k.startswith(prefix) and (after is None or k > after))
+        for key in matching:
+            if len(entries) == limit:
+                return Page(entries, Position(cursor, entries[-1][0]))
+            entries.append((key, Position(cursor, key)))
+        if store_next is None or store_next == cursor:
+            return Page(entries, None)
+        cursor, after = store_next, None
+        if len(entries) == limit:
+            break
+    return Page(entries, Position(cursor, None))

@@ -1,0 +1,71 @@
+"""How the API reaches key-value stores: open a store by name, get a kvbatch bucket and a lister.
+
+`WitStores` opens stores through a component's generated `wasi:keyvalue@0.2.0-draft2`
+bindings (the guest's `wit_world.imports`, or spin-sdk's `spin_sdk.wit.imports`), so the same
+code serves Spin and the harness.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Callable, Optional, Protocol, Sequence, Tuple, Type
+
+import kvbatch
+from kvbatch.errors import from_wit_error
+from kvbatch.raw import WitBucket
+
+from .listing import KeyLister
+
+
+@dataclass
+class OpenStore:
+    """An open store: the kvbatch bucket for batches, a lister for keys, and how to release them."""
+
+    name: str
+    bucket: "kvbatch.Bucket"
+    lister: KeyLister
+    close: Callable[[], None] = lambda: None
+
+
+class StoreAccess(Protocol):
+    """Opens stores by name; raises `kvbatch.NoSuchStore` / `kvbatch.AccessDenied` as the host does."""
+
+    def open(self, name: str) -> OpenStore: ...
+
+
+class WitLister:
+    """`list-keys` of a draft2 binding's bucket resource, with errors as kvbatch errors."""
+
+    def __init__(self, handle: Any, name: str, err_type: Type[BaseException]) -> None:
+        self._handle = handle
+        self._name = name
+        self._err = err_type
+
+    def list_keys(self, cursor: Optional[str]) -> Tuple[Sequence[str], Optional[str]]:
+        try:
+            response = self._handle.list_keys(cursor)
+        except self._err as err:
+            raise from_wit_error(getattr(err, "value", err), self._name) from None
+        return list(response.keys), response.cursor
+
+
+class WitStores:
+    """Stores reached through generated `wasi:keyvalue@0.2.0-draft2` bindings.
+
+    `store_module` is the binding of `wasi:keyvalue/store`, `batch_module` that of
+    `wasi:keyvalue/batch` (or `None` to use per-key calls), `err_type` the bindings' `Err`.
+    """
+
+    def __init__(self, store_module: ModuleType, batch_module: Optional[ModuleType], err_type: Type[BaseException]) -> None:
+        self._store = store_module
+        self._batch = batch_module
+        self._err = err_type
+
+    def open(self, name: str) -> OpenStore:
+        try:
+            handle = self._store.open(name)
+        except self._err as err:
+            raise from_wit_error(getattr(err, "value", err), name) from None
+        raw = WitBucket(handle, name, self._batch, self._err)
+        return OpenStore(name, kvbatch.Bucket(raw), WitLister(handle, name, self._err), raw.close)

@@ -1,0 +1,72 @@
+"""Bulk API on CPython: the bearer token, checked in constant time, before anything else."""
+
+from __future__ import annotations
+
+import pytest
+
+import kvbatch_bulk.auth as auth
+from bulk_helpers import TOKEN, MemoryStores, api_for, call
+
+from kvbatch_bulk import BulkApi
+
+
+@pytest.fixture
+def stores() -> MemoryStores:
+    return MemoryStores()
+
+
+def test_request_without_authorization_is_401_with_a_bearer_challenge(stores: MemoryStores) -> None:
+    response = call(api_for(stores), "POST", "/stores/default/get-many", {"keys": ["a"]}, headers={})
+    assert response.status == 401
+    assert response.headers["www-authenticate"].startswith("Bearer ")
+    assert "Bearer" in response.json()["error"]
+
+
+def test_wrong_token_is_401_invalid_token(stores: MemoryStores) -> None:
+    response = call(api_for(stores), "POST", "/stores/default/get-many", {"keys": ["a"]},
+                    headers={"Authorization": "Bearer " + TOKEN[:-1] + "x"})
+    assert response.status == 401
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+
+
+@pytest.mark.parametrize("header", ["Basic dXNlcjpwYXNz", "Bearer", "Bearer   ", TOKEN])
+def test_authorization_that_is_not_bearer_token_is_401(stores: MemoryStores, header: str) -> None:
+    response = call(api_for(stores), "GET", "/limits", headers={"Authorization": header})
+    assert response.status == 401
+
+
+def test_bearer_scheme_is_case_insensitive_and_header_name_too(stores: MemoryStores) -> None:
+    response = call(api_for(stores), "GET", "/limits", headers={"authorization": f"bearer {TOKEN}"})
+    assert response.status == 200
+
+
+def test_token_is_compared_with_hmac_compare_digest(stores: MemoryStores, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = []
+
+    def spy(a: bytes, b: bytes) -> bool:
+        seen.append((a, b))
+        return a == b
+
+    monkeypatch.setattr(auth.hmac, "compare_digest", spy)
+    call(api_for(stores), "GET", "/limits", headers={"Authorization": "Bearer wrong"})
+    assert seen == [(b"wrong", TOKEN.encode())]
+
+
+def test_unauthenticated_requests_learn_nothing_about_endpoints_or_stores(stores: MemoryStores) -> None:
+    api = api_for(stores)
+    for method, target in [("GET", "/no/such/path"), ("POST", "/stores/secret/get-many"), ("DELETE", "/stores/default/keys")]:
+        assert call(api, method, target, headers={}).status == 401
+    assert stores.opened == []
+
+
+def test_authentication_comes_before_the_body_size_limit(stores: MemoryStores) -> None:
+    from kvbatch_bulk import Limits
+
+    response = call(api_for(stores, Limits(max_body_bytes=10)), "POST", "/stores/default/set-many", b"x" * 100, headers={})
+    assert response.status == 401
+
+
+@pytest.mark.parametrize("token", [None, "", "   ", "short-token"])
+def test_component_refuses_to_serve_without_a_real_token(stores: MemoryStores, token: object) -> None:
+    with pytest.raises(ValueError, match="token"):
+        BulkApi(stores, token)  # type: ignore[arg-type]
