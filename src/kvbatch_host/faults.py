@@ -426,6 +426,11 @@ class FaultLayer(Backend):
         self._local = threading.local()
         self._batch_atomic = bool(getattr(inner, "atomic_batches", isinstance(inner, (MemoryBackend, SqliteBackend))))
 
+    def use_plan(self, plan: FaultPlan) -> None:
+        """Replaces the plan (and starts its counters afresh), e.g. between test cases."""
+        self.plan = plan
+        self.state = PlanState(plan)
+
     # -- scopes ---------------------------------------------------------------------------
 
     def _scope(self) -> Optional[_Scope]:
