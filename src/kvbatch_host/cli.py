@@ -5,13 +5,18 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-from typing import List, Optional, Sequence
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple
 
 from . import build as builder
 from .backends import DEFAULT_STORE_URL
 from .errors import ConfigError
+from .events import EventLog
+from .faults import FaultLayer, FaultPlan
+from .faults import install as install_faults
 from .runner import BATCH_MODES, DEFAULT_PROVIDER, Harness
 from .stores import DEFAULT_STORE, StoreRegistry
+from .conformance.scenarios import DEFAULT_LARGE_VALUE_SIZE
 
 EPILOG_RUN = """examples:
   kvbatch run build/demo.wasm
@@ -19,6 +24,31 @@ EPILOG_RUN = """examples:
   kvbatch run build/demo.wasm --store default=sqlite:data/kv.db --store cache=memory: --allow-store default
   kvbatch run build/demo.wasm -- my-store          (arguments after -- go to the component)
   kvbatch demo -- my-store
+  kvbatch run build/probe.wasm --store memory: --fault 'op=set,position=2,error=other:disk full' --events ev.jsonl -- default report
+  kvbatch run build/demo.wasm --fault 'op=set,key=user:00*,nth=3,in-doubt=other:timeout' --fault 'op=get,latency=20ms'
+  kvbatch run build/demo.wasm --fault-file plan.toml --events events.jsonl
+
+fault rules (--fault, repeatable; fields joined by commas, double-quote a value holding a comma):
+  match:  op=get|set|delete|exists|list-keys|increment|cas   key=GLOB   store=GLOB
+          batch=get-many|set-many|delete-many|none   position=N|N-M|N|M (0-based, within one batch call)
+          nth=N (only the Nth match)   times=N (the first N matches; default: every match)
+  effect: error=KIND[:MESSAGE]   in-doubt=KIND[:MESSAGE] (performed, then the error)   trap[=MESSAGE]
+          latency=50ms|0.2s   (KIND: other, access-denied, no-such-store)
+  --fault-file takes the same fields as JSON ([{"op": "set", "position": 2, "error": "other:disk full"}])
+  or TOML ([[fault]] tables). --events writes every backend operation and its true outcome as JSON lines.
+"""
+
+EPILOG_CHECK = """examples:
+  kvbatch check                                    the provider component (build/provider.wasm) on memory:
+  kvbatch check build/broken/swallow.wasm          any component exporting wasi:keyvalue/batch@0.2.0-draft2
+  kvbatch check --native --store sqlite:/tmp/check.db
+  kvbatch check --store redis://127.0.0.1:6379/0 --json > report.json
+  kvbatch check --large-value-size 1048576         large-value scenarios at Spin's 1 MiB limit (slower)
+
+Each scenario runs without faults and with a fault at every position of its batch: other(msg),
+access-denied, no-such-store, and in-doubt writes (applied, then an error). The answer and the
+store's final state are checked against the event log. Exit status: 0 every rule held,
+1 a rule was broken, 2 bad arguments. Keys are written to the store "kvbatch-check" and removed after.
 """
 
 
@@ -39,8 +69,42 @@ def _add_store_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_fault_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--fault", action="append", default=[], metavar="RULE",
+        help="inject a fault between the component and the store, e.g. 'op=set,position=2,error=other:disk full' "
+             "(the third write of each set-many fails) or 'op=get,key=user:*,latency=50ms'. Repeatable; fields below.",
+    )
+    parser.add_argument(
+        "--fault-file", metavar="PATH",
+        help="read fault rules from a .json or .toml file (same fields as --fault), e.g. --fault-file plan.toml",
+    )
+    parser.add_argument(
+        "--events", metavar="PATH",
+        help="write the event log, every backend operation and its true outcome (applied or not), as JSON lines, "
+             "e.g. --events events.jsonl",
+    )
+
+
+def _faults(args: argparse.Namespace, registry: StoreRegistry) -> Tuple[Optional[EventLog], List[FaultLayer]]:
+    """Puts the fault layer in front of the registry's backends when --fault/--fault-file/--events ask for it."""
+    plan = FaultPlan.parse(getattr(args, "fault", None) or [])
+    if getattr(args, "fault_file", None):
+        plan = plan + FaultPlan.load(args.fault_file)
+    events_path = getattr(args, "events", None)
+    if not plan and not events_path:
+        return None, []
+    events = EventLog.to_file(events_path) if events_path else EventLog()
+    return events, install_faults(registry, plan, events)
+
+
 def _harness(args: argparse.Namespace) -> Harness:
+    if getattr(args, "fault", None) or getattr(args, "fault_file", None):
+        FaultPlan.parse(args.fault or [])  # a malformed plan fails before any store is opened
+        if args.fault_file:
+            FaultPlan.load(args.fault_file)
     registry = StoreRegistry.from_specs(args.store, args.allow_store)
+    args.event_log, args.fault_layers = _faults(args, registry)
     if args.batch == "provider":
         builder.build_all(["provider"], log=lambda line: None)
     return Harness(registry, batch=args.batch, provider_path=DEFAULT_PROVIDER)
@@ -64,9 +128,58 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = harness.run_command(args.component, args.args)
     finally:
         harness.registry.close()
+        if args.event_log is not None:
+            args.event_log.close()
     if result.trap:
         print(f"kvbatch: the component trapped: {result.trap.splitlines()[0]}", file=sys.stderr)
+    _report_faults(args)
     return result.exit_code
+
+
+def _report_faults(args: argparse.Namespace) -> None:
+    layers: List[FaultLayer] = getattr(args, "fault_layers", [])
+    if not layers:
+        return
+    if layers[0].plan:
+        fired = layers[0].summary()
+        print(f"kvbatch: {len(fired)} fault(s) fired" + (":" if fired else f" ({len(layers[0].plan.rules)} rule(s) matched nothing)"),
+              file=sys.stderr)
+        for line in fired:
+            print(f"  {line}", file=sys.stderr)
+    if args.events:
+        print(f"kvbatch: event log: {args.events} ({len(layers[0].events)} events)", file=sys.stderr)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .backends import open_backend
+    from .conformance import Implementation, render, run_suite
+
+    if args.native and args.component:
+        raise ConfigError("give a COMPONENT or --native, not both")
+    if args.native:
+        implementation = Implementation("native")
+    else:
+        component = Path(args.component) if args.component else DEFAULT_PROVIDER
+        if not args.component:
+            builder.build_all(["provider"], log=lambda line: None)
+        if not component.exists():
+            raise ConfigError(f"component {str(component)!r} does not exist")
+        implementation = Implementation("provider", component)
+    backend = open_backend(args.store)
+    try:
+        report = run_suite(implementation, backend, large_value_size=args.large_value_size,
+                           progress=None if args.json else lambda name: print(f"  checking {name}", file=sys.stderr))
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    finally:
+        backend.close()
+    if args.json:
+        import json
+
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(render(report))
+    return 0 if report.passed else 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -98,11 +211,30 @@ def parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("component", help="path to a component exporting wasi:cli/run; arguments for it go after --")
     _add_store_options(p)
+    _add_fault_options(p)
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("demo", help="build everything and run the demo guest on the embedded SQLite store")
+    p = sub.add_parser("demo", help="build everything and run the demo guest on the embedded SQLite store",
+                       epilog=EPILOG_RUN, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_store_options(p)
+    _add_fault_options(p)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("check", help="hold a batch implementation to DESIGN.md's semantics under faults (conformance suite)",
+                       epilog=EPILOG_CHECK, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("component", nargs="?", metavar="COMPONENT",
+                   help="a provider component exporting wasi:keyvalue/batch@0.2.0-draft2 over an imported store "
+                        "(default: build/provider.wasm, built if stale), e.g. kvbatch check build/broken/naive.wasm")
+    p.add_argument("--native", action="store_true",
+                   help="check the harness's own host-native batch instead of a component, e.g. kvbatch check --native")
+    p.add_argument("--store", default="memory:", metavar="URL",
+                   help="the backend to run on: memory: (default), sqlite:PATH, redis://HOST:PORT/DB, "
+                        "e.g. --store sqlite:/tmp/check.db")
+    p.add_argument("--json", action="store_true", help="print the report as JSON (for machines) instead of the table")
+    p.add_argument("--large-value-size", type=int, default=DEFAULT_LARGE_VALUE_SIZE, metavar="BYTES",
+                   help=f"value size of the large-value scenarios (default {DEFAULT_LARGE_VALUE_SIZE}, at most 1048576), "
+                        "e.g. --large-value-size 1048576")
+    p.set_defaults(func=cmd_check)
     return top
 
 
