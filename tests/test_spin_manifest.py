@@ -70,3 +70,12 @@ def test_the_access_token_is_a_required_secret_variable_bound_to_the_component(m
     assert component["variables"]["token"] == "{{ kvbatch_token }}"
     app = (builder.ROOT / "spin" / "app.py").read_text()
     assert 'TOKEN_VARIABLE = "token"' in app
+
+
+@pytest.mark.parametrize("config, kind", [("runtime-config.sqlite.toml", "spin"), ("runtime-config.redis.toml", "redis")])
+def test_example_runtime_configs_back_exactly_the_granted_stores(component: Dict[str, Any], config: str, kind: str) -> None:
+    stores = tomllib.loads((builder.ROOT / "spin" / config).read_text())["key_value_store"]
+    assert sorted(stores) == sorted(component["key_value_stores"])
+    for store in stores.values():
+        assert store["type"] == kind
+        assert store["path"] if kind == "spin" else store["url"].startswith("redis://")

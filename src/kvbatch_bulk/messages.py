@@ -94,8 +94,8 @@ class HttpError(Exception):
 
 
 def json_response(status: int, document: Any, headers: Optional[Mapping[str, str]] = None) -> Response:
-    """A JSON response that no cache keeps."""
-    body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """A JSON response that no cache keeps; the body ends with a newline, as a terminal wants it."""
+    body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
     merged = {"content-type": JSON, "cache-control": "no-store"}
     merged.update(headers or {})
     return Response(status, merged, body)
