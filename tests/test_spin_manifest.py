@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import shlex
 import tomllib
 from pathlib import Path
@@ -55,9 +56,12 @@ def test_the_spin_build_sees_the_venvs_packages_and_builds_against_wit_do_not(mo
 
 
 def test_build_watches_every_source_the_component_bundles(component: Dict[str, Any]) -> None:
-    watched = {pattern.split("/**")[0] for pattern in component["build"]["watch"]}
-    bundled = {str(p.relative_to(builder.ROOT)) for p in builder.TARGETS["spin"].sources}
-    assert bundled <= watched
+    watched = component["build"]["watch"]
+    for source in builder.TARGETS["spin"].sources:
+        files = [source] if source.is_file() else sorted(source.rglob("*.py"))
+        for file in files:
+            relative = file.relative_to(builder.ROOT)
+            assert any(fnmatch.fnmatch(str(relative), pattern.replace("**/", "")) for pattern in watched), relative
 
 
 def test_component_may_use_only_the_stores_it_names(component: Dict[str, Any]) -> None:

@@ -66,6 +66,12 @@ TARGETS: Dict[str, Target] = {
                description="the benchmark guest without a batch import (per-key store calls)"),
         Target("bench-wasmtime", "guest-draft", "bench", GUEST_PATHS, GUEST_SOURCES, BUILD / "bench-wasmtime.wasm",
                description="the benchmark guest, keyvalue draft (wasmtime CLI reference)"),
+        Target("library-report", "guest", "library_report", GUEST_PATHS, GUEST_SOURCES, BUILD / "library-report.wasm",
+               description="kvbatch library test guest: per-key report checked against the store (draft2)"),
+        Target("library-report-wasmtime", "guest-draft", "library_report", GUEST_PATHS, GUEST_SOURCES,
+               BUILD / "library-report-wasmtime.wasm", description="the library test guest, keyvalue draft (wasmtime CLI)"),
+        Target("library-report-nobatch", "guest-nobatch", "library_report", GUEST_PATHS, GUEST_SOURCES,
+               BUILD / "library-report-nobatch.wasm", description="the library test guest without a batch import"),
         Target("probe", "guest", "probe", (SRC / "kvbatch_guests",), (SRC / "kvbatch_guests" / "probe.py",),
                BUILD / "probe.wasm", description="scenario probe, keyvalue draft2 (harness tests)"),
         Target("probe-draft", "guest-draft", "probe", (SRC / "kvbatch_guests",), (SRC / "kvbatch_guests" / "probe.py",),
@@ -86,7 +92,7 @@ BINDING_WORLDS = ("provider", "guest", "guest-draft")
 SPIN_WORLD = "spin:up/http-trigger@4.1.0"
 SPIN_PATHS = (ROOT / "spin", SRC)
 SPIN_TARGET = Target(
-    "spin", SPIN_WORLD, "app", SPIN_PATHS, (ROOT / "spin", SRC / "kvbatch_bulk", SRC / "kvbatch"), BUILD / "spin.wasm",
+    "spin", SPIN_WORLD, "app", SPIN_PATHS, (ROOT / "spin" / "app.py", SRC / "kvbatch_bulk", SRC / "kvbatch"), BUILD / "spin.wasm",
     wit=None, description="the Spin component: bulk key-value HTTP endpoints (spin-sdk's WIT; what `spin build` runs)")
 TARGETS[SPIN_TARGET.name] = SPIN_TARGET
 TARGETS["bulk-driver"] = Target(
