@@ -141,9 +141,10 @@ class Builder:
                 outcome = self.bucket.set_many(items, chunk_size=chunk_size, retry=retry)
             else:
                 outcome = self.bucket.delete_many(keys, chunk_size=chunk_size, retry=retry)
+            status = outcome.outcomes()
             for i, (kind, key, _) in ops:
                 value = outcome.values.get(key) if isinstance(outcome, GetResult) else None
-                results[i] = OpResult(i, kind, key, outcome.outcome(key), value, outcome.error(key))
+                results[i] = OpResult(i, kind, key, status[key], value, outcome.error(key))
             stopped = stop_on_error and not outcome.all_succeeded
         return [results[i] for i in range(len(self._ops))]
 

@@ -41,8 +41,9 @@ def check_key(key: object, *, max_key_bytes: int = MAX_KEY_BYTES, index: int | N
         ) from None
     if size > max_key_bytes:
         raise ValidationError(
-            f"{_where(index)}key {_shown(key)} is {size} bytes in UTF-8; the limit is {max_key_bytes} bytes "
-            f"(kvbatch.limits.MAX_KEY_BYTES is Spin's)", key, max_key_bytes, index)
+            f"{_where(index)}key {_shown(key)} is {size} bytes in UTF-8; the limit is {max_key_bytes} bytes"
+            + (" (kvbatch.MAX_KEY_BYTES, Spin's limit)" if max_key_bytes == MAX_KEY_BYTES else ""),
+            key, max_key_bytes, index)
     return key
 
 
@@ -60,8 +61,9 @@ def check_value(key: str, value: object, *, max_value_bytes: int = MAX_VALUE_BYT
             key, None, index)
     if len(data) > max_value_bytes:
         raise ValidationError(
-            f"{_where(index)}value for key {_shown(key)} is {len(data)} bytes; the limit is {max_value_bytes} bytes "
-            f"(kvbatch.limits.MAX_VALUE_BYTES is Spin's)", key, max_value_bytes, index)
+            f"{_where(index)}value for key {_shown(key)} is {len(data)} bytes; the limit is {max_value_bytes} bytes"
+            + (" (kvbatch.MAX_VALUE_BYTES, Spin's limit)" if max_value_bytes == MAX_VALUE_BYTES else ""),
+            key, max_value_bytes, index)
     return data
 
 
