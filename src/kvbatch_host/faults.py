@@ -45,6 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
+from wasmtime import WasmtimeError
+
 from .backends import Backend, MemoryBackend, SqliteBackend
 from .backends.base import DEFAULT_PAGE_SIZE
 from .errors import ERROR_KINDS, ConfigError, HostKvError
@@ -65,8 +67,10 @@ class FaultPlanError(ConfigError):
     """A fault plan is malformed; the message names the rule, the field and what is expected."""
 
 
-class InjectedTrap(Exception):
-    """Raised by the fault layer for a `trap` effect: the host function fails, the guest traps."""
+class InjectedTrap(WasmtimeError):
+    """Raised by the fault layer for a `trap` effect: the host function fails and the calling
+    component traps with this message (a `WasmtimeError`, so wasmtime turns it into the trap
+    itself instead of re-raising it out of the guest's call)."""
 
 
 @dataclass(frozen=True)
