@@ -226,10 +226,11 @@ class KeyValueHost:
             try:
                 swapped = cas.bucket.backend.compare_and_swap(cas.bucket.name, cas.key, cas.seen, value)
             except HostKvError as err:
-                return _tagged_err(Variant("store-error", error_payload(err)))
+                # cas-error lowers untagged (its cases hold a Variant and a resource): give the payload
+                return _tagged_err(error_payload(err))
             if swapped:
                 return None
-            return _tagged_err(Variant("cas-failed", self._new_cas(cas.bucket, cas.key)))
+            return _tagged_err(self._new_cas(cas.bucket, cas.key))  # cas-failed(cas), untagged
 
         inst.add_func("[static]cas.new", self._guard(cas_new))
         inst.add_func("[method]cas.current", self._guard(cas_current))
