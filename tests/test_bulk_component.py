@@ -117,3 +117,16 @@ def test_auth_and_store_grants_inside_a_component(built: Callable[..., Path], dr
         request("POST", "/stores/default/get-many", b"{oops"),
     )
     assert [r["status"] for r in responses] == [401, 401, 403, 404, 400]
+
+
+def test_a_full_batch_of_1000_items_round_trips_inside_a_component(harness_for: Callable[..., Harness], driver: Path) -> None:
+    values = {f"item:{i:04d}": bytes([i % 256]) * 100 for i in range(1000)}
+    items = [{"key": k, "value": base64.b64encode(v).decode()} for k, v in values.items()]
+    backend = MemoryBackend()
+    wrote, read = drive(harness_for(backend), driver,
+                        request("POST", "/stores/default/set-many", {"items": items}),
+                        request("POST", "/stores/default/get-many", {"keys": list(values)}))
+    assert (wrote["status"], read["status"]) == (200, 200)
+    assert len(json.loads(wrote["body"])["succeeded"]) == 1000
+    assert {k: base64.b64decode(v) for k, v in json.loads(read["body"])["values"].items()} == values
+    assert dict(backend.all_items("default")) == values

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 from typing import Any, Dict
 
 from componentize_py_types import Err
@@ -20,6 +21,8 @@ from wit_world import exports
 from wit_world.imports import batch, environment, store
 
 from kvbatch_bulk import BulkApi, Request, WitStores
+
+WRITE_CHUNK = 16 * 1024
 
 
 def answer(api: BulkApi, spec: Dict[str, Any]) -> Dict[str, Any]:
@@ -41,4 +44,12 @@ class Run(exports.Run):  # type: ignore[misc]
             raise SystemExit(2)
         api = BulkApi(WitStores(store, batch, Err), args[0])
         for raw in args[1:]:
-            print(json.dumps(answer(api, json.loads(raw))))
+            write_line(json.dumps(answer(api, json.loads(raw))))
+
+
+def write_line(line: str) -> None:
+    """Writes one output line in pieces: a single write larger than 64 KiB is cut short."""
+    data = line + "\n"
+    for start in range(0, len(data), WRITE_CHUNK):
+        sys.stdout.write(data[start : start + WRITE_CHUNK])
+        sys.stdout.flush()
