@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Union
 
 from wit_world import exports
 from wit_world.imports import environment
 
-from kvbatch.errors import KvError
-from kvbatch.raw import WitBucket
+import kvbatch
+from kvbatch.raw import RawBucket
 
 RECORDS = 300
 CHUNK = 100
@@ -35,41 +35,40 @@ def record_value(i: int) -> bytes:
     return json.dumps(body, sort_keys=True).encode()
 
 
-def chunks(items: Sequence, size: int) -> List[Sequence]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def run_demo(bucket: WitBucket, say=print) -> Dict[str, str]:
-    """Loads, reads back and partly deletes the demo records; returns each key's final state."""
+def run_demo(bucket: Union[kvbatch.Bucket, RawBucket], say: Callable[[str], None] = print) -> Dict[str, str]:
+    """Loads, reads back and partly deletes the demo records with the kvbatch library; returns
+    each key's final state. Any key that does not succeed raises `kvbatch.BatchFailed`."""
+    if not isinstance(bucket, kvbatch.Bucket):
+        bucket = kvbatch.Bucket(bucket, chunk_size=CHUNK)
     keys = [record_key(i) for i in range(RECORDS)]
     expected = {key: record_value(i) for i, key in enumerate(keys)}
     mode = "wasi:keyvalue/batch" if bucket.has_native_batch else "per-key store calls"
     say(f'kvbatch demo on store "{bucket.name}" ({mode})')
 
-    previous = sum(value is not None for value in bucket.get_many(keys))
+    previous = len(bucket.get_many(keys, chunk_size=CHUNK, raise_on_error=True).values)
     if previous:
         say(f"found {previous} records left by a previous run")
 
-    for part in chunks([(key, expected[key]) for key in keys], CHUNK):
-        bucket.set_many(part)
-    say(f"set-many:    wrote {RECORDS} records in {len(chunks(keys, CHUNK))} calls of <= {CHUNK}")
+    written = bucket.set_many([(key, expected[key]) for key in keys], chunk_size=CHUNK).raise_for_failures()
+    say(f"set-many:    wrote {len(written.succeeded)} records in {written.stats.chunks} calls of <= {CHUNK}")
 
+    read = bucket.get_many(keys, chunk_size=CHUNK, raise_on_error=True)
     state: Dict[str, str] = {}
-    for part in chunks(keys, CHUNK):
-        for key, value in zip(part, bucket.get_many(part)):
-            state[key] = "kept" if value == expected[key] else ("missing" if value is None else "differs")
+    for key in keys:
+        value = read.values.get(key)
+        state[key] = "kept" if value == expected[key] else ("missing" if value is None else "differs")
     counts = {s: sum(1 for v in state.values() if v == s) for s in ("kept", "differs", "missing")}
-    say(f"get-many:    read {RECORDS} keys: {counts['kept']} match, {counts['differs']} differ, {counts['missing']} missing")
+    say(f"get-many:    read {read.total} keys: {counts['kept']} match, {counts['differs']} differ, {counts['missing']} missing")
 
     doomed = keys[::3]
-    bucket.delete_many(doomed + doomed[:5])  # a few duplicates: deleted once
-    say(f"delete-many: removed every third record ({len(doomed)} keys, 5 named twice)")
+    deleted = bucket.delete_many(doomed + doomed[:5], chunk_size=CHUNK).raise_for_failures()  # duplicates: deleted once
+    say(f"delete-many: removed every third record ({deleted.total} keys, {len(deleted.duplicates)} named twice)")
 
-    after = bucket.get_many(keys)
-    for key, value in zip(keys, after):
-        if value is None:
-            state[key] = "deleted" if key in set(doomed) else "missing"
-    present = sum(value is not None for value in after)
+    after = bucket.get_many(keys, chunk_size=CHUNK, raise_on_error=True)
+    doomed_set = set(doomed)
+    for key in after.missing:
+        state[key] = "deleted" if key in doomed_set else "missing"
+    present = len(after.values)
     say(f"get-many:    {present} present, {RECORDS - present} absent after delete")
     return state
 
@@ -96,9 +95,9 @@ class Run(exports.Run):
         args = environment.get_arguments()[1:]
         store_name: Optional[str] = args[0] if args else "default"
         try:
-            bucket = WitBucket.open(store_name)
+            bucket = kvbatch.open(store_name, chunk_size=CHUNK)
             state = run_demo(bucket)
-        except KvError as err:
+        except kvbatch.KvError as err:
             print(f"demo failed: {type(err).__name__}: {err}")
             raise SystemExit(1)
         print("per-key summary (. kept  x deleted  ? missing  ! differs):")
