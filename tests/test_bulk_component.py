@@ -130,3 +130,27 @@ def test_a_full_batch_of_1000_items_round_trips_inside_a_component(harness_for: 
     assert len(json.loads(wrote["body"])["succeeded"]) == 1000
     assert {k: base64.b64decode(v) for k, v in json.loads(read["body"])["values"].items()} == values
     assert dict(backend.all_items("default")) == values
+
+
+@pytest.mark.parametrize("rule, status, failed", [
+    ("op=set,key=k4,error=other:disk full", 207, {"k4": "the store reported an error"}),   # k4 can never be written
+    ("op=set,batch=set-many,position=2,error=other:disk full", 200, {}),                  # once, mid-batch: settled key by key
+    ("op=set,key=k1,in-doubt=other:timeout,times=1", 200, {}),                            # applied, then err: verified by reading
+])
+def test_fault_layer_rules_mid_batch_give_the_reported_outcomes_inside_a_component(
+        harness_for: Callable[..., Harness], driver: Path, rule: str, status: int, failed: Dict[str, str]) -> None:
+    from kvbatch_host.faults import FaultLayer, FaultPlan
+
+    inner = MemoryBackend()
+    inner.set_many("default", [(f"k{i}", b"old") for i in range(6)])
+    layer = FaultLayer(inner, FaultPlan.parse([rule]))
+    items = {f"k{i}": "new" for i in range(6)}
+    [response] = drive(harness_for(layer, batch="native"), driver,
+                       request("POST", "/stores/default/set-many", {"items": items, "encoding": "text"}))
+    outcome = json.loads(response["body"])
+    assert layer.fired, "the rule fired"
+    assert (response["status"], outcome["failed"]) == (status, failed)
+    for key in outcome["succeeded"]:
+        assert inner.get("default", key) == b"new"
+    for key in failed:
+        assert inner.get("default", key) == b"old"
