@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, List, Optional, Tuple
 
-from wasmtime import Store
+from wasmtime import Store, WasmtimeError
 from wasmtime.component import Func, Instance, Linker, Variant
 
 from . import components
@@ -24,6 +24,8 @@ class ProviderBatch:
     def __init__(self, store: Store, host: KeyValueHost, component_path: str) -> None:
         self._store = store
         self._host = host
+        self.trapped = False
+        """Set once the provider trapped; the harness then starts a fresh `Store`."""
         linker = Linker(components.engine())
         linker.add_wasip2()
         with linker.root() as root:
@@ -43,8 +45,12 @@ class ProviderBatch:
 
     def _call(self, name: str, bucket: OpenBucket, arg: Any) -> Any:
         func: Func = self._funcs[name]
-        result = func(self._store, self._host.borrow(self._store, bucket), arg)
-        func.post_return(self._store)
+        try:
+            result = func(self._store, self._host.borrow(self._store, bucket), arg)
+            func.post_return(self._store)
+        except WasmtimeError:
+            self.trapped = True  # a trapped instance can never be entered again
+            raise
         if isinstance(result, Variant):
             raise HostKvError(result.tag, result.payload if result.tag == "other" else None)  # type: ignore[arg-type]
         return result

@@ -14,7 +14,6 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple, TypeVar
 from kvbatch.errors import AccessDenied, KvError, NoSuchStore, StoreError
 
 from .errors import HostKvError
-from .faults import ObservedBatch
 from .keyvalue import OpenBucket
 from .runner import Harness
 
@@ -36,10 +35,9 @@ class HarnessBucket:
     def __init__(self, harness: Harness, name: str = "default") -> None:
         self._harness = harness
         self._open: OpenBucket = harness.keyvalue.open_bucket(name)
-        ops = harness.batch_ops()
-        self._batch: Optional[Any] = ObservedBatch(ops) if ops is not None else None
+        self._batch: Optional[Any] = harness.batch_ops()
         self.name = name
-        self.has_native_batch = ops is not None
+        self.has_native_batch = self._batch is not None
 
     def _call(self, fn: Callable[..., T], *args: Any) -> T:
         try:

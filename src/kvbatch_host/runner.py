@@ -64,16 +64,33 @@ class Harness:
     store: Store = field(init=False)
     keyvalue: KeyValueHost = field(init=False)
     _provider: Optional[ProviderBatch] = field(default=None, init=False)
+    _trapped: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         if self.batch not in BATCH_MODES:
             raise ValueError(f"unknown batch mode {self.batch!r}; expected one of {', '.join(BATCH_MODES)}")
+        self.new_store()
+
+    @property
+    def trapped(self) -> bool:
+        """Whether a component in the current `Store` trapped. wasmtime then refuses to enter
+        any instance of that store again ("cannot enter component instance")."""
+        return self._trapped or (self._provider is not None and self._provider.trapped)
+
+    def new_store(self) -> None:
+        """Starts over with a fresh wasmtime `Store` (and bucket handles) on the same backends.
+
+        `run_command` does this by itself after a trap; holders of handles from the old store
+        (e.g. a `HarnessBucket`) must open new ones.
+        """
         self.store = Store(components.engine())
         wasi = WasiConfig()  # components in this store (the provider too) need WASI before any run_command
         wasi.inherit_stdout()
         wasi.inherit_stderr()
         self.store.set_wasi(wasi)
         self.keyvalue = KeyValueHost(self.registry)
+        self._provider = None
+        self._trapped = False
 
     def batch_ops(self) -> Any:
         """The batch implementation guests get in this harness's mode (`None` for `none`)."""
@@ -107,6 +124,8 @@ class Harness:
         Output goes to this process's stdout/stderr, or is returned when `capture` is set.
         A trap (including one raised by a host function) is reported, not raised.
         """
+        if self.trapped:
+            self.new_store()
         component = components.load_component(path)
         run_name = _export_name(component, "wasi:cli/run@")
         if run_name is None:
@@ -146,6 +165,8 @@ class Harness:
                 code = 1
         except ExitTrap as exit_:
             code = exit_.code
+            self._trapped = True  # wasi exit unwinds the instance like a trap
         except WasmtimeError as error:
             code, trap = 134, str(error)
+            self._trapped = True
         return code, trap

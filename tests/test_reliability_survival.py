@@ -1,0 +1,113 @@
+"""The host survives the guest: traps and exceptions mid-batch leave the store consistent and
+the harness usable; many batch calls in one instance leak no handles and keep memory bounded.
+
+The long form (100,000 batch calls) is `./dev.sh test -m soak tests/test_reliability_survival.py`
+with KVBATCH_SOAK_CALLS=100000; CI runs the same test with a bounded number of calls.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from wasmtime import WasmtimeError
+
+import kvbatch
+from kvbatch_host import faults
+from kvbatch_host.backends import MemoryBackend
+from kvbatch_host.errors import HostKvError
+from kvbatch_host.events import EventLog
+from kvbatch_host.host_bucket import HarnessBucket
+from kvbatch_host.runner import Harness
+from kvbatch_host.stores import StoreRegistry
+
+pytestmark = pytest.mark.component
+
+OLD = {f"k{i:03d}": b"old" for i in range(0, 40, 2)}
+NEW = {f"k{i:03d}": b"new-%d" % i for i in range(40)}
+
+
+def faulted(plan: list[str], provider: Path) -> tuple[Harness, MemoryBackend, EventLog]:
+    backend = MemoryBackend()
+    backend.set_many("default", list(OLD.items()))
+    registry = StoreRegistry().add("default", backend)
+    events = EventLog()
+    faults.install(registry, faults.FaultPlan.parse(plan), events)
+    return Harness(registry, batch="provider", provider_path=provider), backend, events
+
+
+def assert_every_key_old_or_new(backend: MemoryBackend) -> None:
+    final = dict(backend.all_items("default"))
+    third = {k: v for k, v in final.items() if v not in (OLD.get(k), NEW.get(k))}
+    assert not third, f"keys in a third state: {third}"
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_host_trap_mid_batch_leaves_every_key_old_or_new(built):
+    harness, backend, events = faulted(["op=set,position=7,trap=backend crashed"], built("provider"))
+    ops = harness.batch_ops()
+    with pytest.raises(WasmtimeError):
+        ops.set_many(harness.keyvalue.open_bucket("default"), list(NEW.items()))
+    assert_every_key_old_or_new(backend)
+    assert [e.key for e in events if e.op == "set" and e.applied] == list(NEW)[:7]
+
+
+def test_after_a_trap_a_new_instance_on_the_same_store_works(built):
+    harness, backend, _ = faulted(["op=set,position=7,trap=backend crashed"], built("provider"))
+    with pytest.raises(WasmtimeError):
+        harness.batch_ops().set_many(harness.keyvalue.open_bucket("default"), list(NEW.items()))
+    fresh = Harness(harness.registry, batch="provider", provider_path=built("provider"))
+    result = kvbatch.Bucket(HarnessBucket(fresh)).set_many({"after": b"trap"})
+    assert result.all_succeeded and backend.get("default", "after") == b"trap"
+
+
+def test_guest_raising_mid_batch_leaves_the_store_consistent_and_the_harness_usable(built):
+    """The `trap` provider raises a Python exception when the store fails half-way."""
+    harness, backend, _ = faulted(["op=set,position=5,times=1,error=other:disk full"], built("broken-trap"))
+    with pytest.raises(WasmtimeError):
+        harness.batch_ops().set_many(harness.keyvalue.open_bucket("default"), list(NEW.items()))
+    assert_every_key_old_or_new(backend)
+    demo = harness.run_command(built("demo"), ["default"], capture=True)
+    assert demo.exit_code == 0 and "300 match" in demo.stdout
+
+
+def test_store_error_mid_batch_is_an_err_not_a_trap_and_the_instance_goes_on(built):
+    harness, backend, _ = faulted(["op=set,position=5,times=1,error=other:disk full"], built("provider"))
+    ops = harness.batch_ops()
+    bucket = harness.keyvalue.open_bucket("default")
+    with pytest.raises(HostKvError, match="disk full"):
+        ops.set_many(bucket, list(NEW.items()))
+    ops.set_many(bucket, list(NEW.items()))
+    assert dict(backend.all_items("default")) == NEW
+
+
+@pytest.mark.soak
+def test_many_batch_calls_in_one_instance_leak_no_handles_and_keep_memory_bounded(built):
+    calls = int(os.environ.get("KVBATCH_SOAK_CALLS", "3000"))
+    backend = MemoryBackend()
+    harness = Harness(StoreRegistry().add("default", backend), batch="provider", provider_path=built("provider"))
+    ops = harness.batch_ops()
+    bucket = harness.keyvalue.open_bucket("default")
+    handles = harness.keyvalue.open_buckets
+    items = [(f"key-{i}", b"v" * 64) for i in range(8)]
+    keys = [k for k, _ in items]
+    for i in range(min(500, calls)):  # warm up allocators and caches before the baseline
+        ops.set_many(bucket, items)
+    baseline = rss_bytes()
+    for i in range(calls):
+        if i % 3 == 0:
+            ops.set_many(bucket, items)
+        elif i % 3 == 1:
+            assert ops.get_many(bucket, keys)[0] == b"v" * 64
+        else:
+            ops.delete_many(bucket, keys[:2])
+    growth = rss_bytes() - baseline
+    print(f"\n{calls} batch calls: open bucket handles {handles} -> {harness.keyvalue.open_buckets}, "
+          f"RSS growth {growth / 1e6:.1f} MB")
+    assert harness.keyvalue.open_buckets == handles
+    assert growth < 64e6, f"RSS grew by {growth / 1e6:.1f} MB over {calls} calls"
