@@ -14,7 +14,20 @@ from typing import Callable, Optional
 
 from .errors import CapabilityError, KvError, StoreError
 
-_RNG = random.Random()
+_shared_rng: Optional[random.Random] = None
+
+
+def _default_rng() -> random.Random:
+    """The jitter source when a policy names none, created on first use.
+
+    Created lazily rather than at import: inside a component the import happens while
+    componentize-py pre-initializes the app at build time, and a generator seeded then would
+    replay the same "random" delays in every instance, defeating the jitter.
+    """
+    global _shared_rng
+    if _shared_rng is None:
+        _shared_rng = random.Random()
+    return _shared_rng
 
 
 def is_transient(error: KvError) -> bool:
@@ -31,7 +44,8 @@ class RetryPolicy:
     random fraction of up to `jitter` (0: exact delays; 1: "full jitter", anywhere from 0 to
     the full delay). No retry starts once `budget` seconds (measured with `clock` from the
     start of the operation) would be exceeded by its delay; `budget=None` means no time bound.
-    `sleep`, `clock` and `rng` are injectable, so tests run without waiting.
+    `sleep`, `clock` and `rng` are injectable, so tests run without waiting (`rng=None`: a
+    shared generator seeded at first use).
     """
 
     attempts: int = 3
@@ -43,7 +57,7 @@ class RetryPolicy:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     retry_on: Callable[[KvError], bool] = is_transient
-    rng: random.Random = field(default=_RNG, compare=False, repr=False)
+    rng: Optional[random.Random] = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.attempts, int) or self.attempts < 1:
@@ -67,7 +81,10 @@ class RetryPolicy:
     def delay(self, retry: int) -> float:
         """The delay before retry number `retry` (1-based), jitter applied."""
         full = self.backoff(retry)
-        return full * (1.0 - self.jitter * self.rng.random()) if self.jitter else full
+        if not self.jitter:
+            return full
+        rng = self.rng if self.rng is not None else _default_rng()
+        return full * (1.0 - self.jitter * rng.random())
 
     def should_retry(self, error: KvError) -> bool:
         return self.retry_on(error)
