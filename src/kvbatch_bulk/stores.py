@@ -14,8 +14,13 @@ from typing import Any, Callable, Optional, Protocol, Sequence, Tuple, Type
 import kvbatch
 from kvbatch.errors import from_wit_error
 from kvbatch.raw import WitBucket
+from kvbatch.retry import RetryPolicy
 
 from .listing import KeyLister
+
+
+REQUEST_RETRY = RetryPolicy(attempts=3, base_delay=0.05, max_delay=0.5, budget=2.0)
+"""How a request retries a key the store failed on: at most twice, within 2 s (an HTTP client is waiting)."""
 
 
 @dataclass
@@ -54,13 +59,16 @@ class WitStores:
     """Stores reached through generated `wasi:keyvalue@0.2.0-draft2` bindings.
 
     `store_module` is the binding of `wasi:keyvalue/store`, `batch_module` that of
-    `wasi:keyvalue/batch` (or `None` to use per-key calls), `err_type` the bindings' `Err`.
+    `wasi:keyvalue/batch` (or `None` to use per-key calls), `err_type` the bindings' `Err`;
+    `retry` is the buckets' retry policy.
     """
 
-    def __init__(self, store_module: ModuleType, batch_module: Optional[ModuleType], err_type: Type[BaseException]) -> None:
+    def __init__(self, store_module: ModuleType, batch_module: Optional[ModuleType], err_type: Type[BaseException],
+                 retry: RetryPolicy = REQUEST_RETRY) -> None:
         self._store = store_module
         self._batch = batch_module
         self._err = err_type
+        self._retry = retry
 
     def open(self, name: str) -> OpenStore:
         try:
@@ -68,4 +76,4 @@ class WitStores:
         except self._err as err:
             raise from_wit_error(getattr(err, "value", err), name) from None
         raw = WitBucket(handle, name, self._batch, self._err)
-        return OpenStore(name, kvbatch.Bucket(raw), WitLister(handle, name, self._err), raw.close)
+        return OpenStore(name, kvbatch.Bucket(raw, retry=self._retry), WitLister(handle, name, self._err), raw.close)
