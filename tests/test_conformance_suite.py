@@ -42,7 +42,8 @@ def assert_passes(report: SuiteReport) -> None:
 
 @pytest.mark.component
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])
-def test_the_provider_component_holds_every_rule(built: Callable[[str], Path], backend_of: Callable[[str], Backend], kind: str) -> None:
+def test_the_provider_component_holds_every_rule(built: Callable[[str], Path], backend_of: Callable[[str], Backend],
+                                                 kind: str) -> None:
     assert_passes(check(Implementation("provider", built("provider")), backend_of(kind)))
 
 

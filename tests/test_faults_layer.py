@@ -217,7 +217,8 @@ def test_events_are_written_as_json_lines_as_they_happen(tmp_path: Path) -> None
         kv.set("s", "b", b"2")
     rows = read_jsonl(path)
     log.close()
-    assert [(r["key"], r["applied"], r.get("error")) for r in rows] == [("a", True, None), ("b", False, {"kind": "other", "message": "no"})]
+    assert [(r["key"], r["applied"], r.get("error")) for r in rows] == [
+        ("a", True, None), ("b", False, {"kind": "other", "message": "no"})]
     assert rows[0]["value"]["size"] == 1
 
 

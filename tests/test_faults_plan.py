@@ -131,7 +131,8 @@ def test_a_toml_file_holds_fault_tables(tmp_path: Path) -> None:
         ("plan.json", '[{"op": "set", "error": "other"}, {"op": "put", "error": "other"}]', "rule 2"),
     ],
 )
-def test_malformed_plan_files_are_rejected_naming_the_file_and_problem(tmp_path: Path, name: str, text: str, problem: str) -> None:
+def test_malformed_plan_files_are_rejected_naming_the_file_and_problem(tmp_path: Path, name: str, text: str,
+                                                                       problem: str) -> None:
     path = tmp_path / name
     path.write_text(text)
     with pytest.raises(FaultPlanError) as caught:

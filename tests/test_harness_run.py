@@ -93,7 +93,8 @@ def test_a_trap_fault_makes_the_component_trap_and_the_log_says_so(built: Callab
     assert code != 0
     assert "the component trapped" in err
     events = read_jsonl(events_path)
-    assert [(e["key"], e["result"]) for e in events if e["op"] == "set"] == [("probe:report:000", "ok"), ("probe:report:001", "trap")]
+    sets = [(e["key"], e["result"]) for e in events if e["op"] == "set"]
+    assert sets == [("probe:report:000", "ok"), ("probe:report:001", "trap")]
 
 
 def test_a_malformed_fault_rule_stops_the_run_before_it_starts(built: Callable[[str], Path],

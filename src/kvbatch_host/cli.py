@@ -44,6 +44,7 @@ EPILOG_CHECK = """examples:
   kvbatch check --native --store sqlite:/tmp/check.db
   kvbatch check --store redis://127.0.0.1:6379/0 --json > report.json
   kvbatch check --large-value-size 1048576         large-value scenarios at Spin's 1 MiB limit (slower)
+  kvbatch check --batch-size 50                    also sweep faults over every position of 50-key batches
 
 Each scenario runs without faults and with a fault at every position of its batch: other(msg),
 access-denied, no-such-store, and in-doubt writes (applied, then an error). The answer and the
@@ -167,7 +168,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         implementation = Implementation("provider", component)
     backend = open_backend(args.store)
     try:
-        report = run_suite(implementation, backend, large_value_size=args.large_value_size,
+        report = run_suite(implementation, backend, large_value_size=args.large_value_size, wide=args.batch_size,
                            progress=None if args.json else lambda name: print(f"  checking {name}", file=sys.stderr))
     except ValueError as err:
         raise ConfigError(str(err)) from None
@@ -234,7 +235,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--large-value-size", type=int, default=DEFAULT_LARGE_VALUE_SIZE, metavar="BYTES",
                    help=f"value size of the large-value scenarios (default {DEFAULT_LARGE_VALUE_SIZE}, at most 1048576), "
                         "e.g. --large-value-size 1048576")
+    p.add_argument("--batch-size", type=int, default=0, metavar="N",
+                   help="also sweep faults over every position of get-many/set-many/delete-many of N keys "
+                        "(at most 1000; cases grow with N), e.g. --batch-size 50")
     p.set_defaults(func=cmd_check)
+
+    from . import bench
+
+    p = sub.add_parser("bench", help="benchmarks side by side: harness paths, the wasmtime CLI, Redis, component start",
+                       epilog=bench.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    bench.add_arguments(p)
+    p.set_defaults(func=bench.command)
     return top
 
 

@@ -166,7 +166,8 @@ class FaultPlan:
         if isinstance(data, Mapping):
             extra = set(data) - {"faults", "fault"}
             if extra:
-                raise FaultPlanError(f"{origin}: unknown top-level key(s) {', '.join(sorted(extra))}; expected 'faults' (or TOML [[fault]])")
+                raise FaultPlanError(f"{origin}: unknown top-level key(s) {', '.join(sorted(extra))}; "
+                                     "expected 'faults' (or TOML [[fault]])")
             data = data.get("faults", data.get("fault", []))
         if not isinstance(data, list):
             raise FaultPlanError(f"{origin}: expected a list of fault rules, got {type(data).__name__}")
@@ -516,7 +517,8 @@ class FaultLayer(Backend):
         if decision.latency_ms:
             self._sleep(decision.latency_ms / 1000.0)
         if decision.trap is not None:
-            self.events.record(op, store, applied=False, result="trap", error={"kind": "trap", "message": decision.trap}, **fields)
+            self.events.record(op, store, applied=False, result="trap", error={"kind": "trap", "message": decision.trap},
+                               **fields)
             raise InjectedTrap(f"kvbatch fault: {decision.trap} (op={op} key={key!r})")
         if decision.error is not None and decision.effect == "error":
             self.events.record(op, store, applied=False, result="error", error=error_json(decision.error), **fields)
@@ -528,12 +530,14 @@ class FaultLayer(Backend):
             self.events.record(op, store, applied=applied, result="error", error=error_json(err), **fields)
             raise
         except Exception as exc:
-            self.events.record(op, store, applied=None, result="trap", error={"kind": "trap", "message": str(exc)[:500]}, **fields)
+            self.events.record(op, store, applied=None, result="trap", error={"kind": "trap", "message": str(exc)[:500]},
+                               **fields)
             raise
         applied = applied_of(result) if applied_of is not None else True
         extra = detail(result) if detail is not None else None
         if decision.error is not None:  # in-doubt: performed, then reported as failed
-            self.events.record(op, store, applied=applied, result="error", error=error_json(decision.error), detail=extra, **fields)
+            self.events.record(op, store, applied=applied, result="error", error=error_json(decision.error), detail=extra,
+                               **fields)
             raise decision.error
         self.events.record(op, store, applied=applied, result="ok", detail=extra, **fields)
         return result

@@ -12,7 +12,7 @@ the `kvbatch` root, e.g. to keep test data apart. Values are stored as they are;
 | set-many | one MSET: atomic, so a failure leaves no key changed |
 | delete-many | one DEL of the distinct keys: atomic |
 | increment | INCRBY |
-| cas swap | WATCH key, GET, compare, MULTI/SET/EXEC; a write by anyone between WATCH and EXEC makes the swap re-check (and fail) |
+| cas swap | WATCH, GET, compare, MULTI/SET/EXEC; a write by anyone before EXEC makes the swap re-check (and fail) |
 | list-keys | SCAN with MATCH on the store's prefix; the cursor is SCAN's cursor |
 
 `list-keys` pages come in Redis's hash order, not sorted, and hold about `limit` keys (SCAN's
@@ -151,7 +151,7 @@ class RedisBackend(Backend):
         if not mapping:
             return
         with self._errors("MSET", write=True):
-            self._client.mset(mapping)  # type: ignore[arg-type]
+            self._client.mset(mapping)
 
     def delete_many(self, store: str, keys: Sequence[str]) -> None:
         distinct = list(dict.fromkeys(self._key(store, key) for key in keys))
@@ -177,9 +177,9 @@ class RedisBackend(Backend):
         seen = set()
         with self._errors("SCAN", write=False):
             while True:
-                cursor, raw = self._client.scan(cursor=cursor, match=pattern, count=max(10, limit - len(found)))  # type: ignore[misc]
+                cursor, raw = self._client.scan(cursor=cursor, match=pattern, count=max(10, limit - len(found)))
                 for item in raw:
-                    key = item.decode("utf-8", "surrogateescape")[len(prefix) :]
+                    key = (item if isinstance(item, str) else item.decode("utf-8", "surrogateescape"))[len(prefix) :]
                     if key not in seen:
                         seen.add(key)
                         found.append(key)
@@ -203,7 +203,7 @@ class RedisBackend(Backend):
 
     def increment(self, store: str, key: str, delta: int) -> int:
         with self._errors("INCRBY", write=True):
-            return int(self._client.incrby(self._key(store, key), delta))  # type: ignore[arg-type]
+            return int(self._client.incrby(self._key(store, key), delta))
 
     def compare_and_swap(self, store: str, key: str, expected: Optional[bytes], value: bytes) -> bool:
         name = self._key(store, key)
@@ -211,7 +211,7 @@ class RedisBackend(Backend):
             with self._client.pipeline(transaction=True) as pipe:
                 for _ in range(CAS_RETRIES):
                     try:
-                        pipe.watch(name)
+                        pipe.watch(name)  # type: ignore[no-untyped-call]
                         current = pipe.get(name)
                         if (None if current is None else bytes(current)) != expected:  # type: ignore[arg-type]
                             pipe.unwatch()

@@ -55,7 +55,8 @@ def judge(scenario: Scenario, answer: Answer, final: Dict[str, Optional[bytes]],
     return found
 
 
-def _errors(scenario: Scenario, status: str, payload: Any, fired: Optional[Event], key_events: Sequence[Event]) -> List[Violation]:
+def _errors(scenario: Scenario, status: str, payload: Any, fired: Optional[Event],
+            key_events: Sequence[Event]) -> List[Violation]:
     found: List[Violation] = []
     if fired is None:
         if status == "error":
@@ -101,10 +102,12 @@ def _states(scenario: Scenario, status: str, final: Dict[str, Optional[bytes]], 
     for key in scenario.keys:
         got, old, want = final.get(key), scenario.old.get(key), new[key]
         if got not in (old, want):
-            found.append(Violation("no-third-state", f"{key!r} holds {show(got)}: neither its old {show(old)} nor its new {show(want)}"))
+            found.append(Violation("no-third-state",
+                                   f"{key!r} holds {show(got)}: neither its old {show(old)} nor its new {show(want)}"))
         elif status == "ok" and got != want:
             if requested[key] > 1 and "last-value-wins" in scenario.rules and fired is None:
-                found.append(Violation("last-value-wins", f"{key!r} named {requested[key]} times holds {show(got)}, not its last value {show(want)}"))
+                found.append(Violation("last-value-wins", f"{key!r} named {requested[key]} times holds {show(got)}, "
+                                                          f"not its last value {show(want)}"))
             else:
                 found.append(Violation("report-is-truth", f"the batch answered ok but {key!r} still holds its old {show(old)}"))
     return found

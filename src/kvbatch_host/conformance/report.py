@@ -47,5 +47,6 @@ def render(report: SuiteReport) -> str:
     if report.passed:
         lines.append(f"PASS: {report.cases} cases, every rule held")
     else:
-        lines.append(f"VIOLATION: {len(report.findings)} violation(s) in {report.cases} cases; broken rules: {', '.join(report.broken_rules)}")
+        lines.append(f"VIOLATION: {len(report.findings)} violation(s) in {report.cases} cases; "
+                     f"broken rules: {', '.join(report.broken_rules)}")
     return "\n".join(lines)

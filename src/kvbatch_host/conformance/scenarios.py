@@ -75,12 +75,11 @@ class Scenario:
     def new_state(self) -> Dict[str, Union[bytes, None]]:
         """What each key holds if the call fully succeeds."""
         state: Dict[str, Union[bytes, None]] = {key: self.old.get(key) for key in self.keys}
-        if self.op == "set-many":
-            for key, value in self.request:  # type: ignore[misc]
-                state[key] = value
-        elif self.op == "delete-many":
-            for key in self.request:
-                state[key] = None  # type: ignore[index]
+        for item in self.request:
+            if isinstance(item, tuple):  # set-many
+                state[item[0]] = item[1]
+            elif self.op == "delete-many":
+                state[item] = None
         return state
 
 
@@ -88,10 +87,17 @@ def _pattern(size: int, seed: int) -> bytes:
     return bytes((i * 31 + seed) % 251 for i in range(size))
 
 
-def scenarios(large_value_size: int = DEFAULT_LARGE_VALUE_SIZE, prefix: str = "check:") -> List[Scenario]:
-    """The suite's scenarios; keys start with `prefix`."""
+MAX_WIDE_BATCH = 1000
+"""Largest `wide` batch: a fault at every position costs one case per key per family."""
+
+
+def scenarios(large_value_size: int = DEFAULT_LARGE_VALUE_SIZE, prefix: str = "check:", wide: int = 0) -> List[Scenario]:
+    """The suite's scenarios; keys start with `prefix`. With `wide` > 0, three more scenarios
+    (get-many, set-many, delete-many of `wide` keys) sweep faults over every position of a bigger batch."""
     if not 1 <= large_value_size <= MAX_LARGE_VALUE_SIZE:
         raise ValueError(f"large value size {large_value_size} is outside 1..{MAX_LARGE_VALUE_SIZE} bytes (Spin's value limit)")
+    if not 0 <= wide <= MAX_WIDE_BATCH:
+        raise ValueError(f"wide batch size {wide} is outside 0..{MAX_WIDE_BATCH} keys")
     k = {name: prefix + name for name in ("a", "b", "c", "missing", "big", "small")}
     a, b, c, missing, big, small = (k[n] for n in ("a", "b", "c", "missing", "big", "small"))
     large_old, large_new = _pattern(large_value_size, 1), _pattern(large_value_size, 2)
@@ -114,6 +120,17 @@ def scenarios(large_value_size: int = DEFAULT_LARGE_VALUE_SIZE, prefix: str = "c
         Scenario("delete-many: duplicate key", "delete-many", ("deleted-once", "no-third-state"),
                  {a: b"old-a", b: b"old-b"}, [a, b, a]),
         Scenario("delete-many: empty request", "delete-many", ("no-third-state",), {a: b"old-a"}, [], empty),
+        *(_wide(prefix, wide, reads) if wide else []),
+    ]
+
+
+def _wide(prefix: str, size: int, reads: Tuple[str, ...]) -> List[Scenario]:
+    keys = [f"{prefix}w{i:04d}" for i in range(size)]
+    old = {key: b"old-" + key.encode() for key in keys[::2]}  # every other key exists
+    return [
+        Scenario(f"get-many: {size} keys", "get-many", ("get-many-answers",), old, list(keys), reads),
+        Scenario(f"set-many: {size} keys", "set-many", ("no-third-state",), old, [(key, b"new-" + key.encode()) for key in keys]),
+        Scenario(f"delete-many: {size} keys", "delete-many", ("skips-missing", "no-third-state"), old, list(keys)),
     ]
 
 

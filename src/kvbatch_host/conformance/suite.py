@@ -94,18 +94,20 @@ class SuiteReport:
 
 
 def run_suite(implementation: Implementation, backend: Backend, *, large_value_size: int = DEFAULT_LARGE_VALUE_SIZE,
-              families: Optional[List[str]] = None, progress: Optional[Callable[[str], None]] = None) -> SuiteReport:
+              families: Optional[List[str]] = None, wide: int = 0,
+              progress: Optional[Callable[[str], None]] = None) -> SuiteReport:
     """Holds `implementation` to every rule over `backend`; the backend's `kvbatch-check` store is
-    used for scratch keys (cleared before and after)."""
+    used for scratch keys (cleared before and after). `wide` adds batches of that many keys."""
     chosen = families or list(FAMILIES)
     unknown = [f for f in chosen if f not in FAMILIES]
     if unknown:
         raise ValueError(f"unknown fault family {unknown[0]!r}; expected one of {', '.join(FAMILIES)}")
+    chosen_scenarios = scenarios(large_value_size, wide=wide)  # raises ValueError on bad sizes, before any work
     report = SuiteReport(implementation.describe(), backend.url)
     session = Session(implementation, backend)
     every_key = {CANARY}
     try:
-        for scenario in scenarios(large_value_size):
+        for scenario in chosen_scenarios:
             every_key.update(scenario.keys)
             result = ScenarioResult(scenario)
             report.results.append(result)
