@@ -34,7 +34,7 @@ def check_key(key: object, *, max_key_bytes: int = MAX_KEY_BYTES, index: int | N
         raise ValidationError(
             f"{_where(index)}empty key; keys must be 1 to {max_key_bytes} bytes (UTF-8)", key, max_key_bytes, index)
     try:
-        size = len(key.encode("utf-8"))
+        size = len(key) if key.isascii() else len(key.encode("utf-8"))
     except UnicodeEncodeError:
         raise ValidationError(
             f"{_where(index)}key {_shown(key)} cannot be encoded as UTF-8 (lone surrogate)", key, max_key_bytes, index,
