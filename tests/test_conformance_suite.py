@@ -133,6 +133,21 @@ def test_a_provider_that_rewrites_errors_is_caught_masking_capability_errors(bui
     assert "err(access-denied)" in masked.message and "other('batch failed')" in masked.message
 
 
+def test_a_bucket_handle_left_open_by_a_call_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kvbatch_host.conformance import Session
+
+    honest = Session.call
+
+    def leaky(self: Session, op: str, request: list) -> tuple:
+        self.harness.keyvalue.open_bucket(CHECK_STORE)  # as an implementation that opens and never drops
+        return honest(self, op, request)
+
+    monkeypatch.setattr(Session, "call", leaky)
+    report = run_suite(Implementation("native"), MemoryBackend(), families=["none"], large_value_size=1024)
+    assert report.broken_rules == ["no-leaked-handles"]
+    assert "1 bucket handle(s) still open after the call" in report.findings[0].message
+
+
 # -- the command ---------------------------------------------------------------------------
 
 
