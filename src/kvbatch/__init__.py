@@ -12,7 +12,7 @@ imported at build time exist at run time.
 """
 
 from . import limits, testing
-from .bucket import Bucket, open
+from .bucket import Bucket, open, wrap
 from .builder import Builder, OpResult, Phase
 from .errors import (
     AccessDenied,
@@ -68,4 +68,5 @@ __all__ = [
     "limits",
     "open",
     "testing",
+    "wrap",
 ]

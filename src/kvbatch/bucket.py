@@ -512,4 +512,30 @@ def open(
                   retry=retry, verify=verify, max_key_bytes=max_key_bytes, max_value_bytes=max_value_bytes)
 
 
-__all__ = ["Bucket", "open"]
+def wrap(
+    target: object,
+    name: str = "",
+    *,
+    use_batch: bool = True,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    retry: Optional[RetryPolicy] = None,
+    verify: bool = True,
+    max_key_bytes: int = MAX_KEY_BYTES,
+    max_value_bytes: int = MAX_VALUE_BYTES,
+) -> Bucket:
+    """A `Bucket` over what you already have: a `Bucket` is returned as it is, a `RawBucket`
+    is wrapped, and anything else is taken for a generated binding's bucket resource
+    (`WitBucket.wrap(target, name, use_batch=use_batch)`)."""
+    if isinstance(target, Bucket):
+        return target
+    raw: RawBucket
+    if all(hasattr(target, attr) for attr in ("get_many", "set_many", "delete_many", "has_native_batch")):
+        raw = target  # type: ignore[assignment]
+    else:
+        raw = WitBucket.wrap(target, name, use_batch=use_batch)
+    return Bucket(raw, chunk_size=chunk_size, chunk_bytes=chunk_bytes, retry=retry, verify=verify,
+                  max_key_bytes=max_key_bytes, max_value_bytes=max_value_bytes)
+
+
+__all__ = ["Bucket", "open", "wrap"]

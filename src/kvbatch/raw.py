@@ -76,6 +76,21 @@ class WitBucket:
             raise from_wit_error(err.value, name) from None
         return cls(handle, name, _batch if use_batch else None, _Err)
 
+    @classmethod
+    def wrap(cls, handle: Any, name: str = "", *, use_batch: bool = True, batch_module: Optional[ModuleType] = None,
+             err_type: Optional[type[BaseException]] = None) -> "WitBucket":
+        """Wraps a bucket resource the component already opened (e.g. through other bindings).
+
+        `batch_module` and `err_type` default to the component's own `wit_world.imports.batch`
+        and `componentize_py_types.Err`; pass those of other bindings (spin-sdk's) to use them.
+        `name` is only used in error messages and reports.
+        """
+        err = err_type if err_type is not None else _Err
+        if err is None:
+            raise RuntimeError("no componentize_py_types.Err here: pass err_type= (the bindings' Err class)")
+        batch = (batch_module if batch_module is not None else _batch) if use_batch else None
+        return cls(handle, name, batch, err)
+
     @property
     def handle(self) -> Any:
         """The underlying binding resource, for calls kvbatch does not wrap."""
