@@ -153,3 +153,34 @@ def test_every_reported_outcome_matches_the_store(old, writes, faults, chunk_siz
     check_report_matches_store(result, store.data, {k: old.get(k) for k in new}, new)
     untouched: List[Tuple[str, Optional[bytes]]] = [(k, old.get(k)) for k in KEYS if k not in new]
     assert all(store.data.get(k) == v for k, v in untouched)
+
+
+delete_fault_st = st.one_of(
+    st.builds(lambda call, after: ("delete_many", dict(call=call, after=after)), st.integers(1, 3), st.integers(0, 5)),
+    st.builds(lambda call: ("delete_many", dict(call=call, in_doubt=True)), st.integers(1, 3)),
+    st.builds(lambda key, times: ("delete", dict(key=key, times=times)), st.sampled_from(KEYS), st.sampled_from([1, None])),
+    st.builds(lambda key: ("delete", dict(key=key, in_doubt=True, times=None)), st.sampled_from(KEYS)),
+    st.builds(lambda key: ("exists", dict(key=key, times=None)), st.sampled_from(KEYS)),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    old=st.dictionaries(st.sampled_from(KEYS), st.binary(min_size=1, max_size=3)),
+    deletes=st.lists(st.sampled_from(KEYS), max_size=10),
+    faults=st.lists(delete_fault_st, max_size=4),
+    chunk_size=st.integers(1, 4),
+    verify=st.booleans(),
+    missing_ok=st.booleans(),
+)
+def test_every_reported_delete_outcome_matches_the_store(old, deletes, faults, chunk_size, verify, missing_ok):
+    store = MemoryBucket(old)
+    faulty = FaultyBucket(store)
+    for op, options in faults:
+        faulty.fail(op, **options)
+    bucket = kvbatch.Bucket(faulty, chunk_size=chunk_size, verify=verify, retry=NO_RETRY)
+    result = bucket.delete_many(deletes, missing_ok=missing_ok)
+    olds = {k: old.get(k) for k in deletes}
+    check_report_matches_store(result, store.data, olds, {k: None for k in deletes})
+    not_found = [k for k, e in result.failed.items() if isinstance(e, kvbatch.KeyNotFound)]
+    assert all(k not in old for k in not_found) and (not not_found or not missing_ok)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import kvbatch
 from kvbatch.testing import FaultyBucket, MemoryBucket
@@ -67,3 +69,32 @@ def test_bad_ops_are_rejected_when_added_naming_their_index():
     with pytest.raises(kvbatch.ValidationError, match="item 1: empty key"):
         builder.set("", b"1")
     assert len(builder) == 1
+
+
+op_st = st.one_of(
+    st.tuples(st.just("get"), st.sampled_from("abcd"), st.none()),
+    st.tuples(st.just("set"), st.sampled_from("abcd"), st.binary(min_size=1, max_size=2)),
+    st.tuples(st.just("delete"), st.sampled_from("abcd"), st.none()),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(start=st.dictionaries(st.sampled_from("abcd"), st.binary(min_size=1, max_size=2)), ops=st.lists(op_st, max_size=15))
+def test_builder_behaves_as_if_ops_ran_one_by_one_in_order(start, ops):
+    store = MemoryBucket(start)
+    builder = kvbatch.Bucket(store).builder()
+    for kind, key, value in ops:
+        getattr(builder, kind)(key, value) if kind == "set" else getattr(builder, kind)(key)
+    results = builder.execute()
+    model = dict(start)
+    for (kind, key, value), result in zip(ops, results):
+        assert (result.op, result.key, result.status) == (kind, key, "succeeded")
+        if kind == "get":
+            assert result.value == model.get(key)
+        elif kind == "set":
+            model[key] = value
+        else:
+            model.pop(key, None)
+    assert store.data == model
+    batch_calls = len(builder.plan())
+    assert batch_calls <= len(ops)

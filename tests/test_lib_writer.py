@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import kvbatch
 from kvbatch.testing import FaultyBucket, MemoryBucket
@@ -120,3 +122,23 @@ def test_a_closed_writer_refuses_more_writes():
         w.set("a", b"1")
     with pytest.raises(RuntimeError, match="writer is closed"):
         w.set("b", b"2")
+
+
+@settings(max_examples=150, deadline=None)
+@given(start=st.dictionaries(st.sampled_from("abcde"), st.binary(min_size=1, max_size=2)),
+       ops=st.lists(st.tuples(st.sampled_from("abcde"), st.one_of(st.none(), st.binary(min_size=1, max_size=2))),
+                    max_size=20),
+       flush_at=st.integers(1, 6))
+def test_the_store_ends_as_if_every_write_was_applied_in_order(start, ops, flush_at):
+    store = MemoryBucket(start)
+    with kvbatch.Bucket(store).writer(flush_at=flush_at) as w:
+        for key, value in ops:
+            w.set(key, value) if value is not None else w.delete(key)
+    model = dict(start)
+    for key, value in ops:
+        if value is None:
+            model.pop(key, None)
+        else:
+            model[key] = value
+    assert store.data == model
+    assert set(w.results.succeeded) == {key for key, _ in ops} and w.results.all_succeeded
