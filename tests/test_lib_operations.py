@@ -193,3 +193,15 @@ def test_an_empty_batch_makes_no_call():
     store = MemoryBucket()
     result = kvbatch.Bucket(store).set_many([])
     assert result.total == 0 and result.all_succeeded and store.calls == []
+
+
+def test_a_capability_error_carries_the_partial_result():
+    store = MemoryBucket()
+    faulty = FaultyBucket(store).fail("set_many", call=2, error=kvbatch.AccessDenied("s"))
+    with pytest.raises(kvbatch.AccessDenied) as info:
+        kvbatch.Bucket(faulty, chunk_size=2).set_many(items(5))
+    partial = info.value.partial
+    assert partial is not None
+    assert partial.succeeded == ("k00", "k01")
+    assert partial.unknown == ("k02", "k03")  # in flight when the error came: the store may have applied them
+    assert partial.not_attempted == ("k04",)

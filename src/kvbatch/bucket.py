@@ -364,10 +364,20 @@ class Bucket:
         run = _Run(retry if retry is not None else self.retry, self._clock)
         outcomes: Dict[str, Outcome] = {}
         counts = {"succeeded": 0, "failed": 0, "unknown": 0}
+        in_flight: Status = "unknown" if operation in ("set_many", "delete_many") else "not_attempted"
         try:
             for chunk in chunks:
                 run.stats.chunks += 1
-                settled = process(run, chunk)
+                try:
+                    settled = process(run, chunk)
+                except CapabilityError as err:
+                    for key in chunk:
+                        outcomes[key] = (in_flight, None)
+                    for key in keys:
+                        outcomes.setdefault(key, ("not_attempted", None))
+                    err.partial = _build(BatchResult, dict.fromkeys(keys), outcomes, tuple(duplicates), operation,
+                                         run.stats)
+                    raise
                 for key in chunk:
                     status = settled[key][0]
                     counts[status] += 1

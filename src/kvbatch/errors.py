@@ -19,7 +19,14 @@ class KvError(Exception):
 
 
 class CapabilityError(KvError):
-    """The store cannot be used at all: a configuration problem, never a per-key failure."""
+    """The store cannot be used at all: a configuration problem, never a per-key failure.
+
+    Raised at once from a batch operation, it carries `partial`: the per-key result up to
+    that point (keys of earlier chunks as settled; the keys of the chunk in flight `unknown`
+    for a write, `not_attempted` for a read; later keys `not_attempted`).
+    """
+
+    partial: "BatchResult | None" = None
 
 
 class NoSuchStore(CapabilityError):
