@@ -231,7 +231,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--store", default="memory:", metavar="URL",
                    help="the backend to run on: memory: (default), sqlite:PATH, redis://HOST:PORT/DB, "
                         "e.g. --store sqlite:/tmp/check.db")
-    p.add_argument("--json", action="store_true", help="print the report as JSON (for machines) instead of the table")
+    p.add_argument("--json", action="store_true", help="print the report as JSON (for machines) instead of the table, e.g. kvbatch check --json > report.json")
     p.add_argument("--large-value-size", type=int, default=DEFAULT_LARGE_VALUE_SIZE, metavar="BYTES",
                    help=f"value size of the large-value scenarios (default {DEFAULT_LARGE_VALUE_SIZE}, at most 1048576), "
                         "e.g. --large-value-size 1048576")
