@@ -39,7 +39,7 @@ from .chunking import chunked
 from .errors import CapabilityError, KeyNotFound, KvError, StoreError
 from .limits import DEFAULT_CHUNK_BYTES, DEFAULT_CHUNK_SIZE, MAX_KEY_BYTES, MAX_VALUE_BYTES
 from .raw import RawBucket, WitBucket
-from .results import BatchResult, ExistsResult, GetResult, Status, _build
+from .results import _SUCCEEDED, BatchResult, ExistsResult, GetResult, Status, _build
 from .retry import DEFAULT_RETRY, RetryPolicy
 from .stats import Progress, ProgressCallback, Stats
 from .validation import Items, check_items, check_key, check_keys, check_value
@@ -47,6 +47,7 @@ from .writer import Writer
 
 R = TypeVar("R")
 Outcome = Tuple[Status, Optional[KvError]]
+_OK: Outcome = _SUCCEEDED
 
 
 class _Run:
@@ -179,7 +180,7 @@ class Bucket:
 
         def process(run: _Run, chunk: List[str]) -> Dict[str, Outcome]:
             done, errors = self._settle(run, chunk, batch, raw.get)
-            outcome: Dict[str, Outcome] = {}
+            outcome: Dict[str, Outcome] = dict.fromkeys(chunk, _OK)
             for key in chunk:
                 if key in errors:
                     outcome[key] = ("failed", errors[key])
@@ -189,15 +190,13 @@ class Bucket:
                     missing.append(key)
                 else:
                     values[key] = value
-                outcome[key] = ("succeeded", None)
             return outcome
 
         base = self._run_chunks("get_many", distinct, duplicates, process, chunk_size, None, stop_on_error, retry, progress)
-        absent = set(missing)
+        # Chunks run in input order, so `values` and `missing` already are in it.
         result = GetResult(succeeded=base.succeeded, failed=base.failed, not_attempted=base.not_attempted,
                            duplicates=base.duplicates, order=base.order, operation="get_many", stats=base.stats,
-                           values={k: values[k] for k in base.order if k in values},
-                           missing=tuple(k for k in base.order if k in absent))
+                           values=values, missing=tuple(missing))
         if raise_on_error:
             result.raise_for_failures()
         return result
@@ -220,12 +219,12 @@ class Bucket:
         in `duplicates`. Every key and value is checked before anything is sent.
         """
         pairs = check_items(items, max_key_bytes=self.max_key_bytes, max_value_bytes=self.max_value_bytes)
-        latest: Dict[str, bytes] = {}
-        duplicates: Dict[str, None] = {}
-        for key, value in pairs:
-            if key in latest:
-                duplicates[key] = None
-            latest[key] = value
+        latest: Dict[str, bytes] = dict(pairs)  # first position, last value
+        duplicates = _repeated([key for key, _ in pairs]) if len(latest) != len(pairs) else ()
+        limit = chunk_bytes if chunk_bytes is not None else self.chunk_bytes
+        _check_chunking(1, limit)
+        # Cutting by bytes costs a call per key: only when the values could exceed one chunk.
+        heavy = sum(map(len, latest.values())) + sum(map(len, latest)) > limit
         raw = self.raw
         do_verify = self.verify if verify is None else verify
 
@@ -242,8 +241,8 @@ class Bucket:
             _, errors = self._settle(run, chunk, batch if raw.has_native_batch else None, single)
             return self._settle_writes(run, chunk, errors, confirm, do_verify)
 
-        return self._run_chunks("set_many", list(latest), tuple(duplicates), process, chunk_size,
-                                (chunk_bytes or self.chunk_bytes, lambda k: len(latest[k]) + len(k)),
+        return self._run_chunks("set_many", list(latest), duplicates, process, chunk_size,
+                                (limit, lambda k: len(latest[k]) + len(k)) if heavy else None,
                                 stop_on_error, retry, progress)
 
     def delete_many(
@@ -378,19 +377,21 @@ class Bucket:
                     err.partial = _build(BatchResult, dict.fromkeys(keys), outcomes, tuple(duplicates), operation,
                                          run.stats)
                     raise
-                for key in chunk:
-                    status = settled[key][0]
-                    counts[status] += 1
+                statuses = [outcome[0] for outcome in settled.values()]
+                clean = statuses.count("succeeded") == len(statuses)
+                for status in counts:
+                    counts[status] += statuses.count(status)  # type: ignore[arg-type]
                 outcomes.update(settled)
                 if progress is not None:
                     progress(Progress(len(outcomes), len(keys), counts["succeeded"], counts["failed"], counts["unknown"]))
-                if stop_on_error and any(settled[k][0] != "succeeded" for k in chunk):
+                if stop_on_error and not clean:
                     break
         finally:
             run.stats.elapsed = self._clock() - run.started
             self.stats.add(run.stats)
-        for key in keys:
-            outcomes.setdefault(key, ("not_attempted", None))
+        if len(outcomes) < len(keys):
+            for key in keys:
+                outcomes.setdefault(key, ("not_attempted", None))
         return _build(BatchResult, dict.fromkeys(keys), outcomes, tuple(duplicates), operation, run.stats)
 
     def _settle(
@@ -408,7 +409,7 @@ class Bucket:
         attempt = 1
         while True:
             self._attempt(run, pending, batch, single, done, errors)
-            pending = [k for k in pending if k in errors and run.policy.should_retry(errors[k])]
+            pending = [k for k in pending if k in errors and run.policy.should_retry(errors[k])] if errors else []
             if not pending:
                 break
             delay = run.may_retry(attempt)
@@ -429,8 +430,9 @@ class Bucket:
         done: Dict[str, R],
         errors: Dict[str, KvError],
     ) -> None:
-        for key in pending:
-            errors.pop(key, None)
+        if errors:
+            for key in pending:
+                errors.pop(key, None)
         if batch is not None and len(pending) > 1:
             try:
                 answers = run.call(batch, pending, batch=True)
@@ -441,8 +443,10 @@ class Bucket:
             except KvError:
                 run.stats.attributed += len(pending)  # opaque: find out key by key
             else:
-                for i, key in enumerate(pending):
-                    done[key] = answers[i] if answers is not None else None  # type: ignore[assignment]
+                if answers is None:
+                    done.update(dict.fromkeys(pending))  # type: ignore[arg-type]
+                else:
+                    done.update(zip(pending, answers))
                 return
         for key in pending:
             try:
@@ -463,11 +467,10 @@ class Bucket:
         """Outcomes of written keys; a key whose last attempt failed is read back when
         `verify` is set (`succeeded` if it holds its new state, else `failed`), and is
         `unknown` when it cannot be read back."""
-        outcome: Dict[str, Outcome] = {}
+        outcome: Dict[str, Outcome] = dict.fromkeys(keys, _OK)
         for key in keys:
             error = errors.get(key)
             if error is None:
-                outcome[key] = ("succeeded", None)
                 continue
             if not verify:
                 outcome[key] = ("unknown", error)
@@ -485,13 +488,19 @@ class Bucket:
 
 
 def _distinct(keys: Sequence[str]) -> Tuple[List[str], Tuple[str, ...]]:
-    seen: Dict[str, None] = {}
-    duplicates: Dict[str, None] = {}
+    """The distinct keys in order of first appearance, and those named more than once."""
+    distinct = list(dict.fromkeys(keys))
+    return distinct, (_repeated(keys) if len(distinct) != len(keys) else ())
+
+
+def _repeated(keys: Sequence[str]) -> Tuple[str, ...]:
+    seen: set[str] = set()
+    repeated: Dict[str, None] = {}
     for key in keys:
         if key in seen:
-            duplicates[key] = None
-        seen[key] = None
-    return list(seen), tuple(duplicates)
+            repeated[key] = None
+        seen.add(key)
+    return tuple(repeated)
 
 
 def _check_chunking(chunk_size: int, chunk_bytes: int) -> None:

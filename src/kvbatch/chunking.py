@@ -14,6 +14,8 @@ def chunked(items: Sequence[T], size: int, max_bytes: Optional[int] = None,
     its own forms a chunk alone)."""
     if size < 1:
         raise ValueError(f"chunk size must be >= 1, got {size}")
+    if max_bytes is None or weight is None:
+        return [list(items[i : i + size]) for i in range(0, len(items), size)]
     chunks: List[List[T]] = []
     current: List[T] = []
     current_bytes = 0

@@ -58,13 +58,14 @@ class BatchResult:
         put(self, "failed", _frozen_map(self.failed))
         put(self, "unknown_errors", _frozen_map(self.unknown_errors))
         grouped = [*self.succeeded, *self.failed, *self.unknown, *self.not_attempted]
-        if len(set(grouped)) != len(grouped):
+        distinct = set(grouped)
+        if len(distinct) != len(grouped):
             seen: set[str] = set()
             twice = [k for k in grouped if k in seen or seen.add(k)]  # type: ignore[func-returns-value]
             raise ValueError(f"a key is in more than one group of a result: {twice[:5]}")
         if not self.order:
             put(self, "order", tuple(grouped))
-        elif sorted(self.order) != sorted(grouped):
+        elif len(self.order) != len(grouped) or not distinct.issuperset(self.order):
             raise ValueError("`order` must list exactly the keys of the groups")
 
     @property
@@ -160,6 +161,9 @@ class ExistsResult(BatchResult, Mapping[str, bool]):
         return tuple(k for k in self.order if self.exists.get(k))
 
 
+_SUCCEEDED: Tuple[Status, Optional[KvError]] = ("succeeded", None)
+
+
 def combine(results: Sequence[BatchResult], operation: str = "") -> BatchResult:
     """One result over several: a key's latest outcome wins, keys in order of first appearance."""
     order: Dict[str, None] = {}
@@ -183,6 +187,8 @@ def _build(cls: type[BatchResult], order: Mapping[str, None], latest: Mapping[st
     groups: Dict[Status, List[str]] = {s: [] for s in STATUSES}
     failed: Dict[str, KvError] = {}
     unknown_errors: Dict[str, KvError] = {}
+    if all(latest[key] is _SUCCEEDED or latest[key] == _SUCCEEDED for key in order):
+        return cls(succeeded=tuple(order), duplicates=duplicates, order=tuple(order), operation=operation, stats=stats)
     for key in order:
         status, error = latest[key]
         groups[status].append(key)

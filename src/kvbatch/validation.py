@@ -72,7 +72,13 @@ def check_keys(keys: Iterable[str], *, max_key_bytes: int = MAX_KEY_BYTES) -> li
     would otherwise be read as its characters."""
     if isinstance(keys, (str, bytes)):
         raise ValidationError(f"keys must be an iterable of str, not a single {type(keys).__name__} ({keys!r})")
-    return [check_key(key, max_key_bytes=max_key_bytes, index=i) for i, key in enumerate(keys)]
+    checked = list(keys)
+    for i, key in enumerate(checked):
+        # The common case without a call per key: a short ASCII str.
+        if type(key) is str and key and key.isascii() and len(key) <= max_key_bytes:
+            continue
+        check_key(key, max_key_bytes=max_key_bytes, index=i)
+    return checked
 
 
 def iter_items(items: Items) -> Iterator[Tuple[object, object]]:
@@ -83,18 +89,32 @@ def iter_items(items: Items) -> Iterator[Tuple[object, object]]:
     if isinstance(items, (str, bytes)):
         raise ValidationError(f"items must be a mapping or (key, value) pairs, not {type(items).__name__}")
     for i, pair in enumerate(items):
-        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-            raise ValidationError(f"item {i}: {pair!r} is not a (key, value) pair", None, None, i)
-        yield pair[0], pair[1]
+        yield pair if type(pair) is tuple and len(pair) == 2 else _pair(pair, i)
+
+
+def _pair(pair: object, index: int) -> Tuple[object, object]:
+    if isinstance(pair, (tuple, list)) and len(pair) == 2:
+        return pair[0], pair[1]
+    raise ValidationError(f"item {index}: {pair!r} is not a (key, value) pair", None, None, index)
 
 
 def check_items(items: Items, *, max_key_bytes: int = MAX_KEY_BYTES,
                 max_value_bytes: int = MAX_VALUE_BYTES) -> list[Tuple[str, bytes]]:
     """All `(key, value)` pairs of `items`, checked, in order (duplicates kept)."""
-    checked = []
-    for i, (key, value) in enumerate(iter_items(items)):
+    checked: list[Tuple[str, bytes]] = []
+    append = checked.append
+    source = items.items() if isinstance(items, Mapping) else (items if type(items) is list else iter_items(items))
+    for i, pair in enumerate(source):
+        if type(pair) is not tuple or len(pair) != 2:  # a list given as items may hold anything
+            pair = _pair(pair, i)
+        key, value = pair
+        # The common case without a call per item: a short ASCII str key and a bytes value.
+        if (type(key) is str and key and key.isascii() and len(key) <= max_key_bytes
+                and type(value) is bytes and len(value) <= max_value_bytes):
+            append(pair)
+            continue
         k = check_key(key, max_key_bytes=max_key_bytes, index=i)
-        checked.append((k, check_value(k, value, max_value_bytes=max_value_bytes, index=i)))
+        append((k, check_value(k, value, max_value_bytes=max_value_bytes, index=i)))
     return checked
 
 
