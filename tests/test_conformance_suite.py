@@ -172,3 +172,10 @@ def test_kvbatch_check_exits_nonzero_with_json_naming_the_broken_rules(built: Ca
 def test_kvbatch_check_refuses_a_component_together_with_native(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "--native", "build/provider.wasm"]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+def test_kvbatch_check_rejects_a_file_that_is_no_provider_component(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bogus = tmp_path / "bogus.wasm"
+    bogus.write_text("not wasm")
+    assert main(["check", str(bogus)]) == 2
+    assert "cannot serve as a batch provider" in capsys.readouterr().err

@@ -153,6 +153,8 @@ def _report_faults(args: argparse.Namespace) -> None:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from .backends import open_backend
+    from wasmtime import WasmtimeError
+
     from .conformance import Implementation, render, run_suite
 
     if args.native and args.component:
@@ -172,6 +174,10 @@ def cmd_check(args: argparse.Namespace) -> int:
                            progress=None if args.json else lambda name: print(f"  checking {name}", file=sys.stderr))
     except ValueError as err:
         raise ConfigError(str(err)) from None
+    except WasmtimeError as err:
+        what = implementation.component or "the native batch"
+        raise ConfigError(f"{what} cannot serve as a batch provider (a component exporting "
+                          f"wasi:keyvalue/batch@0.2.0-draft2 and importing only store): {str(err).splitlines()[0]}") from None
     finally:
         backend.close()
     if args.json:
