@@ -23,10 +23,11 @@ How a batch runs, chunk by chunk (at most `chunk_size` keys, and for `set_many` 
 `no-such-store` and `access-denied` (`CapabilityError`) are raised at once, whatever
 `stop_on_error` says: they are configuration errors, not per-key failures.
 
-The one caveat: attribution and verification look at the store *after* the batch call.
-A concurrent writer that changes one of the keys in between can make kvbatch report that
-writer's effect (for example, a key another client set to the same value reads back as
-`succeeded`). Without concurrent writers to the same keys, the report is exact.
+The one caveat: attribution and verification act on the store *after* the batch call. If
+another writer changes one of the same keys in between, the key-by-key retry writes this
+batch's value over theirs again (as any retry would), and a read-back reports what it finds
+(another client's identical value reads as `succeeded`, a different one as `failed`).
+Without concurrent writers to the same keys, the report is exact.
 """
 
 from __future__ import annotations
