@@ -143,3 +143,12 @@ def test_retry_can_be_given_per_call():
 def test_invalid_retry_policy_is_rejected(options, message):
     with pytest.raises(ValueError, match=message):
         kvbatch.RetryPolicy(**options)  # type: ignore[arg-type]
+
+
+def test_elapsed_includes_the_time_slept_between_retries():
+    fake = FakeTime()
+    faulty = fail_writes(FaultyBucket(MemoryBucket()), "k1")
+    bucket = kvbatch.Bucket(faulty, retry=policy(fake, attempts=3, base_delay=0.5), clock=fake.clock)
+    result = bucket.set_many(ITEMS)
+    assert result.stats.elapsed == sum(fake.sleeps) == 1.5
+    assert bucket.stats.elapsed == 1.5
