@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 from . import build as builder
+from . import runtime_config
 from .backends import DEFAULT_STORE_URL
 from .errors import ConfigError
 from .events import EventLog
@@ -24,7 +25,8 @@ EPILOG_RUN = """examples:
   kvbatch run build/demo.wasm --store default=sqlite:data/kv.db --store cache=memory: --allow-store default
   kvbatch run build/demo.wasm -- my-store          (arguments after -- go to the component)
   kvbatch demo -- my-store
-  kvbatch run build/probe.wasm --store memory: --fault 'op=set,position=2,error=other:disk full' --events ev.jsonl -- default report
+  kvbatch run build/probe.wasm --store memory: --fault 'op=set,position=2,error=other:disk full' \
+      --events ev.jsonl -- default report
   kvbatch run build/demo.wasm --fault 'op=set,key=user:00*,nth=3,in-doubt=other:timeout' --fault 'op=get,latency=20ms'
   kvbatch run build/demo.wasm --fault-file plan.toml --events events.jsonl
 
@@ -58,6 +60,11 @@ def _add_store_options(parser: argparse.ArgumentParser) -> None:
         "--store", action="append", default=[], metavar="[NAME=]URL",
         help=f"serve store NAME (default {DEFAULT_STORE!r}) from URL: memory:, sqlite:PATH, redis://HOST:PORT/DB. "
              f"Repeatable. Without it, {DEFAULT_STORE!r} is served from {DEFAULT_STORE_URL}.",
+    )
+    parser.add_argument(
+        "--runtime-config", metavar="PATH",
+        help="serve the stores a Spin runtime config file names ([key_value_store.NAME] with type spin, redis or "
+             "memory), e.g. --runtime-config spin/runtime-config.redis.toml. Combines with --store.",
     )
     parser.add_argument(
         "--allow-store", action="append", default=None, metavar="NAME",
@@ -104,7 +111,10 @@ def _harness(args: argparse.Namespace) -> Harness:
         FaultPlan.parse(args.fault or [])  # a malformed plan fails before any store is opened
         if args.fault_file:
             FaultPlan.load(args.fault_file)
-    registry = StoreRegistry.from_specs(args.store, args.allow_store)
+    specs = list(args.store)
+    if getattr(args, "runtime_config", None):
+        specs += runtime_config.store_specs(args.runtime_config)
+    registry = StoreRegistry.from_specs(specs, args.allow_store)
     args.event_log, args.fault_layers = _faults(args, registry)
     if args.batch == "provider":
         builder.build_all(["provider"], log=lambda line: None)
@@ -143,7 +153,8 @@ def _report_faults(args: argparse.Namespace) -> None:
         return
     if layers[0].plan:
         fired = layers[0].summary()
-        print(f"kvbatch: {len(fired)} fault(s) fired" + (":" if fired else f" ({len(layers[0].plan.rules)} rule(s) matched nothing)"),
+        tail = ":" if fired else f" ({len(layers[0].plan.rules)} rule(s) matched nothing)"
+        print(f"kvbatch: {len(fired)} fault(s) fired{tail}",
               file=sys.stderr)
         for line in fired:
             print(f"  {line}", file=sys.stderr)
@@ -192,8 +203,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     print("building components:")
     builder.build_all(["provider", "demo", "demo-wasmtime"])
-    stores = args.store or [DEFAULT_STORE_URL]
-    print(f"\nrunning build/demo.wasm on {', '.join(stores)} (batch: {args.batch})\n")
+    stores = args.store or ([] if args.runtime_config else [DEFAULT_STORE_URL])
+    shown = [*stores, *([f"stores of {args.runtime_config}"] if args.runtime_config else [])]
+    print(f"\nrunning build/demo.wasm on {', '.join(shown)} (batch: {args.batch})\n")
     args.store = stores
     args.component = str(builder.TARGETS["demo"].output)
     return cmd_run(args)
@@ -237,7 +249,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--store", default="memory:", metavar="URL",
                    help="the backend to run on: memory: (default), sqlite:PATH, redis://HOST:PORT/DB, "
                         "e.g. --store sqlite:/tmp/check.db")
-    p.add_argument("--json", action="store_true", help="print the report as JSON (for machines) instead of the table, e.g. kvbatch check --json > report.json")
+    p.add_argument("--json", action="store_true",
+                   help="print the report as JSON (for machines) instead of the table, e.g. kvbatch check --json > report.json")
     p.add_argument("--large-value-size", type=int, default=DEFAULT_LARGE_VALUE_SIZE, metavar="BYTES",
                    help=f"value size of the large-value scenarios (default {DEFAULT_LARGE_VALUE_SIZE}, at most 1048576), "
                         "e.g. --large-value-size 1048576")
