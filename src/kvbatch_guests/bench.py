@@ -12,7 +12,7 @@ Arguments (after the component path):
 * REPEAT (default 1) runs the three phases that many times in this one instance;
 * CHUNK (default: all keys in one call) splits each batch into calls of at most CHUNK keys.
 
-Prints one JSON line: `{"keys": .., "value_bytes": .., "mode": .., "set_many_s": [..],
+Prints one JSON line: `{"keys": .., "value_bytes": .., "mode": .., "calls": .., "set_many_s": [..],
 "get_many_s": [..], "delete_many_s": [..], "verified": true}`. `verified` says every value read
 back equalled the value written and every key was gone after `delete-many`. Keys are
 `bench:00000000`...; values are deterministic bytes derived from the key's index.
@@ -57,7 +57,8 @@ def run_bench(bucket: WitBucket, keys: int, value_bytes: int, repeat: int = 1, c
     size = chunk or max(keys, 1)
     item_parts = _chunks(items, size)
     key_parts = _chunks(names, size)
-    report: dict = {"keys": keys, "value_bytes": value_bytes, "set_many_s": [], "get_many_s": [], "delete_many_s": []}
+    report: dict = {"keys": keys, "value_bytes": value_bytes, "calls": len(key_parts),
+                    "set_many_s": [], "get_many_s": [], "delete_many_s": []}
     verified = True
     for _ in range(repeat):
         started = time.perf_counter()

@@ -32,7 +32,7 @@ import struct
 import threading
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 from wasmtime import _ffi as ffi
@@ -614,7 +614,7 @@ class KeyValueListConv(ListConv):
         lists[:, 1] = value_lengths
         lists[:, 2] = value_starts
         if total:
-            cells = arena.bytes[values_at : values_at + total * VAL_SIZE]
+            cells = arena.cells[values_at : values_at + total * VAL_SIZE]
             cells[0::VAL_SIZE] = _U8
             cells[8::VAL_SIZE] = np.frombuffer(b"".join(datas), dtype=np.uint8)
         arena.put(keys_at, keys)
@@ -641,19 +641,19 @@ class _Arena:
             return kept
         arena = super().__new__(cls)
         arena.buffer = bytearray(max(size, 1 << 20))
-        arena.bytes = np.frombuffer(arena.buffer, dtype=np.uint8)
+        arena.cells = np.frombuffer(arena.buffer, dtype=np.uint8)
         arena.base, arena._anchor = _address(arena.buffer)
         if len(arena.buffer) <= ARENA_KEEP:
             _state.arena = arena
         return arena
 
     buffer: bytearray
-    bytes: "np.ndarray[Any, Any]"
+    cells: "np.ndarray[Any, Any]"
     base: int
     _anchor: Any
 
     def words(self, at: int, rows: int, width: int) -> "np.ndarray[Any, Any]":
-        return self.bytes[at : at + rows * width * 8].view(np.uint64).reshape(rows, width)
+        return self.cells[at : at + rows * width * 8].view(np.uint64).reshape(rows, width)
 
     def put(self, at: int, data: bytes) -> None:
         self.buffer[at : at + len(data)] = data
@@ -690,12 +690,12 @@ def converter(ty: Any) -> Conv:
     if isinstance(ty, _types.TupleType):
         return TupleConv([converter(e) for e in ty.elements])
     if isinstance(ty, (_types.OptionType, _types.ResultType)):
-        cases = []
+        cases: List[Tuple[str, Optional[Conv], Tuple[Any, ...]]] = []
         for name, case_ty in ty._cases():
             if case_ty is None:
                 cases.append((name, None, ()))
             else:
-                classes: set = set()
+                classes: Set[type] = set()
                 case_ty.add_classes(classes)
                 cases.append((name, converter(case_ty), tuple(classes)))
         kind = OptionConv if isinstance(ty, _types.OptionType) else ResultConv
@@ -785,7 +785,10 @@ def _plain_host_call(func: Any, store: Any, ty_raw: Any, args: Any, nargs: int, 
 
 @ffi.wasmtime_component_func_callback_t
 def _func_impl(idx, context, ty_raw, args, nargs, results, nresults):  # type: ignore[no-untyped-def]
-    return _linker.catch_exceptions(context, lambda store: _host_call(idx, store, ty_raw, args, nargs, results, nresults))
+    def run(store: Any) -> None:
+        _host_call(idx, store, ty_raw, args, nargs, results, nresults)
+
+    return _linker.catch_exceptions(context, run)  # type: ignore[attr-defined]
 
 
 @ctypes.CFUNCTYPE(None, ctypes.c_void_p)
@@ -818,7 +821,7 @@ def _export_call(self: Any, store: Any, *params: Any) -> Any:
                 ctypes.byref(self._func), store._context(), param_capi, n,
                 ctypes.byref(result_space) if result_space is not None else None, 1 if result_space is not None else 0)
 
-        _func.enter_wasm(run)
+        _func.enter_wasm(run)  # type: ignore[attr-defined]
         if result_space is None or plan.result is None:
             return None
         at = ctypes.addressof(result_space)

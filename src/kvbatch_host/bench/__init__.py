@@ -1,0 +1,208 @@
+"""`kvbatch bench`: what kvbatch costs next to the runtimes users would pick instead.
+
+Side by side in one run, with the same guest source (`src/kvbatch_guests/bench.py`, which
+times its own `set-many` + `get-many` + `delete-many`):
+
+* `native`: the harness serving `wasi:keyvalue/batch` itself (memory backend);
+* `provider`: the harness with the provider component plugged in for `batch`;
+* `per-key`: the harness, a guest without `batch` making one `store` call per key;
+* `wasmtime-cli`: `wasmtime run -S keyvalue` (its native in-memory host): the reference;
+* `redis-*`: the harness over the Redis backend (batch and per-key) against redis-py's
+  MSET/MGET/DEL and pipelines from Python, on a loopback `redis-server` the run starts;
+* component start: compile from scratch, load the compiled form, instantiate the provider.
+
+`run_benchmarks` returns the JSON document (`headline`, `runs`, `growth`, `peak_rss_mb`,
+`start`, `meta`); the CLI prints the table and writes the JSON and PNG plots.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional
+
+from .. import build as builder
+from .. import fastpath
+from ..wasmtime_compat import WASMTIME_VERSION
+from . import measure
+from .measure import BenchError, Measurement
+from .plan import REDIS_PATHS, REFERENCE, Job, Plan, make_plan
+from .report import HEADLINE_KEYS_NAMES, Results, document, table, write_json, write_plots
+
+TARGETS = ("provider", "bench", "bench-nobatch", "bench-wasmtime")
+DEFAULT_OUT = Path("build/bench")
+
+
+@dataclass
+class Options:
+    """What a `kvbatch bench` run does."""
+
+    quick: bool = False
+    repeat: Optional[int] = None
+    json_path: Optional[Path] = None
+    plots_dir: Optional[Path] = DEFAULT_OUT
+    cli: bool = True
+    redis: bool = True
+    progress: bool = True
+
+
+@contextlib.contextmanager
+def _redis(enabled: bool, notes: List[str]) -> Iterator[Any]:
+    if not enabled:
+        yield None
+        return
+    from ..redis_server import LocalRedisServer, redis_server_binary
+
+    if redis_server_binary() is None:
+        notes.append("redis: skipped, redis-server is not installed (apt-get install redis-server)")
+        yield None
+        return
+    with LocalRedisServer() as server:
+        yield server
+
+
+def run_benchmarks(options: Options, log: Callable[[str], None] = print) -> Dict[str, Any]:
+    """Builds what is stale, runs the plan, returns the results document."""
+    builder.build_all(list(TARGETS), log=lambda line: None)
+    plan = make_plan(options.quick, options.repeat, cli=options.cli, redis=options.redis)
+    notes: List[str] = []
+    measurements: List[Measurement] = []
+    cli_path = cwasm = None
+    if options.cli:
+        cli_path = measure.wasmtime_cli()
+        cwasm = measure.precompiled_for_cli(cli_path, builder.TARGETS["bench-wasmtime"].output)
+    from tqdm import tqdm
+
+    with _redis(options.redis, notes) as server:
+        jobs = [job for job in plan.jobs if server is not None or job.path not in REDIS_PATHS]
+        bar = tqdm(total=len(jobs) + 1, desc="kvbatch bench", unit="run", disable=not options.progress, leave=False)
+        try:
+            bar.set_postfix_str("component start")
+            start = measure.measure_start(builder.TARGETS["provider"].output, 1 if plan.quick else plan.repeat)
+            bar.update()
+            for job in jobs:
+                bar.set_postfix_str(job.label)
+                measurements.append(_run(job, plan, server, cli_path, cwasm))
+                bar.update()
+        finally:
+            bar.close()
+    meta = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": _cpus(),
+        "wasmtime_py": WASMTIME_VERSION,
+        "fastpath": fastpath.installed() and fastpath.active(),
+        "harness_backend": "memory",
+        "notes": notes,
+    }
+    return document(Results(measurements), plan, start, meta)
+
+
+def _cpus() -> Optional[int]:
+    import os
+
+    return os.cpu_count()
+
+
+def _run(job: Job, plan: Plan, server: Any, cli_path: Optional[str], cwasm: Optional[Path]) -> Measurement:
+    if job.path == REFERENCE:
+        assert cli_path is not None and cwasm is not None
+        return measure.run_cli(job.keys, job.value_bytes, plan.repeat, job.chunk, cwasm, cli_path)
+    if job.path.startswith("redis-py-"):
+        from ..backends.redis import RedisBackend
+
+        backend = RedisBackend(server.url)
+        try:
+            return measure.run_redis_py(backend.client, backend.prefix("default"), job.keys, job.value_bytes, plan.repeat,
+                                        job.path.rpartition("-")[2])
+        finally:
+            backend.close()
+    if job.path.startswith("redis-"):
+        from ..backends.redis import RedisBackend
+
+        return measure.run_harness(job.path[len("redis-"):], job.keys, job.value_bytes, plan.repeat, job.chunk,
+                                   backend_factory=lambda: RedisBackend(server.url), label=job.path)
+    return measure.run_harness(job.path, job.keys, job.value_bytes, plan.repeat, job.chunk)
+
+
+def print_summary(doc: Dict[str, Any], log: Callable[[str], None] = print) -> None:
+    """The table, the headline and the notes, as `kvbatch bench` prints them."""
+    runs = [Measurement(**{k: v for k, v in r.items() if k in Measurement.__dataclass_fields__}) for r in doc["runs"]]
+    log(table(Results(runs)))
+    log("")
+    log("headline:")
+    for key in HEADLINE_KEYS_NAMES:
+        value = doc["headline"][key]
+        log(f"  {key:<36} {'-' if value is None else value}")
+    start = doc["start"]
+    log(f"  {'instantiate_provider_ms':<36} {start.get('instantiate_ms', '-')}")
+    if doc["growth"]:
+        log("growth (time at 10x the keys / time before):")
+        for path, steps in doc["growth"].items():
+            log(f"  {path:<18} " + "  ".join(f"{step}: {value}" for step, value in steps.items()))
+    if doc["peak_rss_mb"]:
+        log("peak RSS, MB: " + "; ".join(f"{path} " + ", ".join(f"{k} {v}" for k, v in row.items())
+                                        for path, row in doc["peak_rss_mb"].items()))
+    if not doc["meta"]["fastpath"]:
+        log("note: the fast value path is off (plain wasmtime-py conversions)")
+    for note in doc["meta"]["notes"]:
+        log(f"note: {note}")
+
+
+def main(options: Options, log: Callable[[str], None] = print) -> int:
+    """Runs the benchmark, prints the summary, writes the JSON and plots; returns an exit code."""
+    try:
+        doc = run_benchmarks(options, log)
+    except BenchError as err:
+        log(f"kvbatch bench: {err}")
+        return 1
+    print_summary(doc, log)
+    if options.json_path is not None:
+        write_json(doc, options.json_path)
+        log(f"wrote {options.json_path}")
+    if options.plots_dir is not None:
+        runs = [Measurement(**{k: v for k, v in r.items() if k in Measurement.__dataclass_fields__}) for r in doc["runs"]]
+        plan = make_plan(options.quick, options.repeat, cli=options.cli, redis=options.redis)
+        for path in write_plots(Results(runs), plan, options.plots_dir):
+            log(f"wrote {path}")
+    return 0
+
+
+__all__ = ["Options", "run_benchmarks", "print_summary", "main", "HEADLINE_KEYS_NAMES", "BenchError"]
+
+
+# -- the `kvbatch bench` subcommand ------------------------------------------------------------
+
+EPILOG = """examples:
+  kvbatch bench --quick                      a small subset, under a minute
+  kvbatch bench --json build/bench/bench.json
+  KVBATCH_FASTPATH=0 kvbatch bench --quick   the same with wasmtime-py's plain value path
+"""
+
+
+def add_arguments(parser: Any) -> None:
+    """The options of `kvbatch bench` (see `Options`)."""
+    parser.add_argument("--quick", action="store_true", help="a small subset that still yields every headline figure (< 1 min)")
+    parser.add_argument("--json", dest="json_path", type=Path, metavar="PATH", help="write every result to PATH as JSON")
+    parser.add_argument("--plots", dest="plots_dir", type=Path, default=DEFAULT_OUT, metavar="DIR",
+                        help=f"where the PNG plots go (default {DEFAULT_OUT})")
+    parser.add_argument("--no-plots", action="store_true", help="write no plots")
+    parser.add_argument("--repeat", type=int, metavar="N", help="repeats of each workload, medians reported (default 3; quick 1)")
+    parser.add_argument("--no-cli", action="store_true", help="skip the wasmtime CLI reference")
+    parser.add_argument("--no-redis", action="store_true", help="skip the Redis comparison")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def command(args: Any) -> int:
+    """Runs `kvbatch bench` with parsed `args`."""
+    if args.repeat is not None and args.repeat < 1:
+        print(f"kvbatch bench: --repeat must be at least 1, got {args.repeat}")
+        return 2
+    options = Options(quick=args.quick, repeat=args.repeat, json_path=args.json_path,
+                      plots_dir=None if args.no_plots else args.plots_dir, cli=not args.no_cli, redis=not args.no_redis,
+                      progress=not args.no_progress)
+    return main(options)

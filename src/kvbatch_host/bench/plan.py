@@ -1,0 +1,95 @@
+"""What `kvbatch bench` measures: the workloads of the full run and of `--quick`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Tuple
+
+MIB = 1024 * 1024
+
+HARNESS = ("native", "provider", "per-key")
+REFERENCE = "wasmtime-cli"
+REDIS_PATHS = ("redis-native", "redis-per-key", "redis-py-mset", "redis-py-pipeline")
+"""Redis: the harness with host-native batch and with per-key calls over the Redis backend,
+and redis-py's MSET/MGET/DEL and pipelines straight from Python (the backend's floor)."""
+
+SMALL_VALUE = 100
+HEADLINE_KEYS = 20_000
+REDIS_KEYS = 1_000
+GROWTH = (10_000, 100_000)
+
+CALL_BYTES = 2_000_000
+"""Most value bytes one batch call moves; bigger workloads are split into calls of this size.
+
+wasmtime-py 50's host calls trap past ~2.7 million list elements ("fuel allocated for hostcalls
+has been exhausted"; wasmtime's hostcall fuel, which the C API cannot raise), so one set-many
+of 30,000 × 100 B or of 4 × 1 MiB cannot reach a harness host function at all. Every path,
+the wasmtime CLI included, gets the same split so all make the same calls.
+"""
+
+
+def chunk_for(keys: int, value_bytes: int) -> int:
+    """Keys per batch call for `keys` × `value_bytes` (all of them when they fit in one call)."""
+    if keys * max(value_bytes, 1) <= CALL_BYTES:
+        return max(keys, 1)
+    return max(1, CALL_BYTES // max(value_bytes, 1))
+
+
+@dataclass(frozen=True)
+class Job:
+    """One measurement to make: `keys` × `value_bytes` on `path`."""
+
+    path: str
+    keys: int
+    value_bytes: int
+
+    @property
+    def chunk(self) -> int:
+        return chunk_for(self.keys, self.value_bytes)
+
+    @property
+    def label(self) -> str:
+        return f"{self.path} {self.keys}x{_size(self.value_bytes)}"
+
+
+def _size(n: int) -> str:
+    if n >= MIB and n % MIB == 0:
+        return f"{n // MIB}MiB"
+    if n >= 1024 and n % 1024 == 0:
+        return f"{n // 1024}KiB"
+    return f"{n}B"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The jobs of one run, how often each repeats, and which sweeps they form."""
+
+    jobs: Tuple[Job, ...]
+    repeat: int
+    batch_sizes: Tuple[int, ...]
+    value_sizes: Tuple[int, ...]
+    quick: bool
+
+
+def make_plan(quick: bool, repeat: int | None = None, cli: bool = True, redis: bool = True) -> Plan:
+    """The full plan (batch sizes 10..100,000 at 100 B, value sizes 16 B..1 MiB for one key, on
+    every path) or the quick subset that still yields every headline figure."""
+    paths: List[str] = list(HARNESS) + ([REFERENCE] if cli else [])
+    if quick:
+        batch_sizes: Tuple[int, ...] = (1_000, 10_000, 100_000)
+        value_sizes: Tuple[int, ...] = (16, MIB)
+        jobs = [Job("native", n, SMALL_VALUE) for n in batch_sizes]
+        jobs += [Job(p, 1, v) for p in ("native",) + ((REFERENCE,) if cli else ()) for v in value_sizes]
+        jobs += [Job(p, 1_000, SMALL_VALUE) for p in ("per-key",) + ((REFERENCE,) if cli else ())]
+        jobs += [Job(p, HEADLINE_KEYS, SMALL_VALUE) for p in ("native", "provider") + ((REFERENCE,) if cli else ())]
+    else:
+        batch_sizes = (10, 100, 1_000, 10_000, 100_000)
+        value_sizes = (16, 256, 4096, 65536, MIB)
+        jobs = [Job(p, n, SMALL_VALUE) for p in paths for n in batch_sizes]
+        jobs += [Job(p, 1, v) for p in paths for v in value_sizes]
+        jobs += [Job(p, HEADLINE_KEYS, SMALL_VALUE) for p in paths]
+    if redis:
+        for n in ((REDIS_KEYS,) if quick else (REDIS_KEYS, 10_000)):
+            jobs += [Job(p, n, SMALL_VALUE) for p in REDIS_PATHS]
+    unique = tuple(dict.fromkeys(jobs))
+    return Plan(unique, repeat or (1 if quick else 3), batch_sizes, value_sizes, quick)

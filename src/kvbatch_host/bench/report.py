@@ -1,0 +1,185 @@
+"""Turning measurements into the headline figures, a table, JSON and PNG plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from .measure import Measurement, ratio
+from .plan import GROWTH, HEADLINE_KEYS, MIB, REDIS_KEYS, REFERENCE, SMALL_VALUE, Plan
+
+HEADLINE_KEYS_NAMES = (
+    "value_1mib_roundtrip_ms",
+    "harness_vs_wasmtime_cli_20000x100",
+    "provider_vs_native_20000x100",
+    "batch_vs_per_key_redis_1000x100",
+    "growth_10x_keys",
+    "cold_start_ms",
+    "cached_start_ms",
+)
+"""The figures every run reports under "headline" (null when this run did not measure them)."""
+
+
+class Results:
+    """Measurements by (path, keys, value_bytes)."""
+
+    def __init__(self, measurements: List[Measurement]) -> None:
+        self.measurements = measurements
+        self._by = {(m.path, m.keys, m.value_bytes): m for m in measurements}
+
+    def get(self, path: str, keys: int, value_bytes: int) -> Optional[Measurement]:
+        return self._by.get((path, keys, value_bytes))
+
+    def figure(self, path: str, keys: int, value_bytes: int, what: str = "set_get_ms") -> Optional[float]:
+        m = self.get(path, keys, value_bytes)
+        return None if m is None else float(getattr(m, what))
+
+
+def headline(results: Results, start: Dict[str, float]) -> Dict[str, Optional[float]]:
+    """The issue's headline figures (see `HEADLINE_KEYS_NAMES`), rounded."""
+    n, v = HEADLINE_KEYS, SMALL_VALUE
+    figures = {
+        "value_1mib_roundtrip_ms": results.figure("native", 1, MIB),
+        "harness_vs_wasmtime_cli_20000x100": ratio(results.figure("native", n, v), results.figure(REFERENCE, n, v)),
+        "provider_vs_native_20000x100": ratio(results.figure("provider", n, v), results.figure("native", n, v)),
+        "batch_vs_per_key_redis_1000x100": ratio(results.figure("redis-per-key", REDIS_KEYS, v, "total_ms"),
+                                                 results.figure("redis-native", REDIS_KEYS, v, "total_ms")),
+        "growth_10x_keys": ratio(results.figure("native", GROWTH[1], v, "total_ms"),
+                                 results.figure("native", GROWTH[0], v, "total_ms")),
+        "cold_start_ms": start.get("cold_start_ms"),
+        "cached_start_ms": start.get("cached_start_ms"),
+    }
+    return {key: None if figures[key] is None else round(float(figures[key]), 3) for key in HEADLINE_KEYS_NAMES}  # type: ignore[arg-type]
+
+
+def growth(results: Results, plan: Plan) -> Dict[str, Dict[str, Optional[float]]]:
+    """For each path: time at 10x the keys divided by the time before, per step of the sweep."""
+    out: Dict[str, Dict[str, Optional[float]]] = {}
+    sizes = plan.batch_sizes
+    for path in sorted({m.path for m in results.measurements}):
+        steps: Dict[str, Optional[float]] = {}
+        for small, large in zip(sizes, sizes[1:]):
+            if large == small * 10:
+                value = ratio(results.figure(path, large, SMALL_VALUE, "total_ms"), results.figure(path, small, SMALL_VALUE, "total_ms"))
+                if value is not None:
+                    steps[f"{small}->{large}"] = round(value, 2)
+        if steps:
+            out[path] = steps
+    return out
+
+
+def reference_for(m: Measurement) -> Optional[str]:
+    if m.path.startswith("redis-"):
+        return None if m.path == "redis-py-mset" else "redis-py-mset"
+    return None if m.path == REFERENCE else REFERENCE
+
+
+def peak_memory(results: Results, plan: Plan) -> Dict[str, Dict[str, Optional[float]]]:
+    """Peak RSS (MB) of each path for the largest batch and the largest value."""
+    largest_n, largest_v = max(plan.batch_sizes), max(plan.value_sizes)
+    out: Dict[str, Dict[str, Optional[float]]] = {}
+    for path in sorted({m.path for m in results.measurements}):
+        row: Dict[str, Optional[float]] = {}
+        for label, keys, size in ((f"{largest_n}x{SMALL_VALUE}B", largest_n, SMALL_VALUE), ("1x1MiB", 1, largest_v)):
+            m = results.get(path, keys, size)
+            if m is not None and m.peak_rss_mb is not None:
+                row[label] = round(m.peak_rss_mb, 1)
+        if row:
+            out[path] = row
+    return out
+
+
+def table(results: Results) -> str:
+    """A fixed-width table: one row per measurement, with its ratio to the reference path."""
+    head = f"{'path':<18} {'keys':>7} {'value':>8} {'set ms':>9} {'get ms':>9} {'del ms':>8} {'total ms':>9} {'keys/s':>10} {'vs ref':>8} {'RSS MB':>7}"
+    lines = [head, "-" * len(head)]
+    for m in sorted(results.measurements, key=lambda m: (m.path.startswith("redis"), m.value_bytes != SMALL_VALUE, m.keys, m.value_bytes, m.path)):
+        ref = reference_for(m)
+        base = results.get(ref, m.keys, m.value_bytes) if ref else None
+        vs = f"{m.total_ms / base.total_ms:7.1f}x" if base and base.total_ms > 0 else "       -"
+        rate = m.keys / (m.total_ms / 1000) if m.total_ms > 0 else 0.0
+        rss = f"{m.peak_rss_mb:7.0f}" if m.peak_rss_mb is not None else "      -"
+        lines.append(f"{m.path:<18} {m.keys:>7} {_size(m.value_bytes):>8} {m.set_ms:9.1f} {m.get_ms:9.1f} {m.delete_ms:8.1f} "
+                     f"{m.total_ms:9.1f} {rate:10.0f} {vs} {rss}")
+    return "\n".join(lines)
+
+
+def _size(n: int) -> str:
+    if n >= MIB and n % MIB == 0:
+        return f"{n // MIB}MiB"
+    if n >= 1024 and n % 1024 == 0:
+        return f"{n // 1024}KiB"
+    return f"{n}B"
+
+
+def document(results: Results, plan: Plan, start: Dict[str, float], meta: Dict[str, Any]) -> Dict[str, Any]:
+    """Everything a run found, as the JSON `--json` writes."""
+    return {
+        "headline": headline(results, start),
+        "meta": meta,
+        "quick": plan.quick,
+        "repeat": plan.repeat,
+        "start": {k: round(v, 3) for k, v in start.items()},
+        "growth": growth(results, plan),
+        "peak_rss_mb": peak_memory(results, plan),
+        "runs": [m.as_dict() for m in results.measurements],
+    }
+
+
+def write_json(doc: Dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+
+
+def write_plots(results: Results, plan: Plan, out_dir: Path) -> List[Path]:
+    """Throughput against batch size (100 B values) and cost against value size (one key)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = sorted({m.path for m in results.measurements if not m.path.startswith("redis")})
+    written = []
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for path in paths:
+        points = [(n, results.get(path, n, SMALL_VALUE)) for n in plan.batch_sizes]
+        xs = [n for n, m in points if m is not None and m.total_ms > 0]
+        ys = [n / (m.total_ms / 1000) for n, m in points if m is not None and m.total_ms > 0]
+        if xs:
+            ax.plot(xs, ys, marker="o", label=path)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("keys per batch (100 B values)")
+    ax.set_ylabel("keys/s (set-many + get-many + delete-many)")
+    ax.set_title("kvbatch bench: throughput against batch size")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    target = out_dir / "throughput_vs_batch_size.png"
+    fig.tight_layout()
+    fig.savefig(target, dpi=110)
+    plt.close(fig)
+    written.append(target)
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for path in paths:
+        points = [(v, results.get(path, 1, v)) for v in plan.value_sizes]
+        xs = [v for v, m in points if m is not None]
+        ys = [m.set_get_ms for _v, m in points if m is not None]
+        if xs:
+            ax.plot(xs, ys, marker="o", label=path)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("value size, bytes (one key)")
+    ax.set_ylabel("set-many + get-many, ms")
+    ax.set_title("kvbatch bench: cost against value size")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    target = out_dir / "cost_vs_value_size.png"
+    fig.tight_layout()
+    fig.savefig(target, dpi=110)
+    plt.close(fig)
+    written.append(target)
+    return written
