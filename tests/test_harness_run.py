@@ -134,3 +134,10 @@ def test_batch_none_runs_a_guest_without_batch_on_per_key_calls(built: Callable[
     events = read_jsonl(events_path)
     assert events and all(e.get("batch") is None for e in events)
     assert {e["op"] for e in events} >= {"get", "set", "delete"}
+
+
+def test_batch_none_explains_that_a_guest_importing_batch_needs_another_mode(built: Callable[[str], Path],
+                                                                            capfd: pytest.CaptureFixture[str]) -> None:
+    code, _out, err = run(["run", str(built("probe")), "--store", "memory:", "--batch", "none"], capfd)
+    assert code == 2
+    assert "imports wasi:keyvalue/batch, which --batch none does not serve" in err

@@ -142,7 +142,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.event_log is not None:
             args.event_log.close()
     if result.trap:
-        print(f"kvbatch: the component trapped: {result.trap.splitlines()[0]}", file=sys.stderr)
+        first = result.trap.splitlines()[0]
+        if args.batch == "none" and "wasi:keyvalue/batch" in first and "not found" in first:
+            print(f"kvbatch: {args.component} imports wasi:keyvalue/batch, which --batch none does not serve "
+                  "(it is for guests built without it, world guest-nobatch); use --batch native or provider", file=sys.stderr)
+            return 2
+        print(f"kvbatch: the component trapped: {first}", file=sys.stderr)
     _report_faults(args)
     return result.exit_code
 
