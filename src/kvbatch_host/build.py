@@ -185,12 +185,13 @@ def build(target: Target, force: bool = False, log: Callable[[str], None] = prin
     target.output.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.output.with_suffix(".wasm.tmp")
     cmd = componentize_command(target, tmp)
+    inputs = inputs_digest(target)  # before the build: a source edited during it must make the output stale
     started = time.monotonic()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=componentize_env(target))
     if proc.returncode != 0:
         raise subprocess.CalledProcessError(proc.returncode, cmd, proc.stdout, proc.stderr)
     os.replace(tmp, target.output)
-    _stamp(target).write_text(json.dumps({"inputs": inputs_digest(target), "world": target.world}))
+    _stamp(target).write_text(json.dumps({"inputs": inputs, "world": target.world}))
     size = target.output.stat().st_size / 1e6
     log(f"  {target.name:<16} built in {time.monotonic() - started:4.1f} s  {target.output.relative_to(ROOT)} ({size:.1f} MB)")
     return True
