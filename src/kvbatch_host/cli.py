@@ -25,7 +25,7 @@ EPILOG_RUN = """examples:
   kvbatch run build/demo.wasm --store default=sqlite:data/kv.db --store cache=memory: --allow-store default
   kvbatch run build/demo.wasm -- my-store          (arguments after -- go to the component)
   kvbatch demo -- my-store
-  kvbatch run build/probe.wasm --store memory: --fault 'op=set,position=2,error=other:disk full' \
+  kvbatch run build/probe.wasm --store memory: --fault 'op=set,position=2,error=other:disk full' \\
       --events ev.jsonl -- default report
   kvbatch run build/demo.wasm --fault 'op=set,key=user:00*,nth=3,in-doubt=other:timeout' --fault 'op=get,latency=20ms'
   kvbatch run build/demo.wasm --fault-file plan.toml --events events.jsonl
@@ -59,7 +59,8 @@ def _add_store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--store", action="append", default=[], metavar="[NAME=]URL",
         help=f"serve store NAME (default {DEFAULT_STORE!r}) from URL: memory:, sqlite:PATH, redis://HOST:PORT/DB. "
-             f"Repeatable. Without it, {DEFAULT_STORE!r} is served from {DEFAULT_STORE_URL}.",
+             f"Repeatable. Without it, {DEFAULT_STORE!r} is served from {DEFAULT_STORE_URL}. "
+             "E.g. --store memory: --store cache=redis://127.0.0.1:6379/0",
     )
     parser.add_argument(
         "--runtime-config", metavar="PATH",
@@ -68,12 +69,13 @@ def _add_store_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--allow-store", action="append", default=None, metavar="NAME",
-        help="let the component open only these stores (like Spin's key_value_stores); others get access-denied. Repeatable.",
+        help="let the component open only these stores (like Spin's key_value_stores); others get access-denied. "
+             "Repeatable, e.g. --allow-store default",
     )
     parser.add_argument(
         "--batch", choices=BATCH_MODES, default="provider",
         help="how wasi:keyvalue/batch is served: native (the host), provider (build/provider.wasm plugged in; default), "
-             "none (not defined)",
+             "none (not defined, for guests built without batch), e.g. --batch native",
     )
 
 
