@@ -25,7 +25,7 @@ from .errors import (
     ValidationError,
     from_wit_error,
 )
-from .limits import DEFAULT_CHUNK_BYTES, DEFAULT_CHUNK_SIZE, MAX_KEY_BYTES, MAX_VALUE_BYTES
+from .limits import DEFAULT_CHUNK_BYTES, DEFAULT_CHUNK_SIZE, MAX_KEY_BYTES, MAX_KEYS_PER_CALL, MAX_VALUE_BYTES
 from .raw import RawBucket, WitBucket
 from .results import BatchResult, ExistsResult, GetResult, Status, combine
 from .retry import DEFAULT_RETRY, NO_RETRY, RetryPolicy, is_transient
@@ -37,6 +37,7 @@ __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "DEFAULT_RETRY",
     "MAX_KEY_BYTES",
+    "MAX_KEYS_PER_CALL",
     "MAX_VALUE_BYTES",
     "NO_RETRY",
     "AccessDenied",

@@ -38,7 +38,7 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, 
 from .builder import Builder
 from .chunking import chunked
 from .errors import CapabilityError, KeyNotFound, KvError, StoreError
-from .limits import DEFAULT_CHUNK_BYTES, DEFAULT_CHUNK_SIZE, MAX_KEY_BYTES, MAX_VALUE_BYTES
+from .limits import DEFAULT_CHUNK_BYTES, DEFAULT_CHUNK_SIZE, MAX_KEY_BYTES, MAX_KEYS_PER_CALL, MAX_VALUE_BYTES
 from .raw import RawBucket, WitBucket
 from .results import _SUCCEEDED, BatchResult, ExistsResult, GetResult, Status, _build
 from .retry import DEFAULT_RETRY, RetryPolicy
@@ -97,6 +97,7 @@ class Bucket:
         verify: bool = True,
         max_key_bytes: int = MAX_KEY_BYTES,
         max_value_bytes: int = MAX_VALUE_BYTES,
+        max_keys_per_call: int = MAX_KEYS_PER_CALL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         _check_chunking(chunk_size, chunk_bytes)
@@ -107,6 +108,7 @@ class Bucket:
         self.verify = verify
         self.max_key_bytes = max_key_bytes
         self.max_value_bytes = max_value_bytes
+        self.max_keys_per_call = max_keys_per_call
         self.stats = Stats()
         self._clock = clock
 
@@ -172,7 +174,7 @@ class Bucket:
         failure is reported in the result, not raised, unless `raise_on_error` is set
         (then `BatchFailed` is raised when any key was not read).
         """
-        wanted = check_keys(keys, max_key_bytes=self.max_key_bytes)
+        wanted = check_keys(keys, max_key_bytes=self.max_key_bytes, max_keys=self.max_keys_per_call)
         distinct, duplicates = _distinct(wanted)
         values: Dict[str, bytes] = {}
         missing: List[str] = []
@@ -219,7 +221,8 @@ class Bucket:
         writes were applied in order), at the position of its first appearance; it is listed
         in `duplicates`. Every key and value is checked before anything is sent.
         """
-        pairs = check_items(items, max_key_bytes=self.max_key_bytes, max_value_bytes=self.max_value_bytes)
+        pairs = check_items(items, max_key_bytes=self.max_key_bytes, max_value_bytes=self.max_value_bytes,
+                            max_keys=self.max_keys_per_call)
         latest: Dict[str, bytes] = dict(pairs)  # first position, last value
         duplicates = _repeated([key for key, _ in pairs]) if len(latest) != len(pairs) else ()
         limit = chunk_bytes if chunk_bytes is not None else self.chunk_bytes
@@ -263,7 +266,7 @@ class Bucket:
         succeeds. With `missing_ok=False` each key is checked first: a missing key `failed`
         with `KeyNotFound` and is not deleted (another writer may create it in between).
         """
-        wanted = check_keys(keys, max_key_bytes=self.max_key_bytes)
+        wanted = check_keys(keys, max_key_bytes=self.max_key_bytes, max_keys=self.max_keys_per_call)
         distinct, duplicates = _distinct(wanted)
         raw = self.raw
         do_verify = self.verify if verify is None else verify
@@ -304,7 +307,7 @@ class Bucket:
         """Whether each key holds a value: a mapping key → bool over the keys answered, with
         keys whose check failed in `failed`. `wasi:keyvalue` has no batch `exists`, so this
         makes one `exists` call per key (it transfers no values)."""
-        wanted = check_keys(keys, max_key_bytes=self.max_key_bytes)
+        wanted = check_keys(keys, max_key_bytes=self.max_key_bytes, max_keys=self.max_keys_per_call)
         distinct, duplicates = _distinct(wanted)
         answers: Dict[str, bool] = {}
         raw = self.raw

@@ -14,6 +14,14 @@ MAX_KEY_BYTES = 256
 MAX_VALUE_BYTES = 1_048_576
 """Largest value, in bytes (Spin's documented 1 MB limit, read as 1 MiB)."""
 
+MAX_KEYS_PER_CALL = 100_000
+"""Most keys (or items) one `get_many`/`set_many`/`delete_many`/`exists_many` call accepts.
+
+One call keeps every key's outcome in memory and cannot report anything until it ends: past
+100,000 keys a caller is better served by giving the work in parts (each with its own result
+and progress). `Bucket(max_keys_per_call=...)` raises it where that is not true.
+"""
+
 DEFAULT_CHUNK_SIZE = 100
 """Most keys sent in one `*-many` call.
 
@@ -33,4 +41,4 @@ limit alone would let 100 values of 1 MiB build a 100 MiB argument; 4 MiB keeps 
 copy small while still fitting thousands of typical small records.
 """
 
-__all__ = ["DEFAULT_CHUNK_BYTES", "DEFAULT_CHUNK_SIZE", "MAX_KEY_BYTES", "MAX_VALUE_BYTES"]
+__all__ = ["DEFAULT_CHUNK_BYTES", "DEFAULT_CHUNK_SIZE", "MAX_KEYS_PER_CALL", "MAX_KEY_BYTES", "MAX_VALUE_BYTES"]

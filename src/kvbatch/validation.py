@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Iterable, Iterator, Mapping, Tuple, Union
 
 from .errors import ValidationError
-from .limits import MAX_KEY_BYTES, MAX_VALUE_BYTES
+from .limits import MAX_KEY_BYTES, MAX_KEYS_PER_CALL, MAX_VALUE_BYTES
 
 Items = Union[Mapping[str, bytes], Iterable[Tuple[str, bytes]]]
 """What `set_many` accepts: a mapping, or `(key, value)` pairs (duplicates allowed)."""
@@ -67,12 +67,23 @@ def check_value(key: str, value: object, *, max_value_bytes: int = MAX_VALUE_BYT
     return data
 
 
-def check_keys(keys: Iterable[str], *, max_key_bytes: int = MAX_KEY_BYTES) -> list[str]:
+def check_count(count: int, max_keys: int, what: str) -> None:
+    """Rejects a call with more than `max_keys` keys or items, naming the limit."""
+    if count > max_keys:
+        raise ValidationError(
+            f"{count} {what} in one call; the limit is {max_keys}"
+            + (" (kvbatch.MAX_KEYS_PER_CALL)" if max_keys == MAX_KEYS_PER_CALL else "")
+            + ": give the work in parts, or raise Bucket(max_keys_per_call=...)",
+            None, max_keys)
+
+
+def check_keys(keys: Iterable[str], *, max_key_bytes: int = MAX_KEY_BYTES, max_keys: int = MAX_KEYS_PER_CALL) -> list[str]:
     """All of `keys`, checked, in order (duplicates kept). A lone `str` is rejected: it
     would otherwise be read as its characters."""
     if isinstance(keys, (str, bytes)):
         raise ValidationError(f"keys must be an iterable of str, not a single {type(keys).__name__} ({keys!r})")
     checked = list(keys)
+    check_count(len(checked), max_keys, "keys")
     for i, key in enumerate(checked):
         # The common case without a call per key: a short ASCII str.
         if type(key) is str and key and key.isascii() and len(key) <= max_key_bytes:
@@ -99,8 +110,10 @@ def _pair(pair: object, index: int) -> Tuple[object, object]:
 
 
 def check_items(items: Items, *, max_key_bytes: int = MAX_KEY_BYTES,
-                max_value_bytes: int = MAX_VALUE_BYTES) -> list[Tuple[str, bytes]]:
+                max_value_bytes: int = MAX_VALUE_BYTES, max_keys: int = MAX_KEYS_PER_CALL) -> list[Tuple[str, bytes]]:
     """All `(key, value)` pairs of `items`, checked, in order (duplicates kept)."""
+    if isinstance(items, (Mapping, list)):
+        check_count(len(items), max_keys, "items")
     checked: list[Tuple[str, bytes]] = []
     append = checked.append
     source = items.items() if isinstance(items, Mapping) else (items if type(items) is list else iter_items(items))
@@ -115,7 +128,8 @@ def check_items(items: Items, *, max_key_bytes: int = MAX_KEY_BYTES,
             continue
         k = check_key(key, max_key_bytes=max_key_bytes, index=i)
         append((k, check_value(k, value, max_value_bytes=max_value_bytes, index=i)))
+    check_count(len(checked), max_keys, "items")
     return checked
 
 
-__all__ = ["Items", "check_items", "check_key", "check_keys", "check_value", "iter_items"]
+__all__ = ["Items", "check_count", "check_items", "check_key", "check_keys", "check_value", "iter_items"]
