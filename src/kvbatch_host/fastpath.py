@@ -394,6 +394,12 @@ class OptionConv(VariantLikeConv):
 
 
 class ResultConv(VariantLikeConv):
+    def place(self, store: Any, value: Any, dest: int) -> None:
+        if value is None and not self.tagged and self.cases[0][1] is None:
+            ctypes.memmove(dest, _OK_UNIT, VAL_SIZE)  # `ok` of `result<_, E>`: every store.set/delete answers it
+            return
+        super().place(store, value, dest)
+
     def lift(self, raw: bytes, off: int, addr: int) -> Any:
         if raw[off] != _RESULT:
             raise KindMismatch("result")
@@ -666,6 +672,9 @@ class _Arena:
         copy = ffi.wasmtime_component_val_t()
         _val_clone(self.base + root_at, ctypes.addressof(copy))
         buf[off : off + VAL_SIZE] = _string_at(ctypes.addressof(copy), VAL_SIZE)
+
+
+_OK_UNIT = bytes((_RESULT,)) + bytes(7) + b"\x01" + bytes(23)
 
 
 def converter(ty: Any) -> Conv:
