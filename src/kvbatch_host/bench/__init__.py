@@ -178,7 +178,7 @@ __all__ = ["Options", "run_benchmarks", "print_summary", "main", "HEADLINE_KEYS_
 # -- the `kvbatch bench` subcommand ------------------------------------------------------------
 
 EPILOG = """examples:
-  kvbatch bench --quick                      a small subset, under a minute
+  kvbatch bench --quick                      a small subset, every headline figure once
   kvbatch bench --json build/bench/bench.json
   KVBATCH_FASTPATH=0 kvbatch bench --quick   the same with wasmtime-py's plain value path
 """
@@ -186,7 +186,7 @@ EPILOG = """examples:
 
 def add_arguments(parser: Any) -> None:
     """The options of `kvbatch bench` (see `Options`)."""
-    parser.add_argument("--quick", action="store_true", help="a small subset that still yields every headline figure (< 1 min)")
+    parser.add_argument("--quick", action="store_true", help="a small subset (1 repeat) that still yields every headline figure")
     parser.add_argument("--json", dest="json_path", type=Path, metavar="PATH", help="write every result to PATH as JSON")
     parser.add_argument("--plots", dest="plots_dir", type=Path, default=DEFAULT_OUT, metavar="DIR",
                         help=f"where the PNG plots go (default {DEFAULT_OUT})")
