@@ -97,6 +97,8 @@ def run_benchmarks(options: Options, log: Callable[[str], None] = print) -> Dict
         "wasmtime_py": WASMTIME_VERSION,
         "fastpath": fastpath.installed() and fastpath.active(),
         "harness_backend": "memory",
+        "peak_rss": "harness: this whole process (compiled components, numpy, heap the fast path keeps for reuse), "
+                    "reset before each run; wasmtime-cli: the child process, sampled every 5 ms",
         "notes": notes,
     }
     return document(Results(measurements), plan, start, meta)
