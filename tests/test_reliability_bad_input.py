@@ -138,3 +138,13 @@ def test_http_oversized_body_is_rejected_with_413_naming_the_limit():
     response = call(api_for(stores), "POST", "/stores/default/set-many", body)
     assert response.status == 413 and str(8 * 1024 * 1024) in response.body.decode()
     assert stores.data("default") == {}
+
+
+@pytest.mark.component
+def test_several_one_mib_values_are_chunked_under_the_hostcall_data_limit(rig):
+    """One `set-many` of 4 x 1 MiB would trap the harness; the library's 2 MiB chunks fit."""
+    bucket, backend, _ = rig
+    values = {f"big{i}": bytes([i]) * kvbatch.MAX_VALUE_BYTES for i in range(4)}
+    result = bucket.set_many(values)
+    assert result.all_succeeded and result.stats.chunks >= 2
+    assert all(backend.get("default", k) == v for k, v in values.items())

@@ -33,12 +33,14 @@ retries that chunk key by key, so at most 100 single-key calls are spent finding
 keys were written.
 """
 
-DEFAULT_CHUNK_BYTES = 4 * 1_048_576
+DEFAULT_CHUNK_BYTES = 2 * 1_048_576
 """Most value bytes sent in one `set-many` call (a single larger value goes alone).
 
 The whole `list<tuple<string, list<u8>>>` is copied into the host in one piece, so the count
-limit alone would let 100 values of 1 MiB build a 100 MiB argument; 4 MiB keeps one call's
-copy small while still fitting thousands of typical small records.
+limit alone would let 100 values of 1 MiB build a 100 MiB argument. 2 MiB keeps one call's copy
+small, fits thousands of typical small records, and stays under the most a wasmtime-py host
+call can carry (about 2.7 million list elements, one per value byte: a `set-many` of 4 x 1 MiB
+traps "fuel allocated for hostcalls has been exhausted" under the kvbatch harness).
 """
 
 __all__ = ["DEFAULT_CHUNK_BYTES", "DEFAULT_CHUNK_SIZE", "MAX_KEYS_PER_CALL", "MAX_KEY_BYTES", "MAX_VALUE_BYTES"]

@@ -23,7 +23,8 @@ from wasmtime.component import Component
 CACHE_ENV = "KVBATCH_CACHE_DIR"
 """Environment variable naming the compiled-component cache directory."""
 
-DEFAULT_CACHE_DIR = Path("build/cache/compiled")
+DEFAULT_CACHE_DIR = Path(__file__).resolve().parents[2] / "build" / "cache" / "compiled"
+"""The cache beside the project's other build outputs, wherever the command runs from."""
 
 _engine: Optional[Engine] = None
 _loaded: Dict[Tuple[str, str], Component] = {}

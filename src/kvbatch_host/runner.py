@@ -26,7 +26,7 @@ from .keyvalue import DRAFT, DRAFT2, KeyValueHost, NativeBatch
 from .stores import StoreRegistry
 
 BATCH_MODES = ("native", "provider", "none")
-DEFAULT_PROVIDER = Path("build/provider.wasm")
+DEFAULT_PROVIDER = Path(__file__).resolve().parents[2] / "build" / "provider.wasm"
 
 
 @dataclass
