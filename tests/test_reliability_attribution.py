@@ -2,13 +2,14 @@
 
 Hypothesis generates batches (0-500 items, duplicate keys, empty and large values) and fault
 plans (errors of every kind at random positions, keys and call counts, in-doubt failures,
-latency), runs them through the kvbatch library and a batch implementation under the harness
+latency, host traps), runs them through the kvbatch library and a batch implementation under the harness
 (the provider component, or host-native batch) and checks every reported outcome against the
 store's final state and the event log:
 
 * `succeeded` keys hold their new state, `failed` and `not_attempted` keys their old one;
 * `unknown` keys hold one of the two, and only where a fault left the key in doubt;
-* no key is ever in a third state; capability errors raise instead of becoming per-key failures.
+* no key is ever in a third state; capability errors raise instead of becoming per-key failures;
+  after a trap (the call raises) every key is still old or new, and a fresh store goes on.
 
 CI runs the `ci` profile (a bounded number of examples); the long run is one command:
 `./dev.sh test tests/test_reliability_attribution.py --hypothesis-profile=long` (10,000 examples).
@@ -22,6 +23,7 @@ from typing import Dict, List, Optional, Tuple
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from wasmtime import WasmtimeError
 
 import kvbatch
 from kvbatch_host import faults
@@ -57,9 +59,11 @@ def fault_rules(draw: st.DrawFn) -> str:
         fields.append(f"key={draw(st.sampled_from(KEYS))}" if draw(st.booleans()) else "key=k1*")
     elif where == "nth":
         fields.append(f"nth={draw(st.integers(1, 30))}")
-    effect = draw(st.sampled_from(["error", "in-doubt", "latency"]))
+    effect = draw(st.sampled_from(["error", "error", "in-doubt", "in-doubt", "latency", "trap"]))
     if effect == "latency":
         fields.append("latency=1ms")
+    elif effect == "trap":
+        fields.append("trap=backend crashed")
     else:
         kind = draw(error_kinds) if effect == "error" else draw(st.sampled_from(["other:timeout", "other"]))
         fields.append(f"{effect}={kind}")
@@ -149,6 +153,14 @@ def test_every_reported_outcome_matches_the_store(rig, op, batch, old, rules, at
         call = lambda: bucket.delete_many([key for key, _ in batch], stop_on_error=stop_on_error)  # noqa: E731
     try:
         result = call()
+    except WasmtimeError:  # a trap: the instance is gone, but no key may be in a third state
+        final = dict(backend.all_items(STORE))
+        third = [k for k in new if final.get(k) not in (old.get(k), new[k])]
+        assert not third, f"keys in a third state after a trap: {third}"
+        assert any(e.fault == "trap" for e in rig.events.since(mark))
+        rig.harness.new_store()
+        rig.bucket = HarnessBucket(rig.harness, STORE)
+        return
     except kvbatch.CapabilityError:
         final = dict(backend.all_items(STORE))
         third = [k for k in new if final.get(k) not in (old.get(k), new[k])]
