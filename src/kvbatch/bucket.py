@@ -33,7 +33,7 @@ Without concurrent writers to the same keys, the report is exact.
 from __future__ import annotations
 
 import time
-from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, TypedDict, TypeVar, Unpack
 
 from .builder import Builder
 from .chunking import chunked
@@ -514,39 +514,29 @@ def _check_chunking(chunk_size: int, chunk_bytes: int) -> None:
         raise ValueError(f"chunk_bytes must be an int >= 1, got {chunk_bytes!r}")
 
 
-def open(
-    name: str = "default",
-    *,
-    use_batch: bool = True,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-    retry: Optional[RetryPolicy] = None,
-    verify: bool = True,
-    max_key_bytes: int = MAX_KEY_BYTES,
-    max_value_bytes: int = MAX_VALUE_BYTES,
-) -> Bucket:
+class BucketOptions(TypedDict, total=False):
+    """The `Bucket` settings `open` and `wrap` pass on (see `Bucket`)."""
+
+    chunk_size: int
+    chunk_bytes: int
+    retry: Optional[RetryPolicy]
+    verify: bool
+    max_key_bytes: int
+    max_value_bytes: int
+    max_keys_per_call: int
+
+
+def open(name: str = "default", *, use_batch: bool = True, **options: Unpack[BucketOptions]) -> Bucket:
     """Opens store `name` through the component's `wasi:keyvalue` imports (either version).
 
     Uses the imported `batch` interface when the world has one and `use_batch` is true, and
     per-key `store` calls otherwise. Raises `NoSuchStore`/`AccessDenied` at once. Works only
     inside a component; on CPython wrap a `RawBucket` with `Bucket(raw)` instead.
     """
-    return Bucket(WitBucket.open(name, use_batch=use_batch), chunk_size=chunk_size, chunk_bytes=chunk_bytes,
-                  retry=retry, verify=verify, max_key_bytes=max_key_bytes, max_value_bytes=max_value_bytes)
+    return Bucket(WitBucket.open(name, use_batch=use_batch), **options)
 
 
-def wrap(
-    target: object,
-    name: str = "",
-    *,
-    use_batch: bool = True,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-    retry: Optional[RetryPolicy] = None,
-    verify: bool = True,
-    max_key_bytes: int = MAX_KEY_BYTES,
-    max_value_bytes: int = MAX_VALUE_BYTES,
-) -> Bucket:
+def wrap(target: object, name: str = "", *, use_batch: bool = True, **options: Unpack[BucketOptions]) -> Bucket:
     """A `Bucket` over what you already have: a `Bucket` is returned as it is, a `RawBucket`
     is wrapped, and anything else is taken for a generated binding's bucket resource
     (`WitBucket.wrap(target, name, use_batch=use_batch)`)."""
@@ -557,8 +547,7 @@ def wrap(
         raw = target  # type: ignore[assignment]
     else:
         raw = WitBucket.wrap(target, name, use_batch=use_batch)
-    return Bucket(raw, chunk_size=chunk_size, chunk_bytes=chunk_bytes, retry=retry, verify=verify,
-                  max_key_bytes=max_key_bytes, max_value_bytes=max_value_bytes)
+    return Bucket(raw, **options)
 
 
-__all__ = ["Bucket", "open", "wrap"]
+__all__ = ["Bucket", "BucketOptions", "open", "wrap"]
