@@ -174,3 +174,26 @@ def test_large_value_round_trips_intact(provider):
     value = bytes(range(256)) * 256  # 64 KiB
     ops.set_many(bucket, [("big", value)])
     assert ops.get_many(bucket, ["big"]) == [value]
+
+
+def test_provider_is_replaced_after_its_recycle_bytes_and_keeps_every_value(harness_for):
+    backend = MemoryBackend()
+    harness = harness_for(backend, batch="provider", provider_recycle_bytes=4096)
+    ops, bucket = harness.batch_ops(), harness.keyvalue.open_bucket("default")
+    for round_ in range(10):
+        ops.set_many(bucket, [(f"r{round_}-{i}", bytes([round_]) * 500) for i in range(4)])
+    assert ops.get_many(bucket, [f"r{r}-0" for r in range(10)]) == [bytes([r]) * 500 for r in range(10)]
+    assert harness._provider.instances >= 4  # 10 rounds of ~2 KB with a 4 KiB threshold
+
+
+def test_after_a_provider_trap_the_next_call_gets_a_fresh_instance(harness_for, built):
+    from wasmtime import WasmtimeError
+
+    backend = FailingBackend("set", fail_on=2)
+    harness = harness_for(backend, batch="provider", provider_path=built("broken-trap"))
+    ops, bucket = harness.batch_ops(), harness.keyvalue.open_bucket("default")
+    with pytest.raises(WasmtimeError):
+        ops.set_many(bucket, [("a", b"1"), ("b", b"2")])
+    ops.set_many(bucket, [("c", b"3")])
+    assert backend.get("default", "c") == b"3"
+    assert harness._provider.instances == 2

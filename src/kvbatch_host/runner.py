@@ -20,7 +20,7 @@ from wasmtime import ExitTrap, Store, WasiConfig, WasmtimeError
 from wasmtime.component import Component, Linker, Variant
 
 from . import components
-from .compose import ProviderBatch
+from .compose import PROVIDER_RECYCLE_BYTES, ProviderBatch
 from .faults import ObservedBatch
 from .keyvalue import DRAFT, DRAFT2, KeyValueHost, NativeBatch
 from .stores import StoreRegistry
@@ -61,6 +61,8 @@ class Harness:
     registry: StoreRegistry
     batch: str = "native"
     provider_path: Path = DEFAULT_PROVIDER
+    provider_recycle_bytes: int = PROVIDER_RECYCLE_BYTES
+    """Payload after which the provider component gets a fresh instance (see `compose`)."""
     store: Store = field(init=False)
     keyvalue: KeyValueHost = field(init=False)
     _provider: Optional[ProviderBatch] = field(default=None, init=False)
@@ -75,7 +77,7 @@ class Harness:
     def trapped(self) -> bool:
         """Whether a component in the current `Store` trapped. wasmtime then refuses to enter
         any instance of that store again ("cannot enter component instance")."""
-        return self._trapped or (self._provider is not None and self._provider.trapped)
+        return self._trapped
 
     def new_store(self) -> None:
         """Starts over with a fresh wasmtime `Store` (and bucket handles) on the same backends.
@@ -84,7 +86,7 @@ class Harness:
         (e.g. a `HarnessBucket`) must open new ones.
         """
         self.store = Store(components.engine())
-        wasi = WasiConfig()  # components in this store (the provider too) need WASI before any run_command
+        wasi = WasiConfig()  # a componentize-py component aborts the process if it starts in a store without WASI
         wasi.inherit_stdout()
         wasi.inherit_stderr()
         self.store.set_wasi(wasi)
@@ -98,7 +100,7 @@ class Harness:
             return NativeBatch()
         if self.batch == "provider":
             if self._provider is None:
-                self._provider = ProviderBatch(self.store, self.keyvalue, str(self.provider_path))
+                self._provider = ProviderBatch(self.keyvalue, str(self.provider_path), self.provider_recycle_bytes)
             return ObservedBatch(self._provider)  # the fault layer sees which batch call a store call serves
         return None
 

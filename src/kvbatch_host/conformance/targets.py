@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, List, Optional, Tuple
 
-from wasmtime import Trap, WasiConfig, WasmtimeError
+from wasmtime import Trap, WasmtimeError
 
 from ..backends import Backend
 from ..errors import HostKvError
 from ..events import EventLog
-from ..faults import FaultLayer, FaultPlan
+from ..compose import ProviderBatch
+from ..faults import FaultLayer, FaultPlan, ObservedBatch
 from ..keyvalue import OpenBucket
 from ..runner import Harness
 from ..stores import StoreRegistry
@@ -60,10 +61,15 @@ class Session:
             self.harness = Harness(registry, batch="native")
         self._tmp = tempfile.mkdtemp(prefix="kvbatch-check-")
         self._stderr = Path(self._tmp, "stderr")
-        wasi = WasiConfig()
-        wasi.stderr_file = str(self._stderr)  # a trapping guest's traceback: kept for the verdict, not printed
-        self.harness.store.set_wasi(wasi)
-        self.ops = self.harness.batch_ops()
+        if implementation.kind == "provider":
+            # The session's own instance: a trap must leave it unusable (the suite checks that),
+            # and a trapping guest's traceback is kept for the verdict, not printed.
+            assert implementation.component is not None
+            provider = ProviderBatch(self.harness.keyvalue, str(implementation.component),
+                                     restart_after_trap=False, stderr_path=str(self._stderr))
+            self.ops: Any = ObservedBatch(provider)
+        else:
+            self.ops = self.harness.batch_ops()
         self.bucket: OpenBucket = self.harness.keyvalue.open_bucket(CHECK_STORE)
 
     @property
@@ -80,9 +86,11 @@ class Session:
             if op == "get-many":
                 return "ok", self.ops.get_many(self.bucket, list(request))
             if op == "set-many":
-                return "ok", self.ops.set_many(self.bucket, list(request))
+                self.ops.set_many(self.bucket, list(request))
+                return "ok", None
             if op == "delete-many":
-                return "ok", self.ops.delete_many(self.bucket, list(request))
+                self.ops.delete_many(self.bucket, list(request))
+                return "ok", None
             raise ValueError(f"unknown batch operation {op!r}")
         except HostKvError as err:
             return "error", (err.kind, err.message)
