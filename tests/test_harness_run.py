@@ -141,3 +141,16 @@ def test_batch_none_explains_that_a_guest_importing_batch_needs_another_mode(bui
     code, _out, err = run(["run", str(built("probe")), "--store", "memory:", "--batch", "none"], capfd)
     assert code == 2
     assert "imports wasi:keyvalue/batch, which --batch none does not serve" in err
+
+
+def test_run_lists_at_most_twenty_fired_faults_and_points_to_the_event_log(built):
+    import subprocess
+    from pathlib import Path
+
+    kvbatch = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "kvbatch"
+    proc = subprocess.run([str(kvbatch), "run", str(built("demo")), "--store", "memory:", "--batch", "native",
+                           "--fault", "op=set,latency=1ms"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "kvbatch: 300 fault(s) fired:" in proc.stderr
+    assert proc.stderr.count("-> latency on set") == 20
+    assert "... and 280 more; --events PATH logs every one" in proc.stderr

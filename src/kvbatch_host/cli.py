@@ -19,6 +19,9 @@ from .runner import BATCH_MODES, DEFAULT_PROVIDER, Harness
 from .stores import DEFAULT_STORE, StoreRegistry
 from .conformance.scenarios import DEFAULT_LARGE_VALUE_SIZE
 
+FIRED_SHOWN = 20
+"""Fired faults listed after a run; the event log has them all."""
+
 EPILOG_RUN = """examples:
   kvbatch run build/demo.wasm
   kvbatch run build/demo.wasm --store memory: --batch native
@@ -163,8 +166,11 @@ def _report_faults(args: argparse.Namespace) -> None:
         tail = ":" if fired else f" ({len(layers[0].plan.rules)} rule(s) matched nothing)"
         print(f"kvbatch: {len(fired)} fault(s) fired{tail}",
               file=sys.stderr)
-        for line in fired:
+        for line in fired[:FIRED_SHOWN]:
             print(f"  {line}", file=sys.stderr)
+        if len(fired) > FIRED_SHOWN:
+            more = "; --events PATH logs every one" if not args.events else ""
+            print(f"  ... and {len(fired) - FIRED_SHOWN} more{more}", file=sys.stderr)
     if args.events:
         print(f"kvbatch: event log: {args.events} ({len(layers[0].events)} events)", file=sys.stderr)
 
