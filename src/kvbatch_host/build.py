@@ -48,61 +48,59 @@ class Target:
 GUEST_PATHS = (SRC / "kvbatch_guests", SRC)
 GUEST_SOURCES = (SRC / "kvbatch_guests", SRC / "kvbatch")
 
+GUEST_VARIANTS = (
+    ("", "guest", "keyvalue draft2 (harness, Spin)"),
+    ("-wasmtime", "guest-draft", "keyvalue draft (wasmtime CLI)"),
+    ("-nobatch", "guest-nobatch", "without a batch import (per-key store calls)"),
+)
+"""One guest source is built for each keyvalue world: name suffix, world, what it is for."""
+
+
+def guest_targets(name: str, module: str, what: str) -> List[Target]:
+    """The builds of guest program `module` for every world in `GUEST_VARIANTS`."""
+    return [
+        Target(f"{name}{suffix}", world, module, GUEST_PATHS, GUEST_SOURCES, BUILD / f"{name}{suffix}.wasm",
+               description=f"{what}, {variant}")
+        for suffix, world, variant in GUEST_VARIANTS
+    ]
+
+
+def _probe(name: str, world: str, description: str) -> Target:
+    probe = SRC / "kvbatch_guests" / "probe.py"
+    return Target(name, world, "probe", (SRC / "kvbatch_guests",), (probe,), BUILD / f"{name}.wasm", description=description)
+
+
+SPIN_WORLD = "spin:up/http-trigger@4.1.0"
+SPIN_PATHS = (ROOT / "spin", SRC)
+
 TARGETS: Dict[str, Target] = {
     t.name: t
     for t in (
         Target("provider", "provider", "provider", (SRC / "kvbatch_guests",), (SRC / "kvbatch_guests" / "provider.py",),
                BUILD / "provider.wasm",
                description="wasi:keyvalue/batch over an imported store (draft2)"),
-        Target("demo", "guest", "demo", GUEST_PATHS, GUEST_SOURCES, BUILD / "demo.wasm",
-               description="the demo guest, keyvalue draft2 (harness, Spin)"),
-        Target("demo-wasmtime", "guest-draft", "demo", GUEST_PATHS, GUEST_SOURCES, BUILD / "demo-wasmtime.wasm",
-               description="the demo guest, keyvalue draft (wasmtime CLI)"),
-        Target("demo-nobatch", "guest-nobatch", "demo", GUEST_PATHS, GUEST_SOURCES, BUILD / "demo-nobatch.wasm",
-               description="the demo guest without a batch import (--batch none: per-key fallback)"),
-        Target("bench", "guest", "bench", GUEST_PATHS, GUEST_SOURCES, BUILD / "bench.wasm",
-               description="the benchmark guest, keyvalue draft2 (harness; `kvbatch bench`)"),
-        Target("bench-nobatch", "guest-nobatch", "bench", GUEST_PATHS, GUEST_SOURCES, BUILD / "bench-nobatch.wasm",
-               description="the benchmark guest without a batch import (per-key store calls)"),
-        Target("bench-wasmtime", "guest-draft", "bench", GUEST_PATHS, GUEST_SOURCES, BUILD / "bench-wasmtime.wasm",
-               description="the benchmark guest, keyvalue draft (wasmtime CLI reference)"),
-        Target("library-report", "guest", "library_report", GUEST_PATHS, GUEST_SOURCES, BUILD / "library-report.wasm",
-               description="kvbatch library test guest: per-key report checked against the store (draft2)"),
-        Target("library-report-wasmtime", "guest-draft", "library_report", GUEST_PATHS, GUEST_SOURCES,
-               BUILD / "library-report-wasmtime.wasm", description="the library test guest, keyvalue draft (wasmtime CLI)"),
-        Target("library-report-nobatch", "guest-nobatch", "library_report", GUEST_PATHS, GUEST_SOURCES,
-               BUILD / "library-report-nobatch.wasm", description="the library test guest without a batch import"),
-        Target("probe", "guest", "probe", (SRC / "kvbatch_guests",), (SRC / "kvbatch_guests" / "probe.py",),
-               BUILD / "probe.wasm", description="scenario probe, keyvalue draft2 (harness tests)"),
-        Target("probe-draft", "guest-draft", "probe", (SRC / "kvbatch_guests",), (SRC / "kvbatch_guests" / "probe.py",),
-               BUILD / "probe-draft.wasm", description="scenario probe, keyvalue draft (interop with the wasmtime CLI)"),
+        *guest_targets("demo", "demo", "the demo guest"),
+        *guest_targets("bench", "bench", "the benchmark guest (`kvbatch bench`)"),
+        *guest_targets("library-report", "library_report", "kvbatch library test guest: per-key report checked against the store"),
+        _probe("probe", "guest", "scenario probe, keyvalue draft2 (harness tests)"),
+        _probe("probe-draft", "guest-draft", "scenario probe, keyvalue draft (interop with the wasmtime CLI)"),
         *(
             Target(f"broken-{flaw}", "provider", flaw, (SRC / "kvbatch_guests" / "broken",),
                    (SRC / "kvbatch_guests" / "broken" / f"{flaw}.py",), BUILD / "broken" / f"{flaw}.wasm",
                    description=f"deliberately broken provider ({flaw}) that `kvbatch check` must catch")
             for flaw in ("swallow", "naive", "trap", "rewrap")
         ),
+        Target("spin", SPIN_WORLD, "app", SPIN_PATHS, (ROOT / "spin" / "app.py", SRC / "kvbatch_bulk", SRC / "kvbatch"),
+               BUILD / "spin.wasm", wit=None,
+               description="the Spin component: bulk key-value HTTP endpoints (spin-sdk's WIT; what `spin build` runs)"),
+        Target("bulk-driver", "guest", "bulk_driver", GUEST_PATHS, GUEST_SOURCES + (SRC / "kvbatch_bulk",),
+               BUILD / "bulk-driver.wasm",
+               description="feeds HTTP requests to the Spin component's logic (kvbatch_bulk) under the harness (tests)"),
     )
 }
-"""Every buildable component, by name. Other modules register theirs with `register`."""
+"""Every buildable component, by name."""
 
 BINDING_WORLDS = ("provider", "guest", "guest-draft")
-
-
-SPIN_WORLD = "spin:up/http-trigger@4.1.0"
-SPIN_PATHS = (ROOT / "spin", SRC)
-SPIN_TARGET = Target(
-    "spin", SPIN_WORLD, "app", SPIN_PATHS, (ROOT / "spin" / "app.py", SRC / "kvbatch_bulk", SRC / "kvbatch"), BUILD / "spin.wasm",
-    wit=None, description="the Spin component: bulk key-value HTTP endpoints (spin-sdk's WIT; what `spin build` runs)")
-TARGETS[SPIN_TARGET.name] = SPIN_TARGET
-TARGETS["bulk-driver"] = Target(
-    "bulk-driver", "guest", "bulk_driver", GUEST_PATHS, GUEST_SOURCES + (SRC / "kvbatch_bulk",), BUILD / "bulk-driver.wasm",
-    description="feeds HTTP requests to the Spin component's logic (kvbatch_bulk) under the harness (tests)")
-
-
-def register(target: Target) -> Target:
-    TARGETS[target.name] = target
-    return target
 
 
 def componentize_py() -> str:
