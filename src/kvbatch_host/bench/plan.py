@@ -49,10 +49,11 @@ class Job:
 
     @property
     def label(self) -> str:
-        return f"{self.path} {self.keys}x{_size(self.value_bytes)}"
+        return f"{self.path} {self.keys}x{size_label(self.value_bytes)}"
 
 
-def _size(n: int) -> str:
+def size_label(n: int) -> str:
+    """`n` bytes as people write it: 1MiB, 64KiB, 100B."""
     if n >= MIB and n % MIB == 0:
         return f"{n // MIB}MiB"
     if n >= 1024 and n % 1024 == 0:

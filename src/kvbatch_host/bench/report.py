@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from .measure import Measurement, ratio
-from .plan import GROWTH, HEADLINE_KEYS, MIB, REDIS_KEYS, REFERENCE, SMALL_VALUE, Plan
+from .plan import GROWTH, HEADLINE_KEYS, MIB, REDIS_KEYS, REFERENCE, SMALL_VALUE, Plan, size_label
 
 HEADLINE_KEYS_NAMES = (
     "value_1mib_roundtrip_ms",
@@ -100,17 +100,9 @@ def table(results: Results) -> str:
         vs = f"{m.total_ms / base.total_ms:7.1f}x" if base and base.total_ms > 0 else "       -"
         rate = m.keys / (m.total_ms / 1000) if m.total_ms > 0 else 0.0
         rss = f"{m.peak_rss_mb:7.0f}" if m.peak_rss_mb is not None else "      -"
-        lines.append(f"{m.path:<18} {m.keys:>7} {_size(m.value_bytes):>8} {m.set_ms:9.1f} {m.get_ms:9.1f} {m.delete_ms:8.1f} "
+        lines.append(f"{m.path:<18} {m.keys:>7} {size_label(m.value_bytes):>8} {m.set_ms:9.1f} {m.get_ms:9.1f} {m.delete_ms:8.1f} "
                      f"{m.total_ms:9.1f} {rate:10.0f} {vs} {rss}")
     return "\n".join(lines)
-
-
-def _size(n: int) -> str:
-    if n >= MIB and n % MIB == 0:
-        return f"{n // MIB}MiB"
-    if n >= 1024 and n % 1024 == 0:
-        return f"{n // 1024}KiB"
-    return f"{n}B"
 
 
 def document(results: Results, plan: Plan, start: Dict[str, float], meta: Dict[str, Any]) -> Dict[str, Any]:
