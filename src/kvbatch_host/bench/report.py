@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from .measure import Measurement, ratio
 from .plan import GROWTH, HEADLINE_KEYS, MIB, REDIS_KEYS, REFERENCE, SMALL_VALUE, Plan, size_label
@@ -135,43 +135,38 @@ def write_plots(results: Results, plan: Plan, out_dir: Path) -> List[Path]:
     paths = sorted({m.path for m in results.measurements if not m.path.startswith("redis")})
     written = []
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    throughput: Dict[str, List[Tuple[float, float]]] = {}
     for path in paths:
         points = [(n, results.get(path, n, SMALL_VALUE)) for n in plan.batch_sizes]
-        xs = [n for n, m in points if m is not None and m.total_ms > 0]
-        ys = [n / (m.total_ms / 1000) for n, m in points if m is not None and m.total_ms > 0]
-        if xs:
-            ax.plot(xs, ys, marker="o", label=path)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("keys per batch (100 B values)")
-    ax.set_ylabel("keys/s (set-many + get-many + delete-many)")
-    ax.set_title("kvbatch bench: throughput against batch size")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    target = out_dir / "throughput_vs_batch_size.png"
-    fig.tight_layout()
-    fig.savefig(target, dpi=110)
-    plt.close(fig)
-    written.append(target)
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+        throughput[path] = [(n, n / (m.total_ms / 1000)) for n, m in points if m is not None and m.total_ms > 0]
+    written.append(_plot(plt, throughput, out_dir / "throughput_vs_batch_size.png", x_base=10,
+                         xlabel="keys per batch (100 B values)", ylabel="keys/s (set-many + get-many + delete-many)",
+                         title="kvbatch bench: throughput against batch size"))
+    cost: Dict[str, List[Tuple[float, float]]] = {}
     for path in paths:
         points = [(v, results.get(path, 1, v)) for v in plan.value_sizes]
-        xs = [v for v, m in points if m is not None]
-        ys = [m.set_get_ms for _v, m in points if m is not None]
-        if xs:
-            ax.plot(xs, ys, marker="o", label=path)
-    ax.set_xscale("log", base=2)
+        cost[path] = [(v, m.set_get_ms) for v, m in points if m is not None]
+    written.append(_plot(plt, cost, out_dir / "cost_vs_value_size.png", x_base=2,
+                         xlabel="value size, bytes (one key)", ylabel="set-many + get-many, ms",
+                         title="kvbatch bench: cost against value size"))
+    return written
+
+
+def _plot(plt: Any, series: Dict[str, List[Tuple[float, float]]], target: Path, *, x_base: int,
+          xlabel: str, ylabel: str, title: str) -> Path:
+    """Writes one log-log line plot of `series` (path -> points) to `target`."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for path, points in series.items():
+        if points:
+            ax.plot([x for x, _ in points], [y for _, y in points], marker="o", label=path)
+    ax.set_xscale("log", base=x_base)
     ax.set_yscale("log")
-    ax.set_xlabel("value size, bytes (one key)")
-    ax.set_ylabel("set-many + get-many, ms")
-    ax.set_title("kvbatch bench: cost against value size")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
-    target = out_dir / "cost_vs_value_size.png"
     fig.tight_layout()
     fig.savefig(target, dpi=110)
     plt.close(fig)
-    written.append(target)
-    return written
+    return target
