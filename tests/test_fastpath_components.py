@@ -1,5 +1,8 @@
 """Components see the same bytes with and without the fast path: host functions and export calls.
 
+These run guests on the direct path (`bridge=False`): with the byte bridge plugged in, values
+reach the host as strings and the fast path's `list<u8>` conversions are not involved.
+
 Each test runs the same work twice in one process, once inside `fastpath.plain()` (wasmtime-py's
 own conversions) and once on the fast path, and compares what crossed, byte for byte.
 """
@@ -37,7 +40,7 @@ class RecordingBackend(MemoryBackend):
 
 def run_bench(built: Callable[..., Any], keys: int, size: int, plain: bool) -> Tuple[dict, List[List[Tuple[str, bytes]]]]:
     backend = RecordingBackend()
-    harness = Harness(StoreRegistry().add("default", backend), batch="native")
+    harness = Harness(StoreRegistry().add("default", backend), batch="native", bridge=False)
     args = ["default", str(keys), str(size)]
     if plain:
         with fastpath.plain():
@@ -59,7 +62,7 @@ def test_native_batch_host_functions_receive_and_return_the_same_bytes(built: Ca
 
 def probe_output(built: Callable[..., Any], batch: str, plain: bool) -> str:
     registry = StoreRegistry().add("default", MemoryBackend())
-    harness = Harness(registry, batch=batch, provider_path=built("provider"))
+    harness = Harness(registry, batch=batch, provider_path=built("provider"), bridge=False)
     if plain:
         with fastpath.plain():
             result = harness.run_command(built("probe"), ["default", "batch"], capture=True)

@@ -2,6 +2,9 @@
 
 `KeyValueHost` holds the per-`Store` state (open buckets and CAS handles) and defines the
 `store`, `atomics` and, for host-native batch, `batch` interfaces on a wasmtime `Linker`.
+`define_bridge` serves the same functions to the byte bridge (`kvbatch_host.bridge`), where
+values are latin-1 strings and batch values travel packed.
+
 Every function turns a `HostKvError` from a backend into the `err(error)` the guest sees,
 and a borrowed `bucket` is always released before the function returns (a leaked borrow
 makes the guest's export call trap with "borrow handles still remain").
@@ -10,12 +13,14 @@ makes the guest's export call trap with "borrow handles still remain").
 from __future__ import annotations
 
 import itertools
+import sys
+from array import array
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from wasmtime.component import LinkerInstance, Record, ResourceAny, ResourceHost, ResourceType, Variant
 
-from . import fastpath, wasmtime_compat
+from . import bridge, fastpath, wasmtime_compat
 from .backends import DEFAULT_PAGE_SIZE, Backend
 from .errors import HostKvError
 from .stores import StoreRegistry
@@ -41,6 +46,73 @@ class _Cas:
     bucket: OpenBucket
     key: str
     seen: Optional[bytes]
+
+
+@dataclass(frozen=True)
+class ValueCodec:
+    """How a value crosses: `to_guest` turns backend bytes into what the host function returns,
+    `from_guest` turns what it receives into bytes."""
+
+    to_guest: Callable[[bytes], Any]
+    from_guest: Callable[[Any], bytes]
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _to_latin1(value: bytes) -> str:
+    return value.decode("latin-1")
+
+
+def _from_latin1(value: str) -> bytes:
+    return value.encode("latin-1")
+
+
+AS_BYTES = ValueCodec(_same, _same)
+"""`list<u8>`, as `wasi:keyvalue` declares values."""
+
+AS_LATIN1 = ValueCodec(_to_latin1, _from_latin1)
+"""A latin-1 `string` (one character per byte), as the byte bridge carries values."""
+
+ABSENT = 0xFFFF_FFFF
+"""The size `packed-values` gives a key without a value."""
+
+_SIZES = "I"
+assert array(_SIZES).itemsize == 4
+
+
+def pack_values(values: Sequence[Optional[bytes]]) -> Record:
+    """The bridge's `packed-values` for `values` (`None`: no value)."""
+    sizes = array(_SIZES, [ABSENT if v is None else len(v) for v in values])
+    if sys.byteorder != "little":
+        sizes.byteswap()
+    packed = Record()
+    setattr(packed, "data", b"".join(v for v in values if v is not None).decode("latin-1"))
+    setattr(packed, "sizes", sizes.tobytes().decode("latin-1"))
+    return packed
+
+
+def unpack_values(packed: Any, count: int) -> List[bytes]:
+    """The `count` values of a `packed-values` the bridge sent (none may be absent).
+
+    Raises `ValueError` when the sizes do not account for the data exactly: that is a bridge
+    fault, which must trap rather than store misattributed bytes.
+    """
+    data = packed.data.encode("latin-1")
+    sizes = array(_SIZES)
+    sizes.frombytes(packed.sizes.encode("latin-1"))
+    if sys.byteorder != "little":
+        sizes.byteswap()
+    if len(sizes) != count or ABSENT in sizes or sum(sizes) != len(data):
+        raise ValueError(f"packed values do not match their sizes: {len(sizes)} sizes for {count} keys, "
+                         f"{len(data)} bytes of data")
+    values: List[bytes] = []
+    at = 0
+    for size in sizes:
+        values.append(data[at:at + size])
+        at += size
+    return values
 
 
 def interface(version: str, name: str) -> str:
@@ -133,6 +205,15 @@ class KeyValueHost:
             with root.add_instance(interface(version, "batch")) as inst:
                 self._define_batch(inst, version, batch)
 
+    def define_bridge(self, root: LinkerInstance, batch: Optional[BatchOps] = None) -> None:
+        """Defines the interface the byte bridge imports (`kvbatch_host.bridge.INTERFACE`) under
+        `root`: `store`, `atomics` and `batch` of draft2 with latin-1 values. Without `batch`,
+        the batch functions answer `err(other)` (a guest built without `batch` never calls them)."""
+        with root.add_instance(bridge.INTERFACE) as inst:
+            self._define_store(inst, DRAFT2, AS_LATIN1)
+            self._define_atomics(inst, DRAFT2, AS_LATIN1)
+            self._define_packed_batch(inst, batch)
+
     def _guard(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         def call(*args: Any) -> Any:
             try:
@@ -142,7 +223,7 @@ class KeyValueHost:
 
         return call
 
-    def _define_store(self, inst: LinkerInstance, version: str) -> None:
+    def _define_store(self, inst: LinkerInstance, version: str, codec: ValueCodec = AS_BYTES) -> None:
         inst.add_resource("bucket", ResourceType.host(self.bucket_type), self._drop_bucket)
 
         def open_(store: Any, name: str) -> Any:
@@ -150,11 +231,12 @@ class KeyValueHost:
 
         def get(store: Any, handle: ResourceAny, key: str) -> Any:
             b = self.bucket_of(store, handle)
-            return b.backend.get(b.name, key)
+            value = b.backend.get(b.name, key)
+            return None if value is None else codec.to_guest(value)
 
-        def set_(store: Any, handle: ResourceAny, key: str, value: bytes) -> None:
+        def set_(store: Any, handle: ResourceAny, key: str, value: Any) -> None:
             b = self.bucket_of(store, handle)
-            b.backend.set(b.name, key, value)
+            b.backend.set(b.name, key, codec.from_guest(value))
 
         def delete(store: Any, handle: ResourceAny, key: str) -> None:
             b = self.bucket_of(store, handle)
@@ -203,7 +285,7 @@ class KeyValueHost:
     def _drop_bucket(self, store: Any, rep: int) -> None:
         self._buckets.pop(rep, None)
 
-    def _define_atomics(self, inst: LinkerInstance, version: str) -> None:
+    def _define_atomics(self, inst: LinkerInstance, version: str, codec: ValueCodec = AS_BYTES) -> None:
         def increment(store: Any, handle: ResourceAny, key: str, delta: int) -> int:
             b = self.bucket_of(store, handle)
             return b.backend.increment(b.name, key, delta)
@@ -220,12 +302,13 @@ class KeyValueHost:
 
         def cas_current(store: Any, handle: ResourceAny) -> Any:
             cas = self._cas[handle.to_host(store).rep]
-            return cas.seen
+            return None if cas.seen is None else codec.to_guest(cas.seen)
 
-        def swap(store: Any, handle: ResourceAny, value: bytes) -> Any:
+        def swap(store: Any, handle: ResourceAny, value: Any) -> Any:
             cas = self._cas.pop(handle.to_host(store).rep)
             try:
-                swapped = cas.bucket.backend.compare_and_swap(cas.bucket.name, cas.key, cas.seen, value)
+                swapped = cas.bucket.backend.compare_and_swap(cas.bucket.name, cas.key, cas.seen,
+                                                              codec.from_guest(value))
             except HostKvError as err:
                 # cas-error lowers untagged (its cases hold a Variant and a resource): give the payload
                 return _tagged_err(error_payload(err))
@@ -254,6 +337,30 @@ class KeyValueHost:
 
         def set_many(store: Any, handle: ResourceAny, items: List[Tuple[str, bytes]]) -> None:
             ops.set_many(self.bucket_of(store, handle), items)
+
+        def delete_many(store: Any, handle: ResourceAny, keys: List[str]) -> None:
+            ops.delete_many(self.bucket_of(store, handle), keys)
+
+        inst.add_func("get-many", self._guard(get_many))
+        inst.add_func("set-many", self._guard(set_many))
+        inst.add_func("delete-many", self._guard(delete_many))
+
+    def _define_packed_batch(self, inst: LinkerInstance, ops: Optional[BatchOps]) -> None:
+        if ops is None:
+            def no_batch(store: Any, handle: ResourceAny, *args: Any) -> None:
+                handle.to_host(store)  # release the borrow
+                raise HostKvError("other", "this host serves no wasi:keyvalue/batch")
+
+            for name in ("get-many", "set-many", "delete-many"):
+                inst.add_func(name, self._guard(no_batch))
+            return
+
+        def get_many(store: Any, handle: ResourceAny, keys: List[str]) -> Any:
+            return pack_values(ops.get_many(self.bucket_of(store, handle), keys))
+
+        def set_many(store: Any, handle: ResourceAny, keys: List[str], values: Any) -> None:
+            bucket = self.bucket_of(store, handle)
+            ops.set_many(bucket, list(zip(keys, unpack_values(values, len(keys)))))
 
         def delete_many(store: Any, handle: ResourceAny, keys: List[str]) -> None:
             ops.delete_many(self.bucket_of(store, handle), keys)

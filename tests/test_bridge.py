@@ -1,0 +1,254 @@
+"""The byte bridge: guests see the same `wasi:keyvalue` with it as without it, byte for byte.
+
+Each component test runs the same guest twice, once with the bridge plugged in (the harness's
+default for draft2 guests) and once on the direct path (`bridge=False`), and compares what the
+guest printed and what the backend holds.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kvbatch_host import bridge, faults
+from kvbatch_host.backends import MemoryBackend
+from kvbatch_host.keyvalue import ABSENT, pack_values, unpack_values
+from kvbatch_host.runner import Harness, imports_bridge
+from kvbatch_host.stores import StoreRegistry
+from kvbatch_host import components
+
+from bulk_helpers import AUTH, TOKEN
+
+MIB = 1024 * 1024
+MAX_VALUE = bytes((i * 13 + 5) % 256 for i in range(MIB))
+ODD_KEYS = ["plain", "é-latin1", "ключ", "日本語のキー", "emoji-🔑", "nul-\u0000-inside"]
+
+
+# -- packing ----------------------------------------------------------------------------------
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=300), max_size=40))
+def test_packed_values_unpack_to_the_values_that_were_packed(values: List[bytes]) -> None:
+    assert unpack_values(pack_values(values), len(values)) == values
+
+
+def test_packing_marks_a_missing_value_with_the_absent_size() -> None:
+    packed = pack_values([b"ab", None, b""])
+    sizes = packed.sizes.encode("latin-1")
+    assert [int.from_bytes(sizes[i:i + 4], "little") for i in range(0, 12, 4)] == [2, ABSENT, 0]
+    assert packed.data.encode("latin-1") == b"ab"
+
+
+def test_packing_keeps_every_byte_value() -> None:
+    every = bytes(range(256))
+    assert pack_values([every]).data.encode("latin-1") == every
+
+
+@pytest.mark.parametrize("sizes, data, count", [
+    ([3], b"ab", 1),            # sizes claim more than the data holds
+    ([1], b"ab", 1),            # data left over
+    ([1, 1], b"ab", 1),         # more sizes than keys
+    ([ABSENT], b"", 1),         # a set-many value cannot be absent
+])
+def test_unpacking_refuses_sizes_that_do_not_account_for_the_data(sizes: List[int], data: bytes, count: int) -> None:
+    class Packed:
+        pass
+
+    packed = Packed()
+    packed.data = data.decode("latin-1")  # type: ignore[attr-defined]
+    packed.sizes = b"".join(s.to_bytes(4, "little") for s in sizes).decode("latin-1")  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="do not match their sizes"):
+        unpack_values(packed, count)
+
+
+# -- building and composing ---------------------------------------------------------------------
+
+def wit_of(path: Path) -> str:
+    return subprocess.run([bridge.wasm_tools(), "component", "wit", str(path)], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def test_the_bridge_exports_draft2_keyvalue_over_the_host_interface() -> None:
+    text = wit_of(bridge.build_bridge())
+    assert "import kvbatch:components/keyvalue-bridge-draft2@0.1.0;" in text
+    for name in ("store", "atomics", "batch"):
+        assert f"export wasi:keyvalue/{name}@0.2.0-draft2;" in text
+
+
+def test_a_fresh_bridge_is_not_rebuilt() -> None:
+    first = bridge.build_bridge()
+    stamp = first.stat().st_mtime_ns
+    assert bridge.build_bridge() == first
+    assert first.stat().st_mtime_ns == stamp
+
+
+def test_a_bridged_guest_imports_the_bridge_interface_instead_of_keyvalue(built: Callable[..., Path], tmp_path: Path) -> None:
+    composed = bridge.bridged(built("bench"), cache=tmp_path)
+    text = wit_of(composed)
+    assert "import kvbatch:components/keyvalue-bridge-draft2@0.1.0;" in text
+    assert "import wasi:keyvalue/" not in text
+    assert imports_bridge(components.load_component(composed))
+
+
+def test_the_composed_guest_is_reused_from_the_cache(built: Callable[..., Path], tmp_path: Path) -> None:
+    first = bridge.bridged(built("bench"), cache=tmp_path)
+    stamp = first.stat().st_mtime_ns
+    assert bridge.bridged(built("bench"), cache=tmp_path) == first
+    assert first.stat().st_mtime_ns == stamp
+    assert list(tmp_path.iterdir()) == [first]
+
+
+def test_only_draft2_guests_get_the_bridge(built: Callable[..., Path]) -> None:
+    engine = components.engine()
+    draft2 = components.load_component(built("bench")).type.imports(engine)
+    draft = components.load_component(built("bench-wasmtime")).type.imports(engine)
+    assert bridge.applies_to(draft2)
+    assert not bridge.applies_to(draft)
+
+
+def test_the_environment_switch_turns_the_bridge_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(bridge.ENV_SWITCH, "0")
+    assert Harness(StoreRegistry().add("default", MemoryBackend())).bridge is False
+    monkeypatch.setenv(bridge.ENV_SWITCH, "1")
+    assert Harness(StoreRegistry().add("default", MemoryBackend())).bridge is True
+
+
+# -- the same bytes on both paths -----------------------------------------------------------------
+
+class RecordingBackend(MemoryBackend):
+    """A memory backend that keeps every `set_many` batch it was handed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: List[List[Tuple[str, bytes]]] = []
+
+    def set_many(self, store: str, items: Sequence[Tuple[str, bytes]]) -> None:
+        self.batches.append(list(items))
+        super().set_many(store, items)
+
+
+def run(built: Callable[..., Path], target: str, args: Sequence[str], *, bridge_on: bool, batch: str = "native",
+        backend: Optional[MemoryBackend] = None, plan: Optional[faults.FaultPlan] = None) -> Tuple[Any, MemoryBackend]:
+    backend = backend if backend is not None else RecordingBackend()
+    registry = StoreRegistry().add("default", backend)
+    if plan is not None:
+        faults.install(registry, plan)
+    harness = Harness(registry, batch=batch, provider_path=built("provider"), bridge=bridge_on)
+    result = harness.run_command(built(target), list(args), capture=True)
+    assert result.trap is None, result.trap
+    return result, backend
+
+
+@pytest.mark.component
+@pytest.mark.parametrize("keys, size", [(1, MIB), (20, 0), (40, 300), (3, 17)], ids=["1MiB", "empty-values", "40x300B", "3x17B"])
+def test_batch_values_reach_the_backend_and_come_back_unchanged(built: Callable[..., Path], keys: int, size: int) -> None:
+    outcomes = {}
+    for bridge_on in (True, False):
+        result, backend = run(built, "bench", ["default", str(keys), str(size)], bridge_on=bridge_on)
+        assert result.exit_code == 0, result.stdout
+        assert json.loads(result.stdout.strip().splitlines()[-1])["verified"]  # get-many gave back what set-many wrote
+        outcomes[bridge_on] = backend.batches  # type: ignore[attr-defined]
+    assert outcomes[True] == outcomes[False]
+    assert [len(v) for _k, v in outcomes[True][0]] == [size] * keys
+
+
+@pytest.mark.component
+@pytest.mark.parametrize("batch, args", [
+    ("native", ["default", "batch"]),
+    ("provider", ["default", "batch"]),
+    ("native", ["default", "list", "1200"]),
+    ("native", ["default", "cas", "counter"]),
+    ("native", ["default", "report", "50"]),
+], ids=["batch-native", "batch-provider", "list-keys", "cas", "report"])
+def test_the_probe_prints_the_same_lines_with_and_without_the_bridge(built: Callable[..., Path], batch: str, args: List[str]) -> None:
+    bridged, _ = run(built, "probe", args, bridge_on=True, batch=batch)
+    direct, _ = run(built, "probe", args, bridge_on=False, batch=batch)
+    assert bridged.exit_code == direct.exit_code == 0
+    assert bridged.stdout == direct.stdout
+
+
+@pytest.mark.component
+@pytest.mark.parametrize("rule", [
+    "op=get,key=*b,error=other:диск полон — ключ 💥 é",
+    "op=set,batch=set-many,position=1,error=access-denied",
+    "op=delete,batch=delete-many,position=0,error=no-such-store",
+    "op=set,batch=set-many,position=2,in-doubt=other:timeout",
+], ids=["get-many-other-unicode", "set-many-access-denied", "delete-many-no-such-store", "set-many-in-doubt"])
+def test_errors_cross_the_bridge_as_they_cross_the_direct_path(built: Callable[..., Path], rule: str) -> None:
+    outputs = []
+    for bridge_on in (True, False):
+        result, backend = run(built, "probe", ["default", "batch"], bridge_on=bridge_on, plan=faults.FaultPlan.parse([rule]))
+        outputs.append((result.stdout, sorted(backend.all_items("default"))))
+    assert outputs[0] == outputs[1]
+    assert "err" in outputs[0][0] or "other" in outputs[0][0] or "denied" in outputs[0][0]
+
+
+@pytest.mark.component
+def test_a_per_key_get_error_carries_its_message_through_the_bridge(built: Callable[..., Path]) -> None:
+    # `result<option<value>, error>`: the err case of the one result type wasmtime-py cannot lower plainly
+    plan = faults.FaultPlan.parse(["op=get,key=bench:00000003,error=other:чтение не удалось 💥"])
+    outputs = []
+    for bridge_on in (True, False):
+        result, _ = run(built, "bench-nobatch", ["default", "6", "10", "per-key"], bridge_on=bridge_on, batch="none", plan=plan)
+        outputs.append((result.exit_code, result.stdout))
+    assert outputs[0] == outputs[1]
+    assert outputs[0][0] == 1 and "StoreError: чтение не удалось 💥" in outputs[0][1]
+
+
+@pytest.mark.component
+def test_cas_handles_are_released_once_each_through_the_bridge(built: Callable[..., Path]) -> None:
+    held = {}
+    for bridge_on in (True, False):
+        harness = Harness(StoreRegistry().add("default", MemoryBackend()), batch="native", bridge=bridge_on)
+        result = harness.run_command(built("probe"), ["default", "cas", "counter"], capture=True)
+        assert result.exit_code == 0 and result.trap is None, (result.stdout, result.trap)
+        assert harness.keyvalue._cas == {}  # the swapped cas and the cas-failed one were both dropped, neither twice
+        held[bridge_on] = harness.keyvalue.open_buckets
+    assert held[True] == held[False]  # the probe keeps its bucket open to the end either way
+
+
+@pytest.mark.component
+def test_keys_in_any_script_and_values_of_any_bytes_round_trip_through_the_bulk_api(built: Callable[..., Path]) -> None:
+    values: Dict[str, bytes] = {key: bytes(range(256)) + key.encode() for key in ODD_KEYS}
+    values["empty"] = b""
+    values["max"] = MAX_VALUE
+    items = [{"key": k, "value": base64.b64encode(v).decode()} for k, v in values.items()]
+    requests = [
+        {"method": "POST", "target": "/stores/default/set-many", "headers": AUTH,
+         "body": base64.b64encode(json.dumps({"items": items}).encode()).decode()},
+        {"method": "POST", "target": "/stores/default/get-many", "headers": AUTH,
+         "body": base64.b64encode(json.dumps({"keys": [*values, "missing"]}).encode()).decode()},
+    ]
+    seen = []
+    for bridge_on in (True, False):
+        result, backend = run(built, "bulk-driver", [TOKEN, *(json.dumps(r) for r in requests)], bridge_on=bridge_on)
+        assert result.exit_code == 0, result.stderr
+        assert dict(backend.all_items("default")) == values
+        seen.append(result.stdout)
+    assert seen[0] == seen[1]
+    got = json.loads(base64.b64decode(json.loads(seen[0].splitlines()[1])["body"]))
+    assert {k: base64.b64decode(v) for k, v in got["values"].items()} == values
+    assert got["missing"] == ["missing"]
+
+
+@pytest.mark.component
+def test_a_guest_without_batch_runs_bridged(built: Callable[..., Path]) -> None:
+    result, backend = run(built, "bench-nobatch", ["default", "30", "200", "per-key"], bridge_on=True, batch="none")
+    assert result.exit_code == 0, result.stdout
+    assert json.loads(result.stdout.strip().splitlines()[-1])["verified"]
+
+
+@pytest.mark.component
+def test_a_batch_beyond_the_direct_paths_hostcall_limit_crosses_the_bridge(built: Callable[..., Path]) -> None:
+    # 100 x 70 KB in one set-many: ~7 million list elements on the direct path, past the ~2.7
+    # million wasmtime allows a host call; as packed strings it is two values.
+    result, backend = run(built, "bench", ["default", "100", "70000"], bridge_on=True)
+    assert result.exit_code == 0, result.stdout
+    assert json.loads(result.stdout.strip().splitlines()[-1])["verified"]
