@@ -252,3 +252,26 @@ def test_a_batch_beyond_the_direct_paths_hostcall_limit_crosses_the_bridge(built
     result, backend = run(built, "bench", ["default", "100", "70000"], bridge_on=True)
     assert result.exit_code == 0, result.stdout
     assert json.loads(result.stdout.strip().splitlines()[-1])["verified"]
+
+
+@pytest.mark.component
+def test_kvbatch_run_no_bridge_prints_what_the_bridged_run_prints(built: Callable[..., Path],
+                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                  capfd: pytest.CaptureFixture[str]) -> None:
+    from kvbatch_host import runner
+    from kvbatch_host.cli import main
+
+    used: List[bool] = []
+    original = runner.Harness.component_for
+
+    def spy(self: Harness, path: Any) -> Any:
+        used.append(self.bridge)
+        return original(self, path)
+
+    monkeypatch.setattr(runner.Harness, "component_for", spy)
+    outputs = []
+    for extra in ([], ["--no-bridge"]):
+        code = main(["run", str(built("probe")), "--store", "memory:", "--batch", "native", *extra, "--", "default", "batch"])
+        outputs.append((code, capfd.readouterr().out))
+    assert used == [True, False]
+    assert outputs[0] == outputs[1] and outputs[0][0] == 0

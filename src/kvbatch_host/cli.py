@@ -80,6 +80,12 @@ def _add_store_options(parser: argparse.ArgumentParser) -> None:
         help="how wasi:keyvalue/batch is served: native (the host), provider (build/provider.wasm plugged in; default), "
              "none (not defined, for guests built without batch), e.g. --batch native",
     )
+    parser.add_argument(
+        "--no-bridge", action="store_true",
+        help="serve wasi:keyvalue@0.2.0-draft2 to the component directly, values as list<u8>, instead of through "
+             "the byte bridge (build/bridge-draft2.wasm composed in; the default, ~15x faster for values). "
+             "KVBATCH_BRIDGE=0 does the same.",
+    )
 
 
 def _add_fault_options(parser: argparse.ArgumentParser) -> None:
@@ -123,7 +129,10 @@ def _harness(args: argparse.Namespace) -> Harness:
     args.event_log, args.fault_layers = _faults(args, registry)
     if args.batch == "provider":
         builder.build_all(["provider"], log=lambda line: None)
-    return Harness(registry, batch=args.batch, provider_path=DEFAULT_PROVIDER)
+    harness = Harness(registry, batch=args.batch, provider_path=DEFAULT_PROVIDER)
+    if getattr(args, "no_bridge", False):
+        harness.bridge = False
+    return harness
 
 
 def cmd_build(args: argparse.Namespace) -> int:
