@@ -3,7 +3,9 @@
 Side by side in one run, with the same guest source (`src/kvbatch_guests/bench.py`, which
 times its own `set-many` + `get-many` + `delete-many`):
 
-* `native`: the harness serving `wasi:keyvalue/batch` itself (memory backend);
+* `native`: the harness serving `wasi:keyvalue/batch` itself (memory backend), with the byte
+  bridge plugged in as the harness does for draft2 guests (`kvbatch_host.bridge`);
+* `native-direct`: the same without the bridge: values cross as `list<u8>` (fast path);
 * `provider`: the harness with the provider component plugged in for `batch`;
 * `per-key`: the harness, a guest without `batch` making one `store` call per key;
 * `wasmtime-cli`: `wasmtime run -S keyvalue` (its native in-memory host): the reference;

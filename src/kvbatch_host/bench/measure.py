@@ -108,21 +108,25 @@ def peak_rss_mb() -> Optional[float]:
 
 # -- the harness ----------------------------------------------------------------------------------
 
-HARNESS_PATHS: Dict[str, Tuple[str, str, str]] = {
-    # path name: (build target, batch mode, guest mode)
-    "native": ("bench", "native", "batch"),
-    "provider": ("bench", "provider", "batch"),
-    "per-key": ("bench-nobatch", "none", "per-key"),
+HARNESS_PATHS: Dict[str, Tuple[str, str, str, bool]] = {
+    # path name: (build target, batch mode, guest mode, byte bridge)
+    "native": ("bench", "native", "batch", True),
+    "native-direct": ("bench", "native", "batch", False),
+    "provider": ("bench", "provider", "batch", True),
+    "per-key": ("bench-nobatch", "none", "per-key", True),
 }
-"""The harness configurations: host-native batch, the provider component, per-key store calls."""
+"""The harness configurations: host-native batch (with the byte bridge, as the harness runs
+draft2 guests, and without it: values as `list<u8>` through the fast path), the provider
+component, per-key store calls."""
 
 
 def run_harness(path: str, keys: int, value_bytes: int, repeat: int, chunk: int,
                 backend_factory: Callable[[], Backend] = MemoryBackend, label: Optional[str] = None) -> Measurement:
     """Runs the bench guest under a fresh harness configured as `path` (see `HARNESS_PATHS`)."""
-    target, batch, mode = HARNESS_PATHS[path]
+    target, batch, mode, bridge = HARNESS_PATHS[path]
     backend = backend_factory()
-    harness = Harness(StoreRegistry().add("default", backend), batch=batch, provider_path=builder.TARGETS["provider"].output)
+    harness = Harness(StoreRegistry().add("default", backend), batch=batch, provider_path=builder.TARGETS["provider"].output,
+                      bridge=bridge)
     try:
         if batch == "provider":
             harness.batch_ops()  # instantiate the provider before the peak-memory window
