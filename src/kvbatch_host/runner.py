@@ -134,13 +134,13 @@ class Harness:
     def component_for(self, path: str | os.PathLike[str]) -> Component:
         """The compiled component this harness runs for the wasm file at `path`: with the byte
         bridge plugged in when it is on and the component imports draft2 keyvalue."""
-        component = components.load_component(path)
-        imports = list(component.type.imports(components.engine()))
-        unserved_batch = self.batch == "none" and any(name.startswith("wasi:keyvalue/batch@") for name in imports)
-        if self.bridge and byte_bridge.applies_to(imports) and not unserved_batch:
+        if self.bridge:
+            imports = byte_bridge.import_names(path)
+            unserved_batch = self.batch == "none" and any(name.startswith("wasi:keyvalue/batch@") for name in imports)
             # (a guest that imports batch under `none` goes unbridged, so linking fails and says why)
-            component = components.load_component(byte_bridge.bridged(path))
-        return component
+            if byte_bridge.applies_to(imports) and not unserved_batch:
+                return components.load_component(byte_bridge.bridged(path))
+        return components.load_component(path)
 
     def run_command(
         self,

@@ -30,7 +30,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from importlib.metadata import version as package_version
 
@@ -71,6 +71,33 @@ def applies_to(imports: Iterable[str]) -> bool:
     """Whether a component with these import names is one the bridge serves."""
     names = list(imports)
     return f"wasi:keyvalue/store@{KEYVALUE_VERSION}" in names and INTERFACE not in names
+
+
+_imports_memo: Dict[Tuple[str, int, int], List[str]] = {}
+
+
+def import_names(component: str | os.PathLike[str]) -> List[str]:
+    """The names a component file imports (interfaces and functions), read with `wasm-tools
+    component wit` (a tenth of a second, where compiling the component to ask wasmtime takes seconds)."""
+    path = Path(component)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    if key not in _imports_memo:
+        proc = subprocess.run([wasm_tools(), "component", "wit", str(path)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise BridgeError(f"cannot read the imports of {path}: {proc.stderr.strip()}")
+        names: List[str] = []
+        in_world = False
+        for line in proc.stdout.splitlines():
+            if line.startswith("world "):
+                in_world = True
+            elif in_world and line.startswith("}"):
+                break
+            elif in_world and line.strip().startswith("import "):
+                names.append(line.strip()[len("import "):].split(":", 2)[0] if ": func" in line else
+                             line.strip()[len("import "):].rstrip(";"))
+        _imports_memo[key] = names
+    return _imports_memo[key]
 
 
 def _digest(*parts: bytes) -> str:
