@@ -17,13 +17,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kvbatch_host import bridge, faults
+from kvbatch_host import bridge, components, faults
 from kvbatch_host.backends import MemoryBackend
 from kvbatch_host.keyvalue import ABSENT, pack_values, unpack_values
 from kvbatch_host.runner import Harness, imports_bridge
 from kvbatch_host.stores import StoreRegistry
-from kvbatch_host import components
 
+from backend_helpers import RecordingBackend
 from bulk_helpers import AUTH, TOKEN
 
 MIB = 1024 * 1024
@@ -125,18 +125,6 @@ def test_the_environment_switch_turns_the_bridge_off(monkeypatch: pytest.MonkeyP
 
 
 # -- the same bytes on both paths -----------------------------------------------------------------
-
-class RecordingBackend(MemoryBackend):
-    """A memory backend that keeps every `set_many` batch it was handed."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.batches: List[List[Tuple[str, bytes]]] = []
-
-    def set_many(self, store: str, items: Sequence[Tuple[str, bytes]]) -> None:
-        self.batches.append(list(items))
-        super().set_many(store, items)
-
 
 def run(built: Callable[..., Path], target: str, args: Sequence[str], *, bridge_on: bool, batch: str = "native",
         backend: Optional[MemoryBackend] = None, plan: Optional[faults.FaultPlan] = None) -> Tuple[Any, MemoryBackend]:

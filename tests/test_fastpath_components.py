@@ -10,7 +10,7 @@ own conversions) and once on the fast path, and compares what crossed, byte for 
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 import pytest
 
@@ -20,22 +20,12 @@ from kvbatch_host.compose import ProviderBatch
 from kvbatch_host.runner import Harness
 from kvbatch_host.stores import StoreRegistry
 
+from backend_helpers import RecordingBackend
+
 MIB = 1024 * 1024
 MAX_VALUE = bytes((i * 13 + 5) % 256 for i in range(MIB))
 
 pytestmark = [pytest.mark.component, pytest.mark.skipif(not fastpath.install(), reason="fast path needs the pinned wasmtime")]
-
-
-class RecordingBackend(MemoryBackend):
-    """A memory backend that keeps every `set_many` batch it was handed."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.batches: List[List[Tuple[str, bytes]]] = []
-
-    def set_many(self, store: str, items: Sequence[Tuple[str, bytes]]) -> None:
-        self.batches.append(list(items))
-        super().set_many(store, items)
 
 
 def run_bench(built: Callable[..., Any], keys: int, size: int, plain: bool) -> Tuple[dict, List[List[Tuple[str, bytes]]]]:

@@ -28,7 +28,7 @@ from . import bridge as byte_bridge
 from . import components
 from .compose import PROVIDER_RECYCLE_BYTES, ProviderBatch
 from .faults import ObservedBatch
-from .keyvalue import DRAFT, DRAFT2, KeyValueHost, NativeBatch
+from .keyvalue import KeyValueHost, NativeBatch
 from .stores import StoreRegistry
 
 BATCH_MODES = ("native", "provider", "none")
