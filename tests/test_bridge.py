@@ -217,6 +217,7 @@ def test_keys_in_any_script_and_values_of_any_bytes_round_trip_through_the_bulk_
          "body": base64.b64encode(json.dumps({"items": items}).encode()).decode()},
         {"method": "POST", "target": "/stores/default/get-many", "headers": AUTH,
          "body": base64.b64encode(json.dumps({"keys": [*values, "missing"]}).encode()).decode()},
+        {"method": "GET", "target": "/stores/default/keys?limit=3", "headers": AUTH, "body": ""},  # list-keys, cursor
     ]
     seen = []
     for bridge_on in (True, False):
@@ -228,6 +229,8 @@ def test_keys_in_any_script_and_values_of_any_bytes_round_trip_through_the_bulk_
     got = json.loads(base64.b64decode(json.loads(seen[0].splitlines()[1])["body"]))
     assert {k: base64.b64decode(v) for k, v in got["values"].items()} == values
     assert got["missing"] == ["missing"]
+    page = json.loads(base64.b64decode(json.loads(seen[0].splitlines()[2])["body"]))
+    assert len(page["keys"]) == 3 and set(page["keys"]) <= set(values) and page["cursor"]
 
 
 @pytest.mark.component
