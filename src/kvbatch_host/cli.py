@@ -82,8 +82,8 @@ def _add_store_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--no-bridge", action="store_true",
-        help="serve wasi:keyvalue@0.2.0-draft2 to the component directly, values as list<u8>, instead of through "
-             "the byte bridge (build/bridge-draft2.wasm composed in; the default, ~15x faster for values). "
+        help="serve wasi:keyvalue to the component directly, values as list<u8>, instead of through the byte "
+             "bridge (build/bridge-draft2.wasm or bridge-draft.wasm composed in; the default, ~10x faster for values). "
              "KVBATCH_BRIDGE=0 does the same.",
     )
 
