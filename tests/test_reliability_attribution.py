@@ -18,7 +18,7 @@ CI runs the `ci` profile (a bounded number of examples); the long run is one com
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 import pytest
 from hypothesis import HealthCheck, given, settings
