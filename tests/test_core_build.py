@@ -65,7 +65,7 @@ def test_compiled_component_is_cached_and_reloaded_without_compiling(built, tmp_
     cached = list((tmp_path / "cache").glob("*.cwasm"))
     assert len(cached) == 1 and cached[0].name.startswith(components.cache_key(wasm.read_bytes())[:64])
 
-    components._loaded.clear()  # a new process: nothing in memory, only the disk cache
+    components.forget_loaded()  # a new process: nothing in memory, only the disk cache
 
     def no_compiling(*args, **kwargs):
         raise AssertionError("compiled although a cached build exists")

@@ -26,8 +26,11 @@ CACHE_ENV = "KVBATCH_CACHE_DIR"
 DEFAULT_CACHE_DIR = Path(__file__).resolve().parents[2] / "build" / "cache" / "compiled"
 """The cache beside the project's other build outputs, wherever the command runs from."""
 
+FileKey = Tuple[str, int, int]
+
 _engine: Optional[Engine] = None
 _loaded: Dict[Tuple[str, str], Component] = {}
+_by_file: Dict[Tuple[str, FileKey], Component] = {}
 _lock = threading.Lock()
 
 
@@ -43,6 +46,13 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE_DIR)
 
 
+def file_key(path: str | os.PathLike[str]) -> FileKey:
+    """A cheap identity for a file's current contents: its resolved path, modification time (ns)
+    and size. Builds replace their outputs (`os.replace`), so a rebuilt file gets a new key."""
+    stat = os.stat(path)
+    return str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size
+
+
 def cache_key(wasm: bytes) -> str:
     return f"{hashlib.sha256(wasm).hexdigest()}-wasmtime{WASMTIME_VERSION}"
 
@@ -51,14 +61,21 @@ def load_component(path: str | os.PathLike[str], use_cache: bool = True) -> Comp
     """The compiled component at `path`: from memory, from the on-disk cache, or compiled.
 
     With `use_cache` false it always compiles and touches no cache (for cold-start figures).
+    A file already loaded and unchanged since (`file_key`) is not read again.
     """
-    wasm = Path(path).read_bytes()
     if not use_cache:
-        return Component(engine(), wasm)
+        return Component(engine(), Path(path).read_bytes())
+    at_file = (str(cache_dir()), file_key(path))
+    with _lock:
+        known = _by_file.get(at_file)
+    if known is not None:
+        return known
+    wasm = Path(path).read_bytes()
     key = cache_key(wasm)
     with _lock:
         memo = _loaded.get((str(cache_dir()), key))
         if memo is not None:
+            _by_file[at_file] = memo
             return memo
         cached = cache_dir() / f"{key}.cwasm"
         component = None
@@ -71,7 +88,16 @@ def load_component(path: str | os.PathLike[str], use_cache: bool = True) -> Comp
             component = Component(engine(), wasm)
             _write_atomically(cached, bytes(component.serialize()))
         _loaded[(str(cache_dir()), key)] = component
+        _by_file[at_file] = component
         return component
+
+
+def forget_loaded() -> None:
+    """Drops the components this process holds in memory (as a new process would start), so the
+    next `load_component` goes to the on-disk cache."""
+    with _lock:
+        _loaded.clear()
+        _by_file.clear()
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -34,6 +34,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 from importlib.metadata import version as package_version
 
 from ..build import BUILD, WIT_DIR, wasm_tools
+from ..components import FileKey, file_key
 
 DRAFT2 = "0.2.0-draft2"
 DRAFT = "0.2.0-draft"
@@ -104,19 +105,18 @@ def bridged_version(imports: Iterable[str]) -> Optional[str]:
     return None
 
 
-_imports_memo: Dict[Tuple[str, int, int], List[str]] = {}
+_imports_memo: Dict[FileKey, List[str]] = {}
+_bridged_memo: Dict[Tuple[FileKey, str, FileKey], Path] = {}
 
 
 def import_names(component: str | os.PathLike[str]) -> List[str]:
     """The names a component file imports (interfaces and functions), read with `wasm-tools
     component wit` (a tenth of a second, where compiling the component to ask wasmtime takes seconds)."""
-    path = Path(component)
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    key = file_key(component)
     if key not in _imports_memo:
-        proc = subprocess.run([wasm_tools(), "component", "wit", str(path)], capture_output=True, text=True)
+        proc = subprocess.run([wasm_tools(), "component", "wit", str(component)], capture_output=True, text=True)
         if proc.returncode != 0:
-            raise BridgeError(f"cannot read the imports of {path}: {proc.stderr.strip()}")
+            raise BridgeError(f"cannot read the imports of {component}: {proc.stderr.strip()}")
         names: List[str] = []
         in_world = False
         for line in proc.stdout.splitlines():
@@ -125,8 +125,8 @@ def import_names(component: str | os.PathLike[str]) -> List[str]:
             elif in_world and line.startswith("}"):
                 break
             elif in_world and line.strip().startswith("import "):
-                names.append(line.strip()[len("import "):].split(":", 2)[0] if ": func" in line else
-                             line.strip()[len("import "):].rstrip(";"))
+                item = line.strip()[len("import "):].rstrip(";")
+                names.append(item.split(": ", 1)[0])  # `name: func(...)` for a function import
         _imports_memo[key] = names
     return _imports_memo[key]
 
@@ -192,9 +192,13 @@ def bridged(guest: str | os.PathLike[str], cache: Optional[Path] = None) -> Path
     if version is None:
         raise BridgeError(f"{guest} imports no wasi:keyvalue version the bridge serves ({', '.join(FLAVORS)})")
     bridge = build_bridge(version)
-    wasm = Path(guest).read_bytes()
     out_dir = cache or CACHE
-    out = out_dir / f"{Path(guest).stem}-{_digest(wasm, bridge.read_bytes())[:24]}.wasm"
+    seen = (file_key(guest), str(out_dir), file_key(bridge))
+    known = _bridged_memo.get(seen)
+    if known is not None and known.exists():
+        return known  # unchanged since this process composed or found it: no need to hash 18 MB again
+    out = out_dir / f"{Path(guest).stem}-{_digest(Path(guest).read_bytes(), bridge.read_bytes())[:24]}.wasm"
+    _bridged_memo[seen] = out
     if out.exists():
         return out
     out_dir.mkdir(parents=True, exist_ok=True)
