@@ -57,8 +57,8 @@ def post(op: str, payload: Dict[str, Any]) -> Any:
     pollable.__exit__(None, None, None)
     answer = future.get()
     future.__exit__(None, None, None)
-    if answer is None or not isinstance(answer.value, Ok) or not isinstance(answer.value.value, Ok):
-        detail = answer.value if answer is not None else "no response"
+    if not isinstance(answer, Ok) or not isinstance(answer.value, Ok):
+        detail = answer.value.value if isinstance(answer, Ok) else "no response"
         raise Err(store.Error_Other(f"the store server at {base} failed: {detail}"))
     response = answer.value.value
     status = response.status()
