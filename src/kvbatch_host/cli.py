@@ -287,6 +287,10 @@ def parser() -> argparse.ArgumentParser:
                        epilog=bench.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     bench.add_arguments(p)
     p.set_defaults(func=bench.command)
+
+    from .serve import command as serve_command
+
+    serve_command.add_parser(sub)
     return top
 
 
