@@ -145,6 +145,12 @@ def test_a_key_over_256_bytes_is_413_naming_the_limit(driver: Driver) -> None:
     assert driver.items("default") == {}
 
 
+def test_a_1000_item_set_many_writes_every_key(driver: Driver) -> None:
+    items = {f"bulk:{i:04d}": "x" * 100 for i in range(1000)}
+    body = set_text(driver, items)
+    assert len(body["succeeded"]) == 1000 and driver.items("default") == {k: v.encode() for k, v in items.items()}
+
+
 def test_more_than_1000_keys_is_413(driver: Driver) -> None:
     status, _, body = send(driver, "POST", "/kv/stores/default/get-many", {"keys": [f"k{i}" for i in range(1001)]})
     assert status == 413 and "1000" in body["error"]

@@ -7,9 +7,9 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 import pytest
 from bulk_helpers import MemoryStores
-
 from http_expectations import *  # noqa: F401,F403 - the shared expectations are this module's tests
 from http_expectations import GRANTED, TOKEN
+
 from kvbatch_bulk import BulkApi, Request
 
 

@@ -21,9 +21,9 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 import httpx
 import pytest
-
 from http_expectations import *  # noqa: F401,F403 - the shared expectations are this module's tests
 from http_expectations import AUTH, GRANTED, TOKEN, send
+
 from kvbatch_host import build as builder
 from kvbatch_host.faults import FaultPlan
 from kvbatch_host.serve import manifest as manifests
@@ -142,7 +142,10 @@ def test_twenty_concurrent_clients_lose_and_misreport_no_key(driver: HttpDriver,
 def _children(pid: int) -> List[int]:
     found: List[int] = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(p) for p in (task / "children").read_text().split()]
+        try:
+            found += [int(p) for p in (task / "children").read_text().split()]
+        except FileNotFoundError:  # a thread that ended while we looked
+            pass
     return found
 
 

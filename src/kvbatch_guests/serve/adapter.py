@@ -17,13 +17,12 @@ Variables come from the environment: `KVBATCH_SERVE_VAR_<name>` holds component 
 import os
 from typing import List, Optional, Tuple
 
+from atomics import Cas
 from componentize_py_types import Err
+from wire import VARIABLE_ENV_PREFIX, Bucket, b64, bucket_name, post, unb64
 from wit_world import exports
 from wit_world.exports import atomics as atomics_wit
 from wit_world.exports import store, variables
-
-from atomics import Cas
-from wire import VARIABLE_ENV_PREFIX, Bucket, b64, bucket_name, post, unb64
 
 
 class Store(exports.Store):

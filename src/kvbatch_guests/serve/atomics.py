@@ -3,9 +3,8 @@ exported resource with static functions in a module named after its interface)."
 
 from typing import Optional
 
-from wit_world.exports import atomics, store
-
 from wire import bucket_name, post, unb64
+from wit_world.exports import atomics, store
 
 
 class Cas(atomics.Cas):

@@ -46,12 +46,12 @@ def post(op: str, payload: Dict[str, Any]) -> Any:
     request.set_authority(authority)
     request.set_path_with_query("/" + op)
     outgoing = request.body()
+    future = outgoing_handler.handle(request, None)  # first: a body over wasmtime's buffer is only drained once sent
     stream = outgoing.write()
     for start in range(0, len(body), WRITE_CHUNK):
         stream.blocking_write_and_flush(body[start:start + WRITE_CHUNK])
     stream.__exit__(None, None, None)
     types.OutgoingBody.finish(outgoing, None)
-    future = outgoing_handler.handle(request, None)
     pollable = future.subscribe()
     pollable.block()
     pollable.__exit__(None, None, None)
