@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +88,15 @@ class Served:
             self.events.close()
 
 
+def _relay_stderr(process: "subprocess.Popen[bytes]") -> None:
+    """Copies wasmtime's stderr (the component's log) to ours, without its private "Serving HTTP on" address."""
+    assert process.stderr is not None
+    for line in process.stderr:
+        if not line.startswith(b"Serving HTTP on "):
+            sys.stderr.buffer.write(line)
+            sys.stderr.flush()
+
+
 def _wait_listening(address: Tuple[str, int], process: "subprocess.Popen[bytes]", timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -137,7 +147,8 @@ def start(manifest: Manifest, listen: Tuple[str, int], store_specs: Sequence[str
     for name in names:  # values pass through the environment, never the command line (ps shows that)
         cmd += ["--env", name]
     cmd.append(str(prepared.compiled))
-    process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    threading.Thread(target=_relay_stderr, args=(process,), name="kvbatch-wasmtime-stderr", daemon=True).start()
     try:
         _wait_listening(router.backend, process, START_TIMEOUT_S)
     except BaseException:
@@ -168,9 +179,10 @@ def serve_until_stopped(served: Served) -> int:
         return 0
     finally:
         signal.signal(signal.SIGTERM, previous)
+        sink = served.events.sink if served.events is not None else None
         served.stop()
-        if served.events is not None:
-            print(f"kvbatch: event log: {served.events.sink.name if served.events.sink else 'memory'}", file=sys.stderr)
+        if sink is not None:
+            print(f"kvbatch: event log: {sink.name} ({len(served.events or [])} events)", file=sys.stderr)
 
 
 def default_manifest() -> Path:
