@@ -248,3 +248,19 @@ def test_a_missing_required_variable_stops_the_start(tmp_path: Path) -> None:
 def test_a_listen_address_off_loopback_is_refused(tmp_path: Path) -> None:
     done = _run(tmp_path, "--listen", "0.0.0.0:3000")
     assert done.returncode == 2 and done.stderr.startswith("kvbatch: --listen '0.0.0.0:3000': kvbatch serve listens on loopback only")
+
+
+@pytest.mark.redis
+def test_a_redis_store_is_served_and_shared_by_concurrent_requests(tmp_path: Path, redis_url: str) -> None:
+    manifest = manifests.load(write_manifest(tmp_path, ("default",)), environ={"SPIN_VARIABLE_KVBATCH_TOKEN": TOKEN})
+    running = server.start(manifest, ("127.0.0.1", 0), [f"default={redis_url}"])
+    try:
+        def write(number: int) -> int:
+            with httpx.Client(base_url=running.url, headers=AUTH, timeout=120) as http:
+                return http.post("/kv/stores/default/set-many", json={"items": {f"r:{number}": str(number)}, "encoding": "text"}).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            assert list(pool.map(write, range(8))) == [200] * 8
+        assert dict(running.registry.backends["default"].all_items("default")) == {f"r:{n}": str(n).encode() for n in range(8)}
+    finally:
+        running.stop()
