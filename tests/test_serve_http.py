@@ -172,12 +172,24 @@ class Command:
 
         threading.Thread(target=read, daemon=True).start()
         ready.wait(180)
-        assert self.url, "".join(self.lines)
+        if not self.url:
+            self.proc.kill()
+            self.proc.wait()
+            pytest.fail("kvbatch serve did not start:\n" + "".join(self.lines))
 
     def stop(self) -> int:
-        children = _children(self.proc.pid)
-        self.proc.send_signal(signal.SIGTERM)
-        status = self.proc.wait(30)
+        """SIGTERM, whatever happens (SIGKILL after 30 s); then checks that its children are gone too."""
+        children: List[int] = []
+        try:
+            children = _children(self.proc.pid)
+        finally:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                status = self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise
         for child in children:
             with pytest.raises(ProcessLookupError):
                 os.kill(child, 0)
