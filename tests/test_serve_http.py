@@ -276,3 +276,20 @@ def test_a_redis_store_is_served_and_shared_by_concurrent_requests(tmp_path: Pat
         assert dict(running.registry.backends["default"].all_items("default")) == {f"r:{n}": str(n).encode() for n in range(8)}
     finally:
         running.stop()
+
+
+def test_wasmtime_serve_does_not_outlive_a_killed_kvbatch_serve(tmp_path: Path) -> None:
+    command = Command(tmp_path, "--manifest", str(write_manifest(tmp_path)), "--store", "memory:")
+    children = _children(command.proc.pid)
+    command.proc.kill()
+    command.proc.wait()
+    for child in children:
+        for _ in range(100):
+            try:
+                os.kill(child, 0)
+            except ProcessLookupError:
+                break
+            threading.Event().wait(0.05)
+        else:
+            os.kill(child, signal.SIGKILL)
+            pytest.fail(f"wasmtime serve (pid {child}) outlived kvbatch serve")

@@ -88,6 +88,14 @@ class Served:
             self.events.close()
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM it when `kvbatch serve` dies, even by SIGKILL (Linux `PR_SET_PDEATHSIG`)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+
+
 def _relay_stderr(process: "subprocess.Popen[bytes]") -> None:
     """Copies wasmtime's stderr (the component's log) to ours, without its private "Serving HTTP on" address."""
     assert process.stderr is not None
@@ -147,7 +155,8 @@ def start(manifest: Manifest, listen: Tuple[str, int], store_specs: Sequence[str
     for name in names:  # values pass through the environment, never the command line (ps shows that)
         cmd += ["--env", name]
     cmd.append(str(prepared.compiled))
-    process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+                               preexec_fn=_die_with_parent)
     threading.Thread(target=_relay_stderr, args=(process,), name="kvbatch-wasmtime-stderr", daemon=True).start()
     try:
         _wait_listening(router.backend, process, START_TIMEOUT_S)
