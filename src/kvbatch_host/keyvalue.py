@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from wasmtime.component import LinkerInstance, Record, ResourceAny, ResourceHost, ResourceType, Variant
 
-from . import bridge, wasmtime_compat
+from . import bridge, fastpath, wasmtime_compat
 from .backends import DEFAULT_PAGE_SIZE, Backend
 from .errors import HostKvError
 from .stores import StoreRegistry
@@ -152,6 +152,7 @@ class KeyValueHost:
 
     def __init__(self, registry: StoreRegistry, page_size: int = DEFAULT_PAGE_SIZE) -> None:
         wasmtime_compat.install()
+        fastpath.install()  # per-call converters and bulk list<u8>; plain path (with a warning) off the pinned wasmtime
         self.registry = registry
         self.page_size = page_size
         self.bucket_type = next(_type_ids)

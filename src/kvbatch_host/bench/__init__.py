@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from .. import build as builder
+from .. import fastpath
 from ..wasmtime_compat import WASMTIME_VERSION
 from . import measure
 from .measure import BenchError, Measurement
@@ -96,6 +97,7 @@ def run_benchmarks(options: Options, log: Callable[[str], None] = print) -> Dict
         "machine": platform.machine(),
         "cpus": _cpus(),
         "wasmtime_py": WASMTIME_VERSION,
+        "fastpath": fastpath.installed() and fastpath.active(),
         "harness_backend": "memory",
         "peak_rss": "harness: this whole process (compiled components and heap), reset before each run; "
                     "wasmtime-cli: the child process, sampled every 5 ms",
@@ -149,6 +151,8 @@ def print_summary(doc: Dict[str, Any], log: Callable[[str], None] = print) -> No
     if doc["peak_rss_mb"]:
         log("peak RSS, MB: " + "; ".join(f"{path} " + ", ".join(f"{k} {v}" for k, v in row.items())
                                         for path, row in doc["peak_rss_mb"].items()))
+    if not doc["meta"]["fastpath"]:
+        log("note: the fast value path is off (plain wasmtime-py conversions)")
     for note in doc["meta"]["notes"]:
         log(f"note: {note}")
 

@@ -1,0 +1,901 @@
+"""A fast value path through wasmtime-py's component API, pinned to wasmtime 50.0.1.
+
+wasmtime-py converts every component value through Python objects, one element at a time:
+a `list<u8>` of 1 MiB is a million ctypes calls, and the type objects behind each conversion
+are rebuilt through FFI calls for every tuple of a `list<tuple<string, list<u8>>>`. This module
+replaces the two places where values cross (host functions and export calls) with converters
+that are
+
+* built once per function type (from wasmtime-py's own type objects) and cached;
+* bulk: a `list<u8>` is read from, or written into, the C value array
+  (`wasmtime_component_val_t`: 32 bytes, kind at offset 0, payload at offset 8) with strided
+  byte slices (numpy for large values), and the array is handed to wasmtime in one call;
+* specialised for the shapes `wasi:keyvalue` moves (strings, `list<u8>`, lists, tuples,
+  options, results); every other type (records, variants, resources, numbers...) is
+  converted by wasmtime-py's own code, so values are the same Python objects either way.
+
+What remains for a large value is wasmtime's own per-byte conversion on the Rust side of the
+dynamic API (one `Val` per byte), which no Python-side change can avoid.
+
+`install()` checks the wasmtime version: on any version but `PINNED_WASMTIME` it leaves
+wasmtime-py untouched and warns, and the plain path is used. `plain()` switches the fast path
+off for a block (tests compare both paths byte for byte), and `KVBATCH_FASTPATH=0` in the
+environment keeps it from being installed at all (to measure the plain path).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import struct
+import threading
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+
+import numpy as np
+from wasmtime import _ffi as ffi
+from wasmtime.component import _func, _linker, _types
+
+from . import wasmtime_compat
+from .wasmtime_compat import PINNED_WASMTIME, WASMTIME_VERSION
+
+ENV_SWITCH = "KVBATCH_FASTPATH"
+"""Set to `0` (or `off`) to keep the fast path from being installed."""
+
+BULK_BYTES = 64 * 1024
+"""From this size on, `list<u8>` is converted with numpy views straight over wasmtime's array."""
+
+VAL_SIZE = 32
+_BOOL, _U8, _STRING, _LIST, _TUPLE, _OPTION, _RESULT = 0, 2, 12, 13, 15, 18, 19
+assert ctypes.sizeof(ffi.wasmtime_component_val_t) == VAL_SIZE
+assert ffi.wasmtime_component_val_t.of.offset == 8
+assert (ffi.WASMTIME_COMPONENT_U8.value, ffi.WASMTIME_COMPONENT_STRING.value, ffi.WASMTIME_COMPONENT_LIST.value,
+        ffi.WASMTIME_COMPONENT_TUPLE.value, ffi.WASMTIME_COMPONENT_OPTION.value,
+        ffi.WASMTIME_COMPONENT_RESULT.value) == (_U8, _STRING, _LIST, _TUPLE, _OPTION, _RESULT)
+
+# Our own prototypes over the same library: wasmtime-py's function objects keep their argtypes.
+_lib = ctypes.CDLL(ffi.dll._name)
+
+
+def _proto(name: str, restype: Any, *argtypes: Any) -> Any:
+    fn = getattr(_lib, name)
+    fn.restype = restype
+    fn.argtypes = list(argtypes)
+    return fn
+
+
+_vp, _sz = ctypes.c_void_p, ctypes.c_size_t
+_byte_vec_new = _proto("wasm_byte_vec_new", None, _vp, _sz, ctypes.c_char_p)
+_vallist_new = _proto("wasmtime_component_vallist_new", None, _vp, _sz, _vp)
+_vallist_new_uninit = _proto("wasmtime_component_vallist_new_uninit", None, _vp, _sz)
+_vallist_new_empty = _proto("wasmtime_component_vallist_new_empty", None, _vp)
+_valtuple_new = _proto("wasmtime_component_valtuple_new", None, _vp, _sz, _vp)
+_val_new = _proto("wasmtime_component_val_new", _vp, _vp)
+_val_delete = _proto("wasmtime_component_val_delete", None, _vp)
+
+_string_at = ctypes.string_at
+_unpack_from = struct.unpack_from
+_pack_into = struct.pack_into
+_QQ = struct.Struct("<QQ")
+_Q = struct.Struct("<Q")
+
+
+def _address(buf: bytearray) -> Tuple[int, Any]:
+    """The address of `buf`'s storage, and the export that keeps it from moving."""
+    anchor = ctypes.c_char.from_buffer(buf)
+    return ctypes.addressof(anchor), anchor
+
+
+class _Raw:
+    """Exposes `nbytes` of memory at `address` to numpy without copying."""
+
+    def __init__(self, address: int, nbytes: int) -> None:
+        self.__array_interface__ = {"data": (address, False), "shape": (nbytes,), "typestr": "|u1", "version": 3}
+
+
+def _view(address: int, nbytes: int) -> "np.ndarray[Any, Any]":
+    return np.asarray(_Raw(address, nbytes))
+
+
+_kind_runs: Dict[Tuple[int, int], bytes] = {}
+
+
+def _kinds(kind: int, n: int) -> bytes:
+    """`n` copies of the byte `kind` (cached for small `n`)."""
+    if n > 4096:
+        return bytes((kind,)) * n
+    run = _kind_runs.get((kind, n))
+    if run is None:
+        run = _kind_runs[(kind, n)] = bytes((kind,)) * n
+    return run
+
+
+class KindMismatch(Exception):
+    """A C value's kind is not the one its cached converter expects (never reaches a guest)."""
+
+
+# -- converters ------------------------------------------------------------------------------
+#
+# A converter lifts a value from C (`lift(raw, off, addr)`: `raw` holds a copy of the value's 32
+# bytes at offset `off`, `addr` is where the value itself lives) and lowers a Python value into
+# a 32-byte slot of a bytearray (`fill(store, value, buf, off, addr)`, `addr` being the slot's
+# address, so wasmtime can write a vector's size and pointer straight into it). Lifting does not
+# free anything: whoever owns the C values drops them as a whole afterwards.
+
+
+class Conv:
+    """Converter for one component type."""
+
+    def lift(self, raw: bytes, off: int, addr: int) -> Any:
+        raise NotImplementedError
+
+    def lift_many(self, raw: bytes, n: int, addr: int) -> List[Any]:
+        return [self.lift(raw, i * VAL_SIZE, addr + i * VAL_SIZE) for i in range(n)]
+
+    def fill(self, store: Any, value: Any, buf: bytearray, off: int, addr: int) -> None:
+        raise NotImplementedError
+
+    def fill_many(self, store: Any, values: Sequence[Any], buf: bytearray, off: int, addr: int) -> None:
+        for i, value in enumerate(values):
+            self.fill(store, value, buf, off + i * VAL_SIZE, addr + i * VAL_SIZE)
+
+    def place(self, store: Any, value: Any, dest: int) -> None:
+        """Lowers `value` into the C value at address `dest` (which must hold no value)."""
+        buf = bytearray(VAL_SIZE)
+        addr, anchor = _address(buf)
+        self.fill(store, value, buf, 0, addr)
+        del anchor
+        ctypes.memmove(dest, bytes(buf), VAL_SIZE)
+
+
+class Delegate(Conv):
+    """wasmtime-py's own conversion, for the types this module does not specialise."""
+
+    def __init__(self, ty: Any) -> None:
+        self.ty = ty
+
+    def lift(self, raw: bytes, off: int, addr: int) -> Any:
+        value = self.ty.convert_from_c(ffi.wasmtime_component_val_t.from_address(addr))
+        ctypes.memset(addr, 0, VAL_SIZE)  # consumed: leave a `bool` so the owner's drop is a no-op
+        return value
+
+    def fill(self, store: Any, value: Any, buf: bytearray, off: int, addr: int) -> None:
+        slot = ffi.wasmtime_component_val_t()
+        self.ty.convert_to_c(store, value, ctypes.pointer(slot))
+        buf[off : off + VAL_SIZE] = ctypes.string_at(ctypes.addressof(slot), VAL_SIZE)
+
+
+class StringConv(Conv):
+    def lift(self, raw: bytes, off: int, addr: int) -> Any:
+        if raw[off] != _STRING:
+            raise KindMismatch("string")
+        size, data = _QQ.unpack_from(raw, off + 8)
+        return _string_at(data, size).decode("utf-8") if size else ""
+
+    def lift_many(self, raw: bytes, n: int, addr: int) -> List[Any]:
+        if raw[0 : n * VAL_SIZE : VAL_SIZE] != _kinds(_STRING, n):
+            raise KindMismatch("list<string>")
+        words = memoryview(raw).cast("Q")
+        return [_string_at(data, size).decode("utf-8") if size else "" for size, data in zip(words[1::4], words[2::4])]
+
+    def fill(self, store: Any, value: Any, buf: bytearray, off: int, addr: int) -> None:
+        if not isinstance(value, str):
+            raise TypeError("expected string type")
+        data = value.encode("utf-8")
+        _byte_vec_new(addr + 8, len(data), data)
+        buf[off] = _STRING
+
+    def fill_many(self, store: Any, values: Sequence[Any], buf: bytearray, off: int, addr: int) -> None:
+        for i, value in enumerate(values):
+            if not isinstance(value, str):
+                raise TypeError("expected string type")
+            data = value.encode("utf-8")
+            _byte_vec_new(addr + i * VAL_SIZE + 8, len(data), data)
+        buf[off : off + len(values) * VAL_SIZE : VAL_SIZE] = _kinds(_STRING, len(values))
+
+
+class BytesConv(Conv):
+    """`list<u8>` as `bytes`."""
+
+    def lift(self, raw: bytes, off: int, addr: int) -> Any:
+        if raw[off] != _LIST:
+            raise KindMismatch("list<u8>")
+        size, data = _QQ.unpack_from(raw, off + 8)
+        return read_bytes(data, size)
+
+    def fill(self, store: Any, value: Any, buf: bytearray, off: int, addr: int) -> None:
+        if not isinstance(value, bytes):
+            raise TypeError("expected bytes value")
+        write_bytes(value, addr + 8)
+        buf[off] = _LIST
+
+
+def read_bytes(data: int, size: int) -> bytes:
+    """The bytes of a C `list<u8>` array of `size` values at `data`."""
+    if size == 0:
+        return b""
+    if size >= BULK_BYTES:
+        view = _view(data, size * VAL_SIZE)
+        if view[0] != _U8:
+            raise KindMismatch("list<u8>")
+        return view[8::VAL_SIZE].tobytes()
+    raw = _string_at(data, size * VAL_SIZE)
+    if raw[0] != _U8:
+        raise KindMismatch("list<u8>")
+    return raw[8::VAL_SIZE]
+
+
+def write_bytes(value: bytes, out: int) -> None:
+    """Makes a C `list<u8>` array holding `value`; writes its size and pointer at `out`."""
+    n = len(value)
+    if n == 0:
+        _vallist_new_empty(out)
+        return
+    if n >= BULK_BYTES:
+        _vallist_new_uninit(out, n)
+        (data,) = _Q.unpack(_string_at(out + 8, 8))
+        view = _view(data, n * VAL_SIZE)
+        view[0::VAL_SIZE] = _U8
+        view[8::VAL_SIZE] = np.frombuffer(value, dtype=np.uint8)
+        return
+    pattern = bytearray(n * VAL_SIZE)
+    pattern[0::VAL_SIZE] = _kinds(_U8, n)
+    pattern[8::VAL_SIZE] = value
+    _vallist_new(out, n, ctypes.addressof(ctypes.c_char.from_buffer(pattern)))
+
+
+class ListConv(Conv):
+    def __init__(self, element: Conv) -> None:
+        self.element = element
+
+    def lift(self, raw: bytes, off: int, addr: int) -> Any:
+        if raw[off] != _LIST:
+            raise KindMismatch("list")
+        size, data = _QQ.unpack_from(raw, off + 8)
+        if size == 0:
+            return []
+        return self.element.lift_many(_string_at(data, size * VAL_SIZE), size, data)
+
+    def fill(self, store: Any, value: Any, buf: bytearray, off: int, addr: int) -> None:
+        if not isinstance(value, list):
+            raise TypeError("expected list value")
+        n = len(value)
+        if n == 0:
+            _vallist_new_empty(addr + 8)
+        else:
+            items = bytearray(n * VAL_SIZE)
+            items_addr, anchor = _address(items)
+            self.element.fill_many(store, value, items, 0, items_addr)
+            _vallist_new(addr + 8, n, items_addr)
+            del anchor
+        buf[off] = _LIST
+
+
+class TupleConv(Conv):
+    def __init__(self, elements: Sequence[Conv]) -> None:
+        self.elements = tuple(elements)
+        self.size = len(self.elements) * VAL_SIZE
+
+    def lift(self, raw: bytes, off: int, addr: int) -> Any:
+        if raw[off] != _TUPLE:
+            raise KindMismatch("tuple")
+        size, data = _QQ.unpack_from(raw, off + 8)
+        if size != len(self.elements):
+            raise KindMismatch("tuple length")
+        inner = _string_at(data, self.size)
+        return tuple(conv.lift(inner, i * VAL_SIZE, data + i * VAL_SIZE) for i, conv in enumerate(self.elements))
+
+    def lift_many(self, raw: bytes, n: int, addr: int) -> List[Any]:
+        if raw[0 : n * VAL_SIZE : VAL_SIZE] != _kinds(_TUPLE, n):
+            raise KindMismatch("list<tuple>")
+        words = memoryview(raw).cast("Q")
+        width = len(self.elements)
+        if any(size != width for size in words[1::4]):
+            raise KindMismatch("tuple length")
+        convs = self.elements
+        if width == 2:
+            first, second = convs
+            out = []
+            for data in words[2::4].tolist():
+                inner = _string_at(data, 64)
+                out.append((first.lift(inner, 0, data), second.lift(inner, VAL_SIZE, data + VAL_SIZE)))
+            return out
+        return [
+            tuple(conv.lift(inner, i * VAL_SIZE, data + i * VAL_SIZE) for i, conv in enumerate(convs))
+            for data, inner in ((data, _string_at(data, self.size)) for data in words[2::4].tolist())
+        ]
+
+    def fill(self, store: Any, value: Any, buf: bytearray, off: int, addr: int) -> None:
+        if not isinstance(value, tuple):
+            raise TypeError("expected tuple type")
+        if len(value) != len(self.elements):
+            raise TypeError("tuple length mismatch")
+        inner = bytearray(self.size)
+        inner_addr, anchor = _address(inner)
+        for i, (conv, element) in enumerate(zip(self.elements, value)):
+            conv.fill(store, element, inner, i * VAL_SIZE, inner_addr + i * VAL_SIZE)
+        _valtuple_new(addr + 8, len(self.elements), inner_addr)
+        del anchor
+        buf[off] = _TUPLE
+
+    def fill_many(self, store: Any, values: Sequence[Any], buf: bytearray, off: int, addr: int) -> None:
+        n, width = len(values), len(self.elements)
+        for value in values:
+            if not isinstance(value, tuple):
+                raise TypeError("expected tuple type")
+            if len(value) != width:
+                raise TypeError("tuple length mismatch")
+        inner = bytearray(n * self.size)  # every tuple's elements, side by side
+        inner_addr, anchor = _address(inner)
+        for j, value in enumerate(values):
+            for i, conv in enumerate(self.elements):
+                at = j * self.size + i * VAL_SIZE
+                conv.fill(store, value[i], inner, at, inner_addr + at)
+        for j in range(n):
+            _valtuple_new(addr + j * VAL_SIZE + 8, width, inner_addr + j * self.size)
+        del anchor
+        buf[off : off + n * VAL_SIZE : VAL_SIZE] = _kinds(_TUPLE, n)
+
+
+class VariantLikeConv(Conv):
+    """`option<T>` and `result<T, E>`, tagged or untagged exactly as wasmtime-py decides."""
+
+    def __init__(self, ty: Any, cases: Sequence[Tuple[str, Optional[Conv], Any]], tagged: bool) -> None:
+        self.ty = ty
+        self.cases = tuple(cases)  # (name, converter or None, the Python classes that select it)
+        self.tagged = tagged
+
+    def _boxed(self, store: Any, conv: Conv, payload: Any) -> int:
+        slot = bytearray(VAL_SIZE)
+        slot_addr, anchor = _address(slot)
+        conv.fill(store, payload, slot, 0, slot_addr)
+        pointer = _val_new(slot_addr)  # moves the value into a box of wasmtime's
+        del anchor
+        return int(pointer)
+
+    def _choose(self, value: Any) -> Tuple[int, Optional[Conv], Any]:
+        if self.tagged:
+            if not isinstance(value, _types.Variant):
+                raise TypeError("expected Variant type")
+            for index, (name, conv, _classes) in enumerate(self.cases):
+                if name == value.tag:
+                    return index, conv, value.payload
+        else:
+            for index, (_name, conv, classes) in enumerate(self.cases):
+                if conv is None:
+                    if value is None:
+                        return index, None, None
+                elif isinstance(value, classes):
+                    return index, conv, value
+        raise ValueError("value not valid for this variant")
+
+    def _lift_case(self, index: int, pointer: int) -> Any:
+        name, conv, _classes = self.cases[index]
+        if conv is None:
+            return _types.Variant(name) if self.tagged else None
+        payload = conv.lift(_string_at(pointer, VAL_SIZE), 0, pointer)
+        return _types.Variant(name, payload) if self.tagged else payload
+
+
+class OptionConv(VariantLikeConv):
+    def lift(self, raw: bytes, off: int, addr: int) -> Any:
+        if raw[off] != _OPTION:
+            raise KindMismatch("option")
+        (pointer,) = _Q.unpack_from(raw, off + 8)
+        return self._lift_case(1 if pointer else 0, pointer)
+
+    def fill(self, store: Any, value: Any, buf: bytearray, off: int, addr: int) -> None:
+        index, conv, payload = self._choose(value)
+        pointer = self._boxed(store, conv, payload) if (index == 1 and conv is not None) else 0
+        _Q.pack_into(buf, off + 8, pointer)
+        buf[off] = _OPTION
+
+
+class ResultConv(VariantLikeConv):
+    def place(self, store: Any, value: Any, dest: int) -> None:
+        if value is None and not self.tagged and self.cases[0][1] is None:
+            ctypes.memmove(dest, _OK_UNIT, VAL_SIZE)  # `ok` of `result<_, E>`: every store.set/delete answers it
+            return
+        super().place(store, value, dest)
+
+    def lift(self, raw: bytes, off: int, addr: int) -> Any:
+        if raw[off] != _RESULT:
+            raise KindMismatch("result")
+        is_ok = raw[off + 8]
+        (pointer,) = _Q.unpack_from(raw, off + 16)
+        return self._lift_case(0 if is_ok else 1, pointer)
+
+    def fill(self, store: Any, value: Any, buf: bytearray, off: int, addr: int) -> None:
+        if isinstance(value, wasmtime_compat.HostErr):
+            index, conv, payload = 1, self.cases[1][1], value.payload
+        else:
+            index, conv, payload = self._choose(value)
+        pointer = self._boxed(store, conv, payload) if conv is not None else 0
+        buf[off + 8] = 1 if index == 0 else 0
+        _Q.pack_into(buf, off + 16, pointer)
+        buf[off] = _RESULT
+
+
+# -- vectorised lists: the shapes wasi:keyvalue batches move -------------------------------------
+#
+# Reading: every pointer and size of a list's elements is gathered with numpy from a view over
+# the process's address space (`_SPACE`; only addresses wasmtime handed over are touched), so a
+# list of N keys costs a few numpy operations plus one slice per key instead of N*3 FFI calls.
+# Writing: the whole list is laid out in one arena of ours (element array, tuples, option boxes,
+# key bytes, value arrays) with numpy, then wasmtime deep-copies it in ONE call
+# (`wasmtime_component_val_clone`) into memory it owns.
+
+VECTOR_MIN = 16
+"""Lists shorter than this are converted element by element."""
+
+GATHER_CHUNK = 1 << 21
+"""Bytes gathered per numpy step (bounds the index arrays to 16 MiB)."""
+
+ARENA_MAX = 256 * 1024 * 1024
+"""A list whose arena would exceed this is converted element by element."""
+
+_SPACE_BASE = 4096
+_SPACE = _view(_SPACE_BASE, (1 << 47) - _SPACE_BASE)
+_val_clone = _proto("wasmtime_component_val_clone", None, _vp, _vp)
+
+
+def _gather(starts: "np.ndarray[Any, Any]", lengths: "np.ndarray[Any, Any]", stride: int) -> bytes:
+    """The bytes at `starts[i] + k*stride` for `k < lengths[i]`, for every i, concatenated."""
+    total = int(lengths.sum())
+    if total == 0:
+        return b""
+    pieces = []
+    ends = np.cumsum(lengths)
+    first = 0
+    while first < len(lengths):
+        limit = (ends[first - 1] if first else 0) + GATHER_CHUNK
+        last = max(first + 1, int(np.searchsorted(ends, limit, side="right")))
+        lens = lengths[first:last]
+        count = int(lens.sum())
+        if count:
+            run_starts = np.repeat(starts[first:last].astype(np.int64) - _SPACE_BASE, lens)
+            offsets = np.arange(count, dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens)
+            pieces.append(_SPACE[run_starts + offsets * stride].tobytes())
+        first = last
+    return b"".join(pieces)
+
+
+def _split(joined: bytes, lengths: "np.ndarray[Any, Any]") -> List[bytes]:
+    bounds = np.concatenate(([0], np.cumsum(lengths))).tolist()
+    return [joined[a:b] for a, b in zip(bounds, bounds[1:])]
+
+
+def _decode_all(joined: bytes, lengths: "np.ndarray[Any, Any]") -> List[str]:
+    if joined.isascii():  # byte offsets are character offsets: decode once
+        text = joined.decode("ascii")
+        bounds = np.concatenate(([0], np.cumsum(lengths))).tolist()
+        return [text[a:b] for a, b in zip(bounds, bounds[1:])]
+    return [piece.decode("utf-8") for piece in _split(joined, lengths)]
+
+
+def _element_words(raw: bytes, n: int, kind: int, what: str) -> "np.ndarray[Any, Any]":
+    words = np.frombuffer(raw, dtype=np.uint64, count=n * 4).reshape(n, 4)
+    if not ((words[:, 0] & 0xFF) == kind).all():
+        raise KindMismatch(what)
+    return words
+
+
+def _read_vectors(kind_words: "np.ndarray[Any, Any]", sizes: "np.ndarray[Any, Any]", datas: "np.ndarray[Any, Any]",
+                  kind: int, what: str) -> List[bytes]:
+    """The `list<u8>` values whose (kind word, size, data) columns are given."""
+    if not ((kind_words & 0xFF) == kind).all():
+        raise KindMismatch(what)
+    lengths = sizes.astype(np.int64)
+    if len(lengths) and int(lengths.sum()) >= BULK_BYTES * 4 and int(lengths.max()) >= BULK_BYTES:
+        return [read_bytes(int(d), int(n)) for d, n in zip(datas.tolist(), lengths.tolist())]
+    present = lengths > 0
+    if present.any():
+        first = datas[present]
+        heads = _SPACE[first.astype(np.int64) - _SPACE_BASE]
+        if not (heads == _U8).all():
+            raise KindMismatch("list<u8>")
+    return _split(_gather(datas + 8, lengths, VAL_SIZE), lengths)
+
+
+class StringListConv(ListConv):
+    """`list<string>`."""
+
+    def lift(self, raw: bytes, off: int, addr: int) -> Any:
+        if raw[off] != _LIST:
+            raise KindMismatch("list")
+        size, data = _QQ.unpack_from(raw, off + 8)
+        if size < VECTOR_MIN:
+            return super().lift(raw, off, addr)
+        words = _element_words(_string_at(data, size * VAL_SIZE), size, _STRING, "list<string>")
+        lengths = words[:, 1].astype(np.int64)
+        return _decode_all(_gather(words[:, 2], lengths, 1), lengths)
+
+    def fill(self, store: Any, value: Any, buf: bytearray, off: int, addr: int) -> None:
+        if not isinstance(value, list) or len(value) < VECTOR_MIN:
+            return super().fill(store, value, buf, off, addr)
+        for key in value:
+            if not isinstance(key, str):
+                raise TypeError("expected string type")
+        encoded = [key.encode("utf-8") for key in value]
+        n = len(encoded)
+        lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=n)
+        joined = b"".join(encoded)
+        keys_at = n * VAL_SIZE
+        root_at = keys_at + _pad8(len(joined))
+        arena = _Arena(root_at + VAL_SIZE)
+        out = arena.words(0, n, 4)
+        out[:, 0] = _STRING
+        out[:, 1] = lengths
+        out[:, 2] = arena.base + keys_at + np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        arena.put(keys_at, joined)
+        arena.clone_list(root_at, n, 0, buf, off)
+
+
+class KeyValueListConv(ListConv):
+    """`list<tuple<string, list<u8>>>` and `list<tuple<string, option<list<u8>>>>`."""
+
+    def __init__(self, element: TupleConv, optional: bool) -> None:
+        super().__init__(element)
+        self.optional = optional
+
+    def lift(self, raw: bytes, off: int, addr: int) -> Any:
+        if raw[off] != _LIST:
+            raise KindMismatch("list")
+        size, data = _QQ.unpack_from(raw, off + 8)
+        if size < VECTOR_MIN:
+            return super().lift(raw, off, addr)
+        outer = _element_words(_string_at(data, size * VAL_SIZE), size, _TUPLE, "list<tuple>")
+        if not (outer[:, 1] == 2).all():
+            raise KindMismatch("tuple length")
+        tuples = np.frombuffer(_gather(outer[:, 2], np.full(size, 64, dtype=np.int64), 1), dtype=np.uint64).reshape(size, 8)
+        if not ((tuples[:, 0] & 0xFF) == _STRING).all():
+            raise KindMismatch("tuple<string, _>")
+        key_lengths = tuples[:, 1].astype(np.int64)
+        keys = _decode_all(_gather(tuples[:, 2], key_lengths, 1), key_lengths)
+        if not self.optional:
+            values = _read_vectors(tuples[:, 4], tuples[:, 5], tuples[:, 6], _LIST, "tuple<_, list<u8>>")
+            return list(zip(keys, values))
+        if not ((tuples[:, 4] & 0xFF) == _OPTION).all():
+            raise KindMismatch("tuple<_, option<_>>")
+        boxes = tuples[:, 5]
+        present = boxes != 0
+        found: List[Optional[bytes]] = [None] * size
+        where = np.nonzero(present)[0]
+        if len(where):
+            boxed = np.frombuffer(_gather(boxes[where], np.full(len(where), VAL_SIZE, dtype=np.int64), 1),
+                                  dtype=np.uint64).reshape(len(where), 4)
+            for i, value in zip(where.tolist(), _read_vectors(boxed[:, 0], boxed[:, 1], boxed[:, 2], _LIST, "option<list<u8>>")):
+                found[i] = value
+        return list(zip(keys, found))
+
+    def fill(self, store: Any, value: Any, buf: bytearray, off: int, addr: int) -> None:
+        if not isinstance(value, list) or len(value) < VECTOR_MIN:
+            return super().fill(store, value, buf, off, addr)
+        for item in value:
+            if not isinstance(item, tuple):
+                raise TypeError("expected tuple type")
+            if len(item) != 2:
+                raise TypeError("tuple length mismatch")
+            key, data = item
+            if not isinstance(key, str):
+                raise TypeError("expected string type")
+            if not isinstance(data, bytes) and not (self.optional and data is None):
+                raise TypeError("expected bytes value")
+        n = len(value)
+        encoded = [key.encode("utf-8") for key, _data in value]
+        datas = [data for _key, data in value if data is not None]
+        key_lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=n)
+        value_lengths = np.fromiter(map(len, datas), dtype=np.int64, count=len(datas))
+        total = int(value_lengths.sum())
+        keys = b"".join(encoded)
+        tuples_at = n * VAL_SIZE
+        boxes_at = tuples_at + n * 64
+        values_at = boxes_at + (len(datas) * VAL_SIZE if self.optional else 0)
+        keys_at = values_at + total * VAL_SIZE
+        root_at = keys_at + _pad8(len(keys))
+        if root_at > ARENA_MAX:
+            return super().fill(store, value, buf, off, addr)
+        arena = _Arena(root_at + VAL_SIZE)
+        outer = arena.words(0, n, 4)
+        outer[:, 0] = _TUPLE
+        outer[:, 1] = 2
+        outer[:, 2] = arena.base + tuples_at + 64 * np.arange(n, dtype=np.uint64)
+        tuples = arena.words(tuples_at, n, 8)
+        tuples[:, 0] = _STRING
+        tuples[:, 1] = key_lengths
+        tuples[:, 2] = arena.base + keys_at + np.concatenate(([0], np.cumsum(key_lengths)[:-1])).astype(np.uint64)
+        value_starts = arena.base + values_at + VAL_SIZE * np.concatenate(([0], np.cumsum(value_lengths)[:-1])).astype(np.uint64)
+        if self.optional:
+            present = np.fromiter((data is not None for _key, data in value), dtype=bool, count=n)
+            tuples[:, 4] = _OPTION
+            box_addrs = np.zeros(n, dtype=np.uint64)
+            box_addrs[present] = arena.base + boxes_at + VAL_SIZE * np.arange(len(datas), dtype=np.uint64)
+            tuples[:, 5] = box_addrs
+            lists = arena.words(boxes_at, len(datas), 4)
+        else:
+            lists = tuples[:, 4:8]
+        lists[:, 0] = _LIST
+        lists[:, 1] = value_lengths
+        lists[:, 2] = value_starts
+        if total:
+            cells = arena.cells[values_at : values_at + total * VAL_SIZE]
+            cells[0::VAL_SIZE] = _U8
+            cells[8::VAL_SIZE] = np.frombuffer(b"".join(datas), dtype=np.uint8)
+        arena.put(keys_at, keys)
+        arena.clone_list(root_at, n, 0, buf, off)
+
+
+def _pad8(n: int) -> int:
+    return (n + 7) & ~7
+
+
+ARENA_KEEP = 128 * 1024 * 1024
+"""Arenas up to this size are kept (one per thread) and reused: no page faults, no zeroing."""
+
+
+class _Arena:
+    """Memory of ours laid out as C values, deep-copied into wasmtime's memory by `clone_list`.
+
+    Every field wasmtime reads is written before the copy, so a reused arena needs no zeroing.
+    """
+
+    def __new__(cls, size: int) -> "_Arena":
+        kept: Optional[_Arena] = getattr(_state, "arena", None)
+        if kept is not None and len(kept.buffer) >= size:
+            return kept
+        arena = super().__new__(cls)
+        arena.buffer = bytearray(max(size, 1 << 20))
+        arena.cells = np.frombuffer(arena.buffer, dtype=np.uint8)
+        arena.base, arena._anchor = _address(arena.buffer)
+        if len(arena.buffer) <= ARENA_KEEP:
+            _state.arena = arena
+        return arena
+
+    buffer: bytearray
+    cells: "np.ndarray[Any, Any]"
+    base: int
+    _anchor: Any
+
+    def words(self, at: int, rows: int, width: int) -> "np.ndarray[Any, Any]":
+        return self.cells[at : at + rows * width * 8].view(np.uint64).reshape(rows, width)
+
+    def put(self, at: int, data: bytes) -> None:
+        self.buffer[at : at + len(data)] = data
+
+    def clone_list(self, root_at: int, n: int, items_at: int, buf: bytearray, off: int) -> None:
+        """Deep-copies the list of `n` elements at `items_at` into wasmtime's memory, as the
+        value at `buf[off]`."""
+        _QQ.pack_into(self.buffer, root_at + 8, n, self.base + items_at)
+        self.buffer[root_at] = _LIST
+        copy = ffi.wasmtime_component_val_t()
+        _val_clone(self.base + root_at, ctypes.addressof(copy))
+        buf[off : off + VAL_SIZE] = _string_at(ctypes.addressof(copy), VAL_SIZE)
+
+
+_OK_UNIT = bytes((_RESULT,)) + bytes(7) + b"\x01" + bytes(23)
+
+
+def converter(ty: Any) -> Conv:
+    """The converter for a wasmtime-py `ValType` (built once per function type)."""
+    if isinstance(ty, _types.String):
+        return StringConv()
+    if isinstance(ty, _types.ListType):
+        element = ty.element
+        if isinstance(element, _types.U8):
+            return BytesConv()
+        if isinstance(element, _types.String):
+            return StringListConv(StringConv())
+        if isinstance(element, _types.TupleType):
+            parts = element.elements
+            if len(parts) == 2 and isinstance(parts[0], _types.String):
+                second = parts[1]
+                if _is_bytes(second):
+                    return KeyValueListConv(TupleConv([StringConv(), BytesConv()]), optional=False)
+                if isinstance(second, _types.OptionType) and _is_bytes(second.payload):
+                    return KeyValueListConv(TupleConv([StringConv(), converter(second)]), optional=True)
+        return ListConv(converter(element))
+    if isinstance(ty, _types.TupleType):
+        return TupleConv([converter(e) for e in ty.elements])
+    if isinstance(ty, (_types.OptionType, _types.ResultType)):
+        cases: List[Tuple[str, Optional[Conv], Tuple[Any, ...]]] = []
+        for name, case_ty in ty._cases():
+            if case_ty is None:
+                cases.append((name, None, ()))
+            else:
+                classes: Set[type] = set()
+                case_ty.add_classes(classes)
+                cases.append((name, converter(case_ty), tuple(classes)))
+        kind = OptionConv if isinstance(ty, _types.OptionType) else ResultConv
+        return kind(ty, cases, ty._tagged())
+    return Delegate(ty)
+
+
+def _is_bytes(ty: Any) -> bool:
+    return isinstance(ty, _types.ListType) and isinstance(ty.element, _types.U8)
+
+
+@dataclass
+class Plan:
+    """The converters of one function type: its parameters and its result."""
+
+    params: Tuple[Conv, ...]
+    result: Optional[Conv]
+    result_ty: Any
+
+    @classmethod
+    def of(cls, fty: Any) -> "Plan":
+        result_ty = fty.result
+        return cls(tuple(converter(ty) for _name, ty in fty.params), None if result_ty is None else converter(result_ty), result_ty)
+
+
+# -- installation ------------------------------------------------------------------------------
+
+_state = threading.local()
+_installed = False
+_host_plans: Dict[int, Plan] = {}
+_original_call: Optional[Callable[..., Any]] = None
+
+
+def active() -> bool:
+    """Whether the fast path converts values in this thread right now."""
+    return _installed and not getattr(_state, "plain", False)
+
+
+def installed() -> bool:
+    return _installed
+
+
+@contextlib.contextmanager
+def plain() -> Iterator[None]:
+    """Within the block (in this thread), values take wasmtime-py's plain path."""
+    before = getattr(_state, "plain", False)
+    _state.plain = True
+    try:
+        yield
+    finally:
+        _state.plain = before
+
+
+def _host_call(idx: Optional[int], store: Any, ty_raw: Any, args: Any, nargs: int, results: Any, nresults: int) -> None:
+    func = _linker.FUNCTIONS.get(idx or 0)
+    if not active():
+        _plain_host_call(func, store, ty_raw, args, nargs, results, nresults)
+        return
+    plan = _host_plans.get(idx or 0)
+    if plan is None:
+        with _types.FuncType._from_ptr(ty_raw, owner=store) as fty:
+            plan = _host_plans[idx or 0] = Plan.of(fty)
+    if len(plan.params) != nargs or (plan.result is None) != (nresults == 0):
+        raise KindMismatch("host function arity")
+    base = ctypes.addressof(args.contents) if nargs else 0
+    raw = _string_at(base, nargs * VAL_SIZE) if nargs else b""
+    pyargs = [conv.lift(raw, i * VAL_SIZE, base + i * VAL_SIZE) for i, conv in enumerate(plan.params)]
+    result = func(store, *pyargs)
+    if plan.result is None:
+        assert result is None
+    else:
+        plan.result.place(store, result, ctypes.addressof(results.contents))
+
+
+def _plain_host_call(func: Any, store: Any, ty_raw: Any, args: Any, nargs: int, results: Any, nresults: int) -> None:
+    # What wasmtime-py 50.0.1's `_linker.func_impl` does.
+    with _types.FuncType._from_ptr(ty_raw, owner=store) as fty:
+        param_tys = fty.params
+        result_ty = fty.result
+        pyargs = [ty.convert_from_c(args[i]) for (_name, ty), i in zip(param_tys, range(nargs))]
+        result = func(store, *pyargs)
+        if result_ty is None:
+            assert result is None
+        else:
+            result_ty.convert_to_c(store, result, results)
+
+
+@ffi.wasmtime_component_func_callback_t
+def _func_impl(idx, context, ty_raw, args, nargs, results, nresults):  # type: ignore[no-untyped-def]
+    def run(store: Any) -> None:
+        _host_call(idx, store, ty_raw, args, nargs, results, nresults)
+
+    return _linker.catch_exceptions(context, run)  # type: ignore[attr-defined]
+
+
+@ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+def _func_finalize(idx):  # type: ignore[no-untyped-def]
+    _host_plans.pop(idx or 0, None)  # the slot may be reused by another function
+    if _linker.FUNCTIONS:
+        _linker.FUNCTIONS.deallocate(idx or 0)
+
+
+def _export_call(self: Any, store: Any, *params: Any) -> Any:
+    if not active():
+        assert _original_call is not None
+        return _original_call(self, store, *params)
+    plan: Optional[Plan] = self.__dict__.get("_kvbatch_plan")
+    if plan is None:
+        plan = self._kvbatch_plan = Plan.of(self.type(store))
+    if len(params) != len(plan.params):
+        raise TypeError("wrong number of parameters provided: given %s, expected %s" % (len(params), len(plan.params)))
+    param_capi = (ffi.wasmtime_component_val_t * len(params))()
+    base = ctypes.addressof(param_capi)
+    n = 0
+    try:
+        for conv, value in zip(plan.params, params):
+            conv.place(store, value, base + n * VAL_SIZE)
+            n += 1
+        result_space = ffi.wasmtime_component_val_t() if plan.result is not None else None
+
+        def run() -> Any:
+            return ffi.wasmtime_component_func_call(
+                ctypes.byref(self._func), store._context(), param_capi, n,
+                ctypes.byref(result_space) if result_space is not None else None, 1 if result_space is not None else 0)
+
+        _func.enter_wasm(run)  # type: ignore[attr-defined]
+        if result_space is None or plan.result is None:
+            return None
+        at = ctypes.addressof(result_space)
+        try:
+            return plan.result.lift(_string_at(at, VAL_SIZE), 0, at)
+        finally:
+            _val_delete(at)
+    finally:
+        for i in range(n):
+            _val_delete(base + i * VAL_SIZE)
+
+
+def disabled_by_environment() -> bool:
+    return os.environ.get(ENV_SWITCH, "").strip().lower() in ("0", "off", "no", "false")
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+
+
+def tune_allocator() -> bool:
+    """Keeps glibc from serving large blocks with fresh `mmap` pages; returns whether it could.
+
+    A 1 MiB `list<u8>` is a 32 MiB array of C values on each side of the boundary, and above
+    glibc's mmap threshold every such array is new pages: ~8,000 page faults (~30 ms here) per
+    crossing. Served from the heap and kept there (trim threshold 1 GiB), the memory is reused
+    by the next crossing. The cost: memory freed by this process stays with it for reuse.
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    return bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, 1 << 30))
+
+
+def install(allocator: bool = True) -> bool:
+    """Installs the fast path into wasmtime-py (idempotent); returns whether it is installed.
+
+    Host functions defined before the call keep the plain path. On a wasmtime other than
+    `PINNED_WASMTIME` nothing is changed and a `RuntimeWarning` says so. With `allocator`,
+    also calls `tune_allocator()`.
+    """
+    global _installed, _original_call
+    if _installed:
+        return True
+    if disabled_by_environment():
+        return False
+    if WASMTIME_VERSION != PINNED_WASMTIME:
+        warnings.warn(
+            f"kvbatch: wasmtime {WASMTIME_VERSION} is not the pinned {PINNED_WASMTIME}; "
+            "values cross the host boundary on wasmtime-py's plain (slow) path",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return False
+    wasmtime_compat.install()  # its HostErr is what ResultConv lowers as `err`
+    _original_call = _func.Func.__call__
+    _func.Func.__call__ = _export_call  # type: ignore[method-assign]
+    _linker.func_impl = _func_impl
+    _linker.func_finalize = _func_finalize
+    if allocator:
+        tune_allocator()
+    _installed = True
+    return True
+
+
+__all__ = ["install", "installed", "active", "plain", "PINNED_WASMTIME", "BULK_BYTES", "read_bytes", "write_bytes"]
