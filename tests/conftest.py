@@ -120,14 +120,15 @@ def redis_cluster_replicated() -> Iterator[object]:
     yield from _cluster(3, 1, node_timeout_ms=1000)
 
 
-def _namespaced(url: str, request: pytest.FixtureRequest) -> str:
+@pytest.fixture
+def namespace(request: pytest.FixtureRequest) -> str:
+    """A key namespace unique to the test (`?namespace=` of a store URL)."""
     import re
 
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)[:80]
-    return f"{url}?namespace=t-{name}"
+    return "t-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)[:80]
 
 
 @pytest.fixture
-def redis_cluster_url(redis_cluster: object, request: pytest.FixtureRequest) -> str:
+def redis_cluster_url(redis_cluster: object, namespace: str) -> str:
     """A `redis+cluster://` URL whose namespace is unique to the test."""
-    return _namespaced(redis_cluster.url, request)  # type: ignore[attr-defined]
+    return f"{redis_cluster.url}?namespace={namespace}"  # type: ignore[attr-defined]

@@ -228,17 +228,21 @@ class RedisClusterBackend(Backend):
                 first[owners[0].name] = (slot, owners[0])
         return [node for _, node in sorted(first.values(), key=lambda item: item[0])]
 
-    def _refresh(self) -> None:
-        """Reloads the slot table after a node failed (the next call sees a failover)."""
+    def _refresh(self, failed: Optional[str] = None) -> None:
+        """Reloads the slot table after a node failed (the next call sees a failover), asking the
+        `failed` node last."""
         try:
-            self._client.nodes_manager.initialize()
+            self._client.nodes_manager.initialize(last_failed_node_name=failed)
         except Exception:  # every node down: the next command reports it
             pass
 
     # -- errors ---------------------------------------------------------------------------
 
     @contextmanager
-    def _errors(self, what: str, write: bool) -> Iterator[None]:
+    def _errors(self, what: str, write: bool, direct: bool = False) -> Iterator[None]:
+        """Maps redis-py errors to `RedisError` with what is known of `applied`. `direct`: the
+        commands went to a node's own connection, so a broken one reloads the slot table here
+        (commands sent through `RedisCluster` have the client do it)."""
         try:
             yield
         except HostKvError:
@@ -246,7 +250,8 @@ class RedisClusterBackend(Backend):
         except rx.ResponseError as err:
             raise RedisError(f"redis cluster {what}: {err}", applied=False) from None
         except (rx.ConnectionError, rx.TimeoutError) as err:
-            self._refresh()
+            if direct:
+                self._refresh()
             raise RedisError(f"redis cluster {what}: {err}", applied=None if write else False) from None
         except rx.RedisClusterException as err:  # e.g. a slot no node serves: nothing was sent
             raise RedisError(f"redis cluster {what}: {err}", applied=False) from None
@@ -281,7 +286,7 @@ class RedisClusterBackend(Backend):
         changed masters) patches the slot table and starts again on the new master."""
         name = self.redis_key(store, key)
         slot = self.slot(store, key)
-        with self._errors("WATCH/MULTI/EXEC", write=True):
+        with self._errors("WATCH/MULTI/EXEC", write=True, direct=True):
             for _ in range(MAX_REDIRECTS):
                 node = self._client.nodes_manager.get_node_from_slot(slot)
                 connection = self._client.get_redis_connection(node)
@@ -416,8 +421,9 @@ class RedisClusterBackend(Backend):
             elif groups:
                 for future in [self._executor().submit(self._send, node, group) for node, group in groups]:
                     future.result()
-            if any(c.state == "lost" or isinstance(c.error, (rx.ConnectionError, rx.TimeoutError)) for c in pending):
-                self._refresh()
+            broken = [c.node for c in pending if c.state == "lost" or isinstance(c.error, (rx.ConnectionError, rx.TimeoutError))]
+            if broken:
+                self._refresh(broken[0])
             pending = [c for c in pending if c.state == "refused" and self._redirect(c)]
             if not pending or round_ == MAX_REDIRECTS:
                 return
@@ -491,7 +497,7 @@ class RedisClusterBackend(Backend):
         pattern = _escape_glob(prefix) + "*"
         found: List[str] = []
         seen = set()
-        with self._errors("SCAN", write=False):
+        with self._errors("SCAN", write=False, direct=True):
             masters = self.masters()
             while index < len(masters) and len(found) < limit:
                 connection = self._client.get_redis_connection(masters[index])
@@ -518,7 +524,7 @@ class RedisClusterBackend(Backend):
         """Every pair in `store`, in key order (a full SCAN of every master)."""
         prefix = self.prefix(store)
         names = set()
-        with self._errors("SCAN", write=False):
+        with self._errors("SCAN", write=False, direct=True):
             for master in self.masters():
                 connection = self._client.get_redis_connection(master)
                 for raw in connection.scan_iter(match=_escape_glob(prefix) + "*", count=1000):
