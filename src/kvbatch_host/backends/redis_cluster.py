@@ -34,7 +34,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 from urllib.parse import parse_qsl
 
 from redis import exceptions as rx
@@ -319,23 +319,30 @@ class RedisClusterBackend(Backend):
 
     # -- many keys ------------------------------------------------------------------------
 
-    def _by_slot(self, store: str, keys: Iterable[str]) -> Dict[int, List[str]]:
+    def _commands(self, store: str, keys: Sequence[str], command: str,
+                  values: Optional[Dict[str, bytes]] = None) -> List[_Command]:
+        """One `command` per slot (and per `MAX_KEYS_PER_COMMAND` keys) over the distinct `keys`;
+        with `values`, each Redis name is followed by its value (MSET)."""
+        prefix = self.prefix(store)
         groups: Dict[int, List[str]] = {}
         for key in keys:
-            groups.setdefault(self.slot(store, key), []).append(key)
-        return groups
-
-    def _commands(self, store: str, keys: Sequence[str], make: Callable[[List[str]], Tuple[Any, ...]]) -> List[_Command]:
+            groups.setdefault(key_slot((prefix + key).encode("utf-8", "surrogateescape")), []).append(key)
         commands = []
-        for slot, group in self._by_slot(store, keys).items():
+        for slot, group in groups.items():
             for start in range(0, len(group), MAX_KEYS_PER_COMMAND):
                 part = group[start:start + MAX_KEYS_PER_COMMAND]
-                commands.append(_Command(slot, make(part), part))
+                args: List[Any] = [command]
+                if values is None:
+                    args += [prefix + key for key in part]
+                else:
+                    for key in part:
+                        args += (prefix + key, values[key])
+                commands.append(_Command(slot, tuple(args), part))
         return commands
 
     def get_many(self, store: str, keys: Sequence[str]) -> List[Optional[bytes]]:
         distinct = list(dict.fromkeys(keys))
-        commands = self._commands(store, distinct, lambda part: ("MGET", *(self.redis_key(store, k) for k in part)))
+        commands = self._commands(store, distinct, "MGET")
         self._execute(commands)
         found: Dict[str, Optional[bytes]] = {}
         failed = [c for c in commands if c.state != "ok"]
@@ -350,20 +357,13 @@ class RedisClusterBackend(Backend):
         last_value_wins = {key: bytes(value) for key, value in items}
         if not last_value_wins:
             return
-
-        def mset(part: List[str]) -> Tuple[Any, ...]:
-            args: List[Any] = ["MSET"]
-            for key in part:
-                args += [self.redis_key(store, key), last_value_wins[key]]
-            return tuple(args)
-
-        self._write("MSET", self._commands(store, list(last_value_wins), mset), len(last_value_wins))
+        self._write("MSET", self._commands(store, list(last_value_wins), "MSET", last_value_wins), len(last_value_wins))
 
     def delete_many(self, store: str, keys: Sequence[str]) -> None:
         distinct = list(dict.fromkeys(keys))
         if not distinct:
             return
-        commands = self._commands(store, distinct, lambda part: ("DEL", *(self.redis_key(store, k) for k in part)))
+        commands = self._commands(store, distinct, "DEL")
         self._write("DEL", commands, len(distinct))
 
     def _write(self, what: str, commands: List[_Command], total: int) -> None:
@@ -403,16 +403,19 @@ class RedisClusterBackend(Backend):
         pending = list(commands)
         for round_ in range(MAX_REDIRECTS + 1):
             by_node: Dict[str, Tuple[ClusterNode, List[_Command]]] = {}
+            manager = self._client.nodes_manager
+            with manager._lock:
+                table = dict(manager.slots_cache)  # one consistent view of the slot table per round
             for command in pending:
-                try:
-                    if command.ask is not None:
-                        host, port = command.ask
-                        node = self._client.nodes_manager.get_node(host, port) or _node(host, port)
-                    else:
-                        node = self._client.nodes_manager.get_node_from_slot(command.slot)
-                except rx.RedisClusterException as err:  # no node serves the slot: nothing sent
-                    command.settle("refused", err)
-                    continue
+                if command.ask is not None:
+                    host, port = command.ask
+                    node = manager.get_node(host, port) or _node(host, port)
+                else:
+                    owners = table.get(command.slot)
+                    if not owners:  # no node serves the slot: nothing sent
+                        command.settle("refused", rx.SlotNotCoveredError(f"slot {command.slot} is not covered"))
+                        continue
+                    node = owners[0]
                 command.node = node.name
                 by_node.setdefault(node.name, (node, []))[1].append(command)
             groups = list(by_node.values())
