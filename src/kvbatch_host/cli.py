@@ -351,6 +351,13 @@ def parser() -> argparse.ArgumentParser:
                        epilog=bench.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     bench.add_arguments(p)
     p.set_defaults(func=bench.command)
+
+    from .bench import cluster as bench_cluster
+
+    p = sub.add_parser("bench-cluster", help="the Redis Cluster backend against one node and redis-py's nonatomic calls; "
+                       "3 against 6 masters", epilog=bench_cluster.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    bench_cluster.add_arguments(p)
+    p.set_defaults(func=bench_cluster.command)
     return top
 
 

@@ -618,10 +618,11 @@ class FaultLayer(Backend):
             result = action()
         except HostKvError as err:
             applied = getattr(err, "applied", False if self._batch_atomic or op == "get" else None)
+            per_key = getattr(err, "applied_by_key", None) or {}  # a sharded store knows it per key
             for key in keys:
                 position = scope.next_position(op) if scope is not None else None
-                self.events.record(op, store, key=key, applied=applied, result="error", error=error_json(err),
-                                   position=position, **base)
+                self.events.record(op, store, key=key, applied=per_key.get(key, applied), result="error",
+                                   error=error_json(err), position=position, **base)
             raise
         for index, key in enumerate(keys):
             position = scope.next_position(op) if scope is not None else None

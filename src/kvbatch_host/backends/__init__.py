@@ -5,6 +5,7 @@
 | `memory:` | `MemoryBackend`: process memory |
 | `sqlite:PATH` or `sqlite:///ABS/PATH` | `SqliteBackend`: one database file (the default) |
 | `redis://HOST:PORT/DB` | `RedisBackend` (see `kvbatch_host.backends.redis`) |
+| `redis+cluster://HOST:PORT[,HOST:PORT...]` | `RedisClusterBackend` (see `kvbatch_host.backends.redis_cluster`) |
 """
 
 from __future__ import annotations
@@ -38,7 +39,12 @@ def open_backend(url: str) -> Backend:
             raise ConfigError(f"redis URL {url!r}: the redis backend is unavailable ({err})") from None
         backend: Backend = RedisBackend(url)
         return backend
-    raise ConfigError(f"unknown store URL {url!r}; expected memory:, sqlite:PATH or redis://HOST:PORT/DB")
+    if url.startswith("redis+cluster:"):
+        from .redis_cluster import RedisClusterBackend
+
+        return RedisClusterBackend(url)
+    raise ConfigError(f"unknown store URL {url!r}; expected memory:, sqlite:PATH, redis://HOST:PORT/DB "
+                      "or redis+cluster://HOST:PORT[,HOST:PORT...]")
 
 
 __all__ = ["Backend", "MemoryBackend", "SqliteBackend", "open_backend", "DEFAULT_STORE_URL", "DEFAULT_PAGE_SIZE"]
