@@ -150,10 +150,8 @@ def _harness(args: argparse.Namespace) -> Harness:
     provider = getattr(args, "provider", None)
     if provider and args.batch != "provider":
         raise ConfigError(f"--provider goes with --batch provider, not --batch {args.batch}")
-    harness = Harness(registry, batch=args.batch, provider_path=Path(provider) if provider else None)
-    if getattr(args, "no_bridge", False):
-        harness.bridge = False
-    return harness
+    bridge = {"bridge": False} if getattr(args, "no_bridge", False) else {}
+    return Harness(registry, batch=args.batch, provider_path=Path(provider) if provider else None, **bridge)
 
 
 def _check_composed_faults(args: argparse.Namespace, harness: Harness) -> None:

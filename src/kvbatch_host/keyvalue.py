@@ -152,7 +152,10 @@ class KeyValueHost:
 
     def __init__(self, registry: StoreRegistry, page_size: int = DEFAULT_PAGE_SIZE) -> None:
         wasmtime_compat.install()
-        fastpath.install()  # per-call converters and bulk list<u8>; plain path (with a warning) off the pinned wasmtime
+        # per-call converters and bulk list<u8>; plain path (with a warning) off the pinned wasmtime. The
+        # allocator is tuned only for the unbridged path (`Harness(bridge=False)`): kept heap blocks
+        # help 1 MiB list<u8> crossings, but grow a long run's memory (~0.7 KB a batch call).
+        fastpath.install(allocator=False)
         self.registry = registry
         self.page_size = page_size
         self.bucket_type = next(_type_ids)

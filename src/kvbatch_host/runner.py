@@ -32,6 +32,7 @@ from . import components, wasm_tools
 from .compose import DRAFT2, batch_version, compose_provider, default_provider
 from .driver import RECYCLE_BYTES, DriverBatch
 from .faults import ObservedBatch
+from . import fastpath
 from .keyvalue import BatchOps, KeyValueHost, NativeBatch
 from .stores import StoreRegistry
 
@@ -76,6 +77,8 @@ class Harness:
     def __post_init__(self) -> None:
         if self.batch not in BATCH_MODES:
             raise ValueError(f"unknown batch mode {self.batch!r}; expected one of {', '.join(BATCH_MODES)}")
+        if not self.bridge:
+            fastpath.tune_allocator()  # values cross as list<u8>: keep large blocks on the heap (see fastpath)
         self.new_store()
 
     @property
