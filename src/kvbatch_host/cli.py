@@ -58,7 +58,8 @@ hashes of both inputs.
 
 EPILOG_CHECK = """examples:
   kvbatch check                                    the provider component (build/provider.wasm) on memory:
-  kvbatch check build/broken/swallow.wasm          any component exporting wasi:keyvalue/batch@0.2.0-draft2
+  kvbatch check build/broken/swallow.wasm          any component exporting wasi:keyvalue/batch (draft2 or draft)
+  kvbatch check build/provider-draft.wasm          the provider for the wasmtime CLI's keyvalue version
   kvbatch check --native --store sqlite:/tmp/check.db
   kvbatch check --store redis://127.0.0.1:6379/0 --json > report.json
   kvbatch check --large-value-size 1048576         large-value scenarios at Spin's 1 MiB limit (slower)
@@ -263,7 +264,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     except WasmtimeError as err:
         what = implementation.component or "the native batch"
         raise ConfigError(f"{what} cannot serve as a batch provider (a component exporting "
-                          f"wasi:keyvalue/batch@0.2.0-draft2 and importing only store): {str(err).splitlines()[0]}") from None
+                          f"wasi:keyvalue/batch and importing only the store of its version): {str(err).splitlines()[0]}") from None
     finally:
         backend.close()
     if args.json:
@@ -326,7 +327,8 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="hold a batch implementation to DESIGN.md's semantics under faults (conformance suite)",
                        epilog=EPILOG_CHECK, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("component", nargs="?", metavar="COMPONENT",
-                   help="a provider component exporting wasi:keyvalue/batch@0.2.0-draft2 over an imported store "
+                   help="a provider component exporting wasi:keyvalue/batch (draft2 or draft) over an imported store, "
+                        "composed with the suite's driver as a guest would be "
                         "(default: build/provider.wasm, built if stale), e.g. kvbatch check build/broken/naive.wasm")
     p.add_argument("--native", action="store_true",
                    help="check the harness's own host-native batch instead of a component, e.g. kvbatch check --native")
