@@ -21,15 +21,13 @@ retries.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Dict, Iterable, List, Literal, Optional, Tuple
+from typing import Dict, Iterable, List, Literal, Optional, Tuple
 
 from .errors import KvError
 from .results import BatchResult, GetResult, Status
+from .ops import BatchOps
 from .retry import RetryPolicy
 from .validation import Items, check_key, check_value, iter_items
-
-if TYPE_CHECKING:
-    from .bucket import Bucket
 
 OpKind = Literal["get", "set", "delete"]
 _KIND_ORDER: Dict[OpKind, int] = {"get": 0, "set": 1, "delete": 2}
@@ -69,7 +67,7 @@ class Phase:
 class Builder:
     """Collects ops (each checked as it is added) and runs them with `execute()`."""
 
-    def __init__(self, bucket: "Bucket") -> None:
+    def __init__(self, bucket: BatchOps) -> None:
         self.bucket = bucket
         self._ops: List[Tuple[OpKind, str, Optional[bytes]]] = []
 

@@ -23,16 +23,14 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import TYPE_CHECKING, Dict, List, Literal, Optional, Tuple, Type
+from typing import Dict, List, Literal, Optional, Tuple, Type
 
 from .errors import BatchFailed
 from .results import BatchResult, combine
+from .ops import BatchOps
 from .retry import RetryPolicy
 from .stats import ProgressCallback
 from .validation import check_key, check_value
-
-if TYPE_CHECKING:
-    from .bucket import Bucket
 
 Op = Tuple[Literal["set", "delete"], Optional[bytes]]
 
@@ -40,7 +38,7 @@ Op = Tuple[Literal["set", "delete"], Optional[bytes]]
 class Writer:
     """Buffers writes to a `Bucket` and sends them with `set_many`/`delete_many`."""
 
-    def __init__(self, bucket: "Bucket", *, flush_at: int, flush_bytes: int, flush_on_error: bool = False,
+    def __init__(self, bucket: BatchOps, *, flush_at: int, flush_bytes: int, flush_on_error: bool = False,
                  stop_on_error: bool = False, retry: Optional[RetryPolicy] = None,
                  progress: Optional[ProgressCallback] = None) -> None:
         if flush_at < 1:
