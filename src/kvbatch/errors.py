@@ -61,6 +61,19 @@ class CapabilityError(KvError):
     partial: Optional[PerKeyReport] = None
 
 
+def attach_partial(error: BaseException, partial: PerKeyReport) -> None:
+    """Sets `error.partial` to the per-key result of the operation it ends.
+
+    Any exception that propagates out of a batch operation carries one (a `CapabilityError`
+    declares the attribute; others get it set). An exception that refuses new attributes
+    gets the result's summary as a note instead.
+    """
+    try:
+        setattr(error, "partial", partial)
+    except (AttributeError, TypeError):
+        error.add_note(f"kvbatch partial result: {partial.summary()}")
+
+
 class NoSuchStore(CapabilityError):
     """The host knows no store by this name (`error::no-such-store`)."""
 
