@@ -56,7 +56,7 @@ def parse_json_object(body: bytes, allowed: Sequence[str], max_depth: int = MAX_
 
 
 def _utf8(text: str, where: str) -> bytes:
-    """`text` as UTF-8; a lone surrogate (JSON `"\ud800"`, which no UTF-8 can hold) is a 400."""
+    """`text` as UTF-8; a lone surrogate (e.g. the JSON escape backslash-u-d800 alone, which no UTF-8 can hold) is a 400."""
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError as err:
