@@ -39,8 +39,12 @@ def store_specs(path: str | Path) -> List[str]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise ConfigError(f"runtime config {str(path)!r}: cannot read it ({err.strerror})") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"runtime config {str(path)!r}: not UTF-8 text (byte at offset {err.start})") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"runtime config {str(path)!r}: invalid TOML: {err}") from None
+    except RecursionError:
+        raise ConfigError(f"runtime config {str(path)!r}: nested too deeply to be a runtime config") from None
     stores = data.get("key_value_store")
     if not isinstance(stores, dict) or not stores:
         raise ConfigError(f"runtime config {str(path)!r} has no [key_value_store.NAME] table")
