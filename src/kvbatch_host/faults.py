@@ -51,6 +51,7 @@ from wasmtime import WasmtimeError
 from .backends import Backend, MemoryBackend, SqliteBackend
 from .backends.base import DEFAULT_PAGE_SIZE
 from .errors import ERROR_KINDS, ConfigError, HostKvError
+from .textfiles import read_text
 from .events import BATCH_OPS, EventLog, error_json, value_digest
 
 OPERATIONS = ("get", "set", "delete", "exists", "list-keys", "increment", "cas")
@@ -141,13 +142,7 @@ class FaultPlan:
         """A plan from a `.json` or `.toml` file."""
         path = Path(path)
         where = f"fault plan {str(path)!r}"
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as err:
-            raise FaultPlanError(f"{where}: cannot read it ({err.strerror or err})") from None
-        except UnicodeDecodeError as err:
-            raise FaultPlanError(f"{where}: not UTF-8 text (byte {err.object[err.start:err.start + 1]!r} at offset "
-                                 f"{err.start})") from None
+        text = read_text(path, "fault plan", FaultPlanError)
         data: Any
         try:
             if path.suffix.lower() == ".toml":

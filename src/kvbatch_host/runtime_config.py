@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 from .errors import ConfigError
+from .textfiles import read_text
 
 TYPES = ("spin", "redis", "memory")
 DEFAULT_SPIN_PATH = ".spin/sqlite_key_value.db"
@@ -36,11 +37,7 @@ def store_specs(path: str | Path) -> List[str]:
     """`NAME=URL` store specs (as `--store` takes them) for every `[key_value_store.NAME]` table."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ConfigError(f"runtime config {str(path)!r}: cannot read it ({err.strerror})") from None
-    except UnicodeDecodeError as err:
-        raise ConfigError(f"runtime config {str(path)!r}: not UTF-8 text (byte at offset {err.start})") from None
+        data = tomllib.loads(read_text(path, "runtime config"))
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"runtime config {str(path)!r}: invalid TOML: {err}") from None
     except RecursionError:
