@@ -92,7 +92,8 @@ def store_urls(h: Dict[str, str]) -> List[str]:
 
 def plan_files(h: Dict[str, str]) -> List[str]:
     return [h[n] for n in ("dir", "under-file", "missing", "proc", "file", "random", "latin1.json", "latin1.toml",
-                           "deep.json", "deep.toml", "nan.json", "inf.json", "nan.toml", "wide.json")] + ["/dev/full", "/dev/zero", h["fifo"], h["huge"]]
+                           "deep.json", "deep.toml", "nan.json", "inf.json", "nan.toml", "wide.json")] + [
+        "/dev/full", "/dev/zero", h["fifo"], h["huge"]]
 
 
 def hostile_values(h: Dict[str, str]) -> Dict[str, List[str]]:
@@ -222,7 +223,8 @@ def test_trap_summary_keeps_the_first_line_and_the_cause_without_frames():
 
 
 def test_trap_summary_of_a_fuel_trap_names_the_fuel():
-    trap = "error while executing at wasm backtrace:\n    0: 0x1 - x!y\n\nCaused by:\n    fuel allocated for hostcalls has been exhausted"
+    trap = ("error while executing at wasm backtrace:\n    0: 0x1 - x!y\n\nCaused by:\n"
+            "    fuel allocated for hostcalls has been exhausted")
     assert trap_summary(trap).endswith("fuel allocated for hostcalls has been exhausted")
 
 
