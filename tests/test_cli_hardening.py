@@ -112,12 +112,16 @@ def hostile_values(h: Dict[str, str]) -> Dict[str, List[str]]:
         "json_path": paths,
         "plots_dir": [h["under-file"], h["proc"]],
         "repeat": ["0", "-1", "x", "²"],
+        "provider": [h["missing"], h["dir"], h["not-wasm"]],
+        "output": [h["dir"], h["under-file"], h["proc"]],
     }
 
 
 def positional_sets(h: Dict[str, str]) -> Dict[str, List[List[str]]]:
     components = [[h["missing"]], [h["dir"]], [h["not-wasm"]], [h["file"]], ["/dev/null"], [h["proc"]]]
-    return {"build": [["nope"], ["../provider"], [""]], "run": components, "check": components}
+    out = ["-o", str(Path(h["dir"]) / "out.wasm")]
+    return {"build": [["nope"], ["../provider"], [""]], "run": components, "check": components,
+            "compose": [[*c, *out] for c in components]}
 
 
 def subcommands() -> Dict[str, argparse.ArgumentParser]:
@@ -143,7 +147,7 @@ def fuzz_cases(h: Dict[str, str]) -> List[List[str]]:
             cases.append([name, *args])
         if name in WORK_FIRST:
             continue
-        base = [h["missing"]] if name in ("run",) else (["--native"] if name == "check" else [])
+        base = {"run": [h["missing"]], "check": ["--native"], "compose": [h["not-wasm"], "-o", "x.wasm"]}.get(name, [])
         for action in sub._actions:
             if not action.option_strings or action.nargs == 0 or action.dest not in values:
                 continue

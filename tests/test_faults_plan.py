@@ -144,3 +144,23 @@ def test_malformed_plan_files_are_rejected_naming_the_file_and_problem(tmp_path:
 def test_a_missing_plan_file_is_reported_by_name(tmp_path: Path) -> None:
     with pytest.raises(FaultPlanError, match="nowhere.json.*cannot read"):
         FaultPlan.load(tmp_path / "nowhere.json")
+
+
+def test_key_alternatives_match_any_of_their_globs() -> None:
+    rule = parse_rule("op=set,key=user:1|cache:*,error=other")
+    assert rule.matches("set", "default", "user:1", None, None)
+    assert rule.matches("set", "default", "cache:9", None, None)
+    assert not rule.matches("set", "default", "user:2", None, None)
+
+
+def test_key_alternatives_in_a_file_are_a_list(tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps([{"op": "set", "key": ["a", "b*"], "error": "other"}]))
+    rule = FaultPlan.load(path).rules[0]
+    assert rule.matches("set", "s", "a", None, None) and rule.matches("set", "s", "bee", None, None)
+    assert not rule.matches("set", "s", "c", None, None)
+
+
+def test_an_empty_key_alternative_is_rejected() -> None:
+    with pytest.raises(FaultPlanError, match="empty alternative"):
+        parse_rule("op=set,key=a||b,error=other")

@@ -78,9 +78,17 @@ SPIN_PATHS = (ROOT / "spin", SRC)
 TARGETS: Dict[str, Target] = {
     t.name: t
     for t in (
-        Target("provider", "provider", "provider", (SRC / "kvbatch_guests",), (SRC / "kvbatch_guests" / "provider.py",),
-               BUILD / "provider.wasm",
-               description="wasi:keyvalue/batch over an imported store (draft2)"),
+        *(
+            Target(name, world, "provider", (SRC / "kvbatch_guests",), (SRC / "kvbatch_guests" / "provider.py",),
+                   BUILD / f"{name}.wasm", description=f"wasi:keyvalue/batch over an imported store ({what})")
+            for name, world, what in (("provider", "provider", "draft2, Spin's"),
+                                      ("provider-draft", "provider-draft", "draft, the wasmtime CLI's"))
+        ),
+        *(
+            Target(name, world, "check_driver", (SRC / "kvbatch_guests",), (SRC / "kvbatch_guests" / "check_driver.py",),
+                   BUILD / f"{name}.wasm", description=f"what `kvbatch check` drives a batch implementation through ({what})")
+            for name, world, what in (("check-driver", "driver", "draft2"), ("check-driver-draft", "driver-draft", "draft"))
+        ),
         *guest_targets("demo", "demo", "the demo guest"),
         *guest_targets("bench", "bench", "the benchmark guest (`kvbatch bench`)"),
         *guest_targets("library-report", "library_report", "kvbatch library test guest: per-key report checked against the store"),
@@ -90,7 +98,7 @@ TARGETS: Dict[str, Target] = {
             Target(f"broken-{flaw}", "provider", flaw, (SRC / "kvbatch_guests" / "broken",),
                    (SRC / "kvbatch_guests" / "broken" / f"{flaw}.py",), BUILD / "broken" / f"{flaw}.wasm",
                    description=f"deliberately broken provider ({flaw}) that `kvbatch check` must catch")
-            for flaw in ("swallow", "naive", "trap", "rewrap")
+            for flaw in ("swallow", "naive", "trap", "rewrap", "wrongkeys")
         ),
         Target("spin", SPIN_WORLD, "app", SPIN_PATHS, (ROOT / "spin" / "app.py", SRC / "kvbatch_bulk", SRC / "kvbatch"),
                BUILD / "spin.wasm", wit=None,
@@ -102,7 +110,7 @@ TARGETS: Dict[str, Target] = {
 }
 """Every buildable component, by name."""
 
-BINDING_WORLDS = ("provider", "guest", "guest-draft")
+BINDING_WORLDS = ("provider", "provider-draft", "guest", "guest-draft")
 
 
 def _tool(name: str) -> str:

@@ -16,7 +16,8 @@ from .errors import ConfigError
 from .events import EventLog
 from .faults import FaultLayer, FaultPlan
 from .faults import install as install_faults
-from .runner import BATCH_MODES, DEFAULT_PROVIDER, Harness
+from .compose import compose_provider
+from .runner import BATCH_MODES, Harness
 from .stores import DEFAULT_STORE, StoreRegistry
 from .conformance.scenarios import DEFAULT_LARGE_VALUE_SIZE
 
@@ -35,13 +36,25 @@ EPILOG_RUN = """examples:
   kvbatch run build/demo.wasm --fault-file plan.toml --events events.jsonl
 
 fault rules (--fault, repeatable; fields joined by commas, double-quote a value holding a comma):
-  match:  op=get|set|delete|exists|list-keys|increment|cas   key=GLOB   store=GLOB
+  match:  op=get|set|delete|exists|list-keys|increment|cas   key=GLOB|GLOB   store=GLOB
           batch=get-many|set-many|delete-many|none   position=N|N-M|N|M (0-based, within one batch call)
           nth=N (only the Nth match)   times=N (the first N matches; default: every match)
   effect: error=KIND[:MESSAGE]   in-doubt=KIND[:MESSAGE] (performed, then the error)   trap[=MESSAGE]
           latency=50ms|0.2s   (KIND: other, access-denied, no-such-store)
   --fault-file takes the same fields as JSON ([{"op": "set", "position": 2, "error": "other:disk full"}])
   or TOML ([[fault]] tables). --events writes every backend operation and its true outcome as JSON lines.
+"""
+
+EPILOG_COMPOSE = """examples:
+  kvbatch compose build/demo.wasm -o demo-spin.wasm              draft2 guest + build/provider.wasm: for Spin
+  kvbatch compose build/demo-wasmtime.wasm -o demo-cli.wasm      draft guest + build/provider-draft.wasm
+  wasmtime run -S keyvalue demo-cli.wasm ""                      ... runs on the wasmtime CLI's store alone
+  kvbatch run demo-spin.wasm --batch none                        ... or under the harness, serving store only
+  kvbatch compose my-guest.wasm --provider my-provider.wasm -o out.wasm
+
+The result imports wasi:keyvalue/store (one import shared by the guest and the provider) and whatever
+else the guest imports, but no batch. It is validated, and cached under build/cache/composed/ by the
+hashes of both inputs.
 """
 
 EPILOG_CHECK = """examples:
@@ -78,8 +91,15 @@ def _add_store_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--batch", choices=BATCH_MODES, default="provider",
-        help="how wasi:keyvalue/batch is served: native (the host), provider (build/provider.wasm plugged in; default), "
-             "none (not defined, for guests built without batch), e.g. --batch native",
+        help="how wasi:keyvalue/batch is served: provider (the default: the provider of the guest's keyvalue version, "
+             "build/provider.wasm or build/provider-draft.wasm, composed into the guest ahead of time, as "
+             "`kvbatch compose` does), native (the host), none (not defined: for guests built without batch or "
+             "already composed), e.g. --batch native",
+    )
+    parser.add_argument(
+        "--provider", metavar="PATH",
+        help="with --batch provider, compose this provider component instead of the project's, "
+             "e.g. --provider build/broken/naive.wasm",
     )
     parser.add_argument(
         "--no-bridge", action="store_true",
@@ -128,12 +148,34 @@ def _harness(args: argparse.Namespace) -> Harness:
         specs += runtime_config.store_specs(args.runtime_config)
     registry = StoreRegistry.from_specs(specs, args.allow_store)
     args.event_log, args.fault_layers = _faults(args, registry)
-    if args.batch == "provider":
-        builder.build_all(["provider"], log=lambda line: None)
-    harness = Harness(registry, batch=args.batch, provider_path=DEFAULT_PROVIDER)
+    provider = getattr(args, "provider", None)
+    if provider and args.batch != "provider":
+        raise ConfigError(f"--provider goes with --batch provider, not --batch {args.batch}")
+    harness = Harness(registry, batch=args.batch, provider_path=Path(provider) if provider else None)
     if getattr(args, "no_bridge", False):
         harness.bridge = False
     return harness
+
+
+def _check_composed_faults(args: argparse.Namespace, harness: Harness) -> None:
+    """Refuses fault rules that match by batch call when the provider is composed into the guest:
+    the host then sees only the provider's per-key store calls, not the batch call they serve."""
+    layers: List[FaultLayer] = getattr(args, "fault_layers", [])
+    if harness.batch != "provider" or not layers or not layers[0].plan:
+        return
+    from .compose import batch_version
+    from .wasm_tools import world
+
+    if batch_version(world(args.component)) is None:
+        return
+    for index, rule in enumerate(layers[0].plan.rules, 1):
+        used = [name for name, value in (("position", rule.positions), ("batch", rule.batch)) if value is not None]
+        if used:
+            raise ConfigError(
+                f"fault rule {index} ({rule.describe()}): {' and '.join(f'{u}=' for u in used)} "
+                f"{'select' if len(used) > 1 else 'selects'} by the batch call a store operation serves, but with "
+                "--batch provider the provider is composed into the guest and the host sees only its per-key store "
+                "calls; match them with key=, nth= or times=, or use --batch native")
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -152,6 +194,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     harness = _harness(args)
     try:
         check_component_file(args.component)  # after the stores and faults: their errors come first
+        _check_composed_faults(args, harness)
         result = harness.run_command(args.component, args.args)
     finally:
         harness.registry.close()
@@ -161,7 +204,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         first = result.trap.splitlines()[0] if result.trap.strip() else ""
         if args.batch == "none" and "wasi:keyvalue/batch" in first and "not found" in first:
             print(f"kvbatch: {args.component} imports wasi:keyvalue/batch, which --batch none does not serve "
-                  "(it is for guests built without it, world guest-nobatch); use --batch native or provider", file=sys.stderr)
+                  "(it is for guests built without it, world guest-nobatch, or composed with a provider); "
+                  "use --batch native or provider", file=sys.stderr)
             return 2
         print(f"kvbatch: the component trapped: {trap_summary(result.trap)}", file=sys.stderr)
     _report_faults(args)
@@ -186,6 +230,17 @@ def _report_faults(args: argparse.Namespace) -> None:
         print(f"kvbatch: event log: {args.events} ({len(layers[0].events)} events)", file=sys.stderr)
 
 
+def cmd_compose(args: argparse.Namespace) -> int:
+    out = compose_provider(args.guest, args.provider, args.output,
+                           log=lambda line: print(line, file=sys.stderr))
+    from .compose import keyvalue_version
+    from .wasm_tools import world
+
+    kv = [name for name in world(out).imports if name.startswith("wasi:keyvalue/")]
+    print(f"composed {out}: imports {', '.join(kv)} (wasi:keyvalue@{keyvalue_version(world(out))}) and no batch")
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from .backends import open_backend
     from wasmtime import WasmtimeError
@@ -197,7 +252,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.native:
         implementation = Implementation("native")
     else:
-        component = Path(args.component) if args.component else DEFAULT_PROVIDER
+        component = Path(args.component) if args.component else builder.TARGETS["provider"].output
         if not args.component:
             builder.build_all(["provider"], log=lambda line: None)
         check_component_file(component)
@@ -261,6 +316,15 @@ def parser() -> argparse.ArgumentParser:
     _add_store_options(p)
     _add_fault_options(p)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("compose", help="plug the provider into a guest's wasi:keyvalue/batch import ahead of time",
+                       epilog=EPILOG_COMPOSE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("guest", metavar="GUEST.wasm", help="a component importing wasi:keyvalue/batch (draft2 or draft)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.wasm", help="where to write the composed component")
+    p.add_argument("--provider", metavar="PATH",
+                   help="the provider to plug in (default: build/provider.wasm for a draft2 guest, "
+                        "build/provider-draft.wasm for a draft guest, built if stale)")
+    p.set_defaults(func=cmd_compose)
 
     p = sub.add_parser("check", help="hold a batch implementation to DESIGN.md's semantics under faults (conformance suite)",
                        epilog=EPILOG_CHECK, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -71,7 +71,7 @@ def check_component_file(path: str | os.PathLike[str]) -> None:
     except OSError as err:
         raise ConfigError(f"component {shown}: cannot read it ({err.strerror or err})") from None
     if head != WASM_MAGIC:
-        raise ConfigError(f"component {shown} is not WebAssembly (it does not start with \\0asm); "
+        raise ConfigError(f"component {shown} is not a WebAssembly component (it does not start with \\0asm); "
                           "build one with kvbatch build")
 
 

@@ -6,10 +6,10 @@ what happens to them:
 | field | matches / does | example |
 |---|---|---|
 | `op` | operation(s): get, set, delete, exists, list-keys, increment, cas (`|`-separated) | `op=set\\|delete` |
-| `key` | key, exact or glob (`*`, `?`, `[abc]`) | `key=user:00*` |
+| `key` | key, exact or glob (`*`, `?`, `[abc]`); `|` for alternatives | `key=user:00*`, `key=a\\|b` |
 | `store` | store name, exact or glob | `store=default` |
-| `batch` | the batch call the operation serves: get-many, set-many, delete-many, or `none` | `batch=set-many` |
-| `position` | 0-based index among the batch call's operations of the same kind (`2`, `1-3`, `0\\|4`) | `position=2` |
+| `batch` | the batch call the operation serves: get-many, set-many, delete-many, or `none` (host-native batch, or the conformance driver's calls; a composed provider's calls are per-key to the host) | `batch=set-many` |
+| `position` | 0-based index among the batch call's operations of the same kind (`2`, `1-3`, `0\\|4`); same scope as `batch` | `position=2` |
 | `nth` | fire only on the Nth operation the rule matched (1-based, counted over the run) | `nth=3` |
 | `times` | fire at most this many times (default: every match; `nth` means once) | `times=2` |
 | `error` | return `err(KIND[:MESSAGE])`; the operation is not performed | `error=other:disk full` |
@@ -105,7 +105,7 @@ class FaultRule:
             return False
         if self.store is not None and not fnmatch.fnmatchcase(store, self.store):
             return False
-        if self.key is not None and (key is None or not fnmatch.fnmatchcase(key, self.key)):
+        if self.key is not None and (key is None or not any(fnmatch.fnmatchcase(key, alt) for alt in self.key.split("|"))):
             return False
         if self.batch is not None and (batch_op or "none") != self.batch:
             return False
@@ -264,7 +264,7 @@ def rule_from_mapping(data: Mapping[str, Any], index: int = 1, origin: str = "fa
         raise FaultPlanError(f"{where}: unknown field {unknown[0]!r}; known fields: {', '.join(FIELDS)}")
 
     ops = _ops(fields.get("op"), where) if "op" in fields else None
-    key = _text(fields, "key", where)
+    key = _alternatives(fields, "key", where)
     store = _text(fields, "store", where)
     batch = _text(fields, "batch", where)
     if batch is not None and batch not in (*BATCH_OPS, "none"):
@@ -301,6 +301,19 @@ def _text(fields: Mapping[str, Any], name: str, where: str) -> Optional[str]:
     value = fields[name]
     if not isinstance(value, str) or value == "":
         raise FaultPlanError(f"{where}: {name}= needs a non-empty text value")
+    return value
+
+
+def _alternatives(fields: Mapping[str, Any], name: str, where: str) -> Optional[str]:
+    """A glob, or several joined by `|` (a list in a plan file): any of them matches."""
+    if isinstance(fields.get(name), (list, tuple)):
+        items = [str(v) for v in fields[name]]
+        if not items or any(not item or "|" in item for item in items):
+            raise FaultPlanError(f"{where}: {name}= needs non-empty globs without '|'")
+        return "|".join(items)
+    value = _text(fields, name, where)
+    if value is not None and "" in value.split("|"):
+        raise FaultPlanError(f"{where}: {name}={value!r} has an empty alternative; expected GLOB or GLOB|GLOB")
     return value
 
 

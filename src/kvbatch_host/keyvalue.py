@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from wasmtime.component import LinkerInstance, Record, ResourceAny, ResourceHost, ResourceType, Variant
 
-from . import bridge, fastpath, wasmtime_compat
+from . import bridge, wasmtime_compat
 from .backends import DEFAULT_PAGE_SIZE, Backend
 from .errors import HostKvError
 from .stores import StoreRegistry
@@ -131,7 +131,7 @@ def error_value(err: HostKvError) -> Any:
 
 BatchOps = Any
 """An object with `get_many(bucket, keys)`, `set_many(bucket, items)`, `delete_many(bucket, keys)`
-taking an `OpenBucket` (see `NativeBatch` and `kvbatch_host.compose.ProviderBatch`)."""
+taking an `OpenBucket` (see `NativeBatch` and `kvbatch_host.driver.DriverBatch`)."""
 
 
 class NativeBatch:
@@ -152,7 +152,6 @@ class KeyValueHost:
 
     def __init__(self, registry: StoreRegistry, page_size: int = DEFAULT_PAGE_SIZE) -> None:
         wasmtime_compat.install()
-        fastpath.install()  # bulk value conversions; plain path (with a warning) off the pinned wasmtime
         self.registry = registry
         self.page_size = page_size
         self.bucket_type = next(_type_ids)
@@ -183,7 +182,15 @@ class KeyValueHost:
 
     def close_bucket(self, bucket: OpenBucket) -> None:
         """Forgets a handle made by `open_bucket`."""
-        self._buckets.pop(bucket.rep, None)
+        self.close_rep(bucket.rep)
+
+    def close_rep(self, rep: int) -> None:
+        """Forgets the bucket handle `rep` (one a discarded store held)."""
+        self._buckets.pop(rep, None)
+
+    def bucket_reps(self) -> frozenset[int]:
+        """The bucket handles open now."""
+        return frozenset(self._buckets)
 
     def borrow(self, store: Any, bucket: OpenBucket) -> ResourceAny:
         """A borrowed handle to `bucket`, to pass to another component's export."""

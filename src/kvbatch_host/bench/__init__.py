@@ -5,13 +5,13 @@ times its own `set-many` + `get-many` + `delete-many`):
 
 * `native`: the harness serving `wasi:keyvalue/batch` itself (memory backend), with the byte
   bridge plugged in as the harness does for draft2 guests (`kvbatch_host.bridge`);
-* `native-direct`: the same without the bridge: values cross as `list<u8>` (fast path);
-* `provider`: the harness with the provider component plugged in for `batch`;
+* `provider`: the harness running the guest composed with the provider component (static
+  composition, as `kvbatch compose` does), through the byte bridge: the host sees per-key calls;
 * `per-key`: the harness, a guest without `batch` making one `store` call per key;
 * `wasmtime-cli`: `wasmtime run -S keyvalue` (its native in-memory host): the reference;
 * `redis-*`: the harness over the Redis backend (batch and per-key) against redis-py's
   MSET/MGET/DEL and pipelines from Python, on a loopback `redis-server` the run starts;
-* component start: compile from scratch, load the compiled form, instantiate the provider.
+* component start: compile from scratch, load the compiled form, instantiate the composed guest.
 
 `run_benchmarks` returns the JSON document (`headline`, `runs`, `growth`, `peak_rss_mb`,
 `start`, `meta`); the CLI prints the table and writes the JSON and PNG plots.
@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from .. import build as builder
-from .. import fastpath
 from ..errors import ConfigError
 from ..wasmtime_compat import WASMTIME_VERSION
 from . import measure
@@ -98,10 +97,9 @@ def run_benchmarks(options: Options, log: Callable[[str], None] = print) -> Dict
         "machine": platform.machine(),
         "cpus": _cpus(),
         "wasmtime_py": WASMTIME_VERSION,
-        "fastpath": fastpath.installed() and fastpath.active(),
         "harness_backend": "memory",
-        "peak_rss": "harness: this whole process (compiled components, numpy, heap the fast path keeps for reuse), "
-                    "reset before each run; wasmtime-cli: the child process, sampled every 5 ms",
+        "peak_rss": "harness: this whole process (compiled components and heap), reset before each run; "
+                    "wasmtime-cli: the child process, sampled every 5 ms",
         "notes": notes,
     }
     return document(Results(measurements), plan, start, meta)
@@ -144,7 +142,7 @@ def print_summary(doc: Dict[str, Any], log: Callable[[str], None] = print) -> No
         value = doc["headline"][key]
         log(f"  {key:<36} {'-' if value is None else value}")
     start = doc["start"]
-    log(f"  {'instantiate_provider_ms':<36} {start.get('instantiate_ms', '-')}")
+    log(f"  {'instantiate_composed_ms':<36} {start.get('instantiate_ms', '-')}")
     if doc["growth"]:
         log("growth (time at 10x the keys / time before):")
         for path, steps in doc["growth"].items():
@@ -152,8 +150,6 @@ def print_summary(doc: Dict[str, Any], log: Callable[[str], None] = print) -> No
     if doc["peak_rss_mb"]:
         log("peak RSS, MB: " + "; ".join(f"{path} " + ", ".join(f"{k} {v}" for k, v in row.items())
                                         for path, row in doc["peak_rss_mb"].items()))
-    if not doc["meta"]["fastpath"]:
-        log("note: the fast value path is off (plain wasmtime-py conversions)")
     for note in doc["meta"]["notes"]:
         log(f"note: {note}")
 
@@ -185,7 +181,7 @@ __all__ = ["Options", "run_benchmarks", "print_summary", "main", "HEADLINE_KEYS_
 EPILOG = """examples:
   kvbatch bench --quick                      a small subset, every headline figure once
   kvbatch bench --json build/bench/bench.json
-  KVBATCH_FASTPATH=0 kvbatch bench --quick   the same with wasmtime-py's plain value path
+  kvbatch bench --quick --no-cli --no-redis  the harness paths only
 """
 
 
