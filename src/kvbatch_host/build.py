@@ -21,6 +21,8 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from importlib.metadata import version as package_version
 
+from .errors import ConfigError
+
 ROOT = Path(__file__).resolve().parents[2]
 WIT_DIR = ROOT / "wit"
 SRC = ROOT / "src"
@@ -213,12 +215,18 @@ def build(target: Target, force: bool = False, log: Callable[[str], None] = prin
     return True
 
 
+class UnknownTarget(ConfigError, KeyError):
+    """A build target name that is not in `TARGETS` (a `KeyError` and a command-line error)."""
+
+    __str__ = BaseException.__str__
+
+
 def build_all(names: Optional[Sequence[str]] = None, force: bool = False, log: Callable[[str], None] = print) -> List[Target]:
     """Builds the named targets (all when `names` is empty); returns them."""
     chosen = list(names) if names else list(TARGETS)
     unknown = [n for n in chosen if n not in TARGETS]
     if unknown:
-        raise KeyError(f"unknown build target(s) {', '.join(unknown)}; known: {', '.join(TARGETS)}")
+        raise UnknownTarget(f"unknown build target(s) {', '.join(unknown)}; known: {', '.join(TARGETS)}")
     for name in chosen:
         build(TARGETS[name], force=force, log=log)
     return [TARGETS[n] for n in chosen]

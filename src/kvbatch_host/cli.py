@@ -11,6 +11,7 @@ from typing import List, Optional, Sequence, Tuple
 from . import build as builder
 from . import runtime_config
 from .backends import DEFAULT_STORE_URL
+from .cli_errors import OneLineParser, check_component_file, guarded, trap_summary
 from .errors import ConfigError
 from .events import EventLog
 from .faults import FaultLayer, FaultPlan
@@ -191,6 +192,7 @@ def cmd_bindings(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     harness = _harness(args)
     try:
+        check_component_file(args.component)  # after the stores and faults: their errors come first
         _check_composed_faults(args, harness)
         result = harness.run_command(args.component, args.args)
     finally:
@@ -198,13 +200,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.event_log is not None:
             args.event_log.close()
     if result.trap:
-        first = result.trap.splitlines()[0]
+        first = result.trap.splitlines()[0] if result.trap.strip() else ""
         if args.batch == "none" and "wasi:keyvalue/batch" in first and "not found" in first:
             print(f"kvbatch: {args.component} imports wasi:keyvalue/batch, which --batch none does not serve "
                   "(it is for guests built without it, world guest-nobatch, or composed with a provider); "
                   "use --batch native or provider", file=sys.stderr)
             return 2
-        print(f"kvbatch: the component trapped: {first}", file=sys.stderr)
+        print(f"kvbatch: the component trapped: {trap_summary(result.trap)}", file=sys.stderr)
     _report_faults(args)
     return result.exit_code
 
@@ -252,8 +254,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         component = Path(args.component) if args.component else builder.TARGETS["provider"].output
         if not args.component:
             builder.build_all(["provider"], log=lambda line: None)
-        if not component.exists():
-            raise ConfigError(f"component {str(component)!r} does not exist")
+        check_component_file(component)
         implementation = Implementation("provider", component)
     backend = open_backend(args.store)
     try:
@@ -288,7 +289,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
+    top = OneLineParser(
         prog="kvbatch",
         description="Batch key-value operations for WebAssembly components: build them, run them on real stores.",
     )
@@ -370,10 +371,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser().parse_args(argv)
     args.args = component_args
     try:
-        return int(args.func(args))
-    except ConfigError as err:
-        print(f"kvbatch: {err}", file=sys.stderr)
-        return 2
+        return guarded(args.func, args)
     except subprocess.CalledProcessError as err:
         print(f"kvbatch: build failed: {' '.join(err.cmd)}\n{err.stdout}{err.stderr}", file=sys.stderr)
         return 1

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import math
 import re
 import threading
 import time
@@ -50,6 +51,7 @@ from wasmtime import WasmtimeError
 from .backends import Backend, MemoryBackend, SqliteBackend
 from .backends.base import DEFAULT_PAGE_SIZE
 from .errors import ERROR_KINDS, ConfigError, HostKvError
+from .textfiles import read_text
 from .events import BATCH_OPS, EventLog, error_json, value_digest
 
 OPERATIONS = ("get", "set", "delete", "exists", "list-keys", "increment", "cas")
@@ -81,7 +83,7 @@ class FaultRule:
     key: Optional[str] = None
     store: Optional[str] = None
     batch: Optional[str] = None
-    positions: Optional[FrozenSet[int]] = None
+    positions: Optional[PositionSet] = None
     nth: Optional[int] = None
     times: Optional[int] = None
     error: Optional[Tuple[str, str]] = None
@@ -139,25 +141,26 @@ class FaultPlan:
     def load(cls, path: str | Path) -> "FaultPlan":
         """A plan from a `.json` or `.toml` file."""
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as err:
-            raise FaultPlanError(f"fault plan {str(path)!r}: cannot read it ({err.strerror})") from None
+        where = f"fault plan {str(path)!r}"
+        text = read_text(path, "fault plan", FaultPlanError)
         data: Any
-        if path.suffix.lower() == ".toml":
-            import tomllib
+        try:
+            if path.suffix.lower() == ".toml":
+                import tomllib
 
-            try:
-                data = tomllib.loads(text)
-            except tomllib.TOMLDecodeError as err:
-                raise FaultPlanError(f"fault plan {str(path)!r}: invalid TOML: {err}") from None
-        elif path.suffix.lower() == ".json":
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as err:
-                raise FaultPlanError(f"fault plan {str(path)!r}: invalid JSON: {err}") from None
-        else:
-            raise FaultPlanError(f"fault plan {str(path)!r}: expected a .json or .toml file")
+                try:
+                    data = tomllib.loads(text, parse_float=_finite_float(where))
+                except tomllib.TOMLDecodeError as err:
+                    raise FaultPlanError(f"{where}: invalid TOML: {err}") from None
+            elif path.suffix.lower() == ".json":
+                try:
+                    data = json.loads(text, parse_float=_finite_float(where), parse_constant=_no_constant(where))
+                except json.JSONDecodeError as err:
+                    raise FaultPlanError(f"{where}: invalid JSON: {err}") from None
+            else:
+                raise FaultPlanError(f"{where}: expected a .json or .toml file")
+        except RecursionError:
+            raise FaultPlanError(f"{where}: nested too deeply to be a fault plan (a plan is a list of flat tables)") from None
         return cls.from_data(data, origin=str(path))
 
     @classmethod
@@ -180,6 +183,22 @@ class FaultPlan:
 
 
 # -- parsing -----------------------------------------------------------------------------
+
+
+def _finite_float(where: str) -> Callable[[str], float]:
+    """A `parse_float` for JSON and TOML that refuses what is not a finite number (`nan`, `inf`, 1e999)."""
+    def parse(text: str) -> float:
+        number = float(text)
+        if not math.isfinite(number):
+            raise FaultPlanError(f"{where}: {text} is not a finite number; plans take finite numbers only")
+        return number
+    return parse
+
+
+def _no_constant(where: str) -> Callable[[str], Any]:
+    def refuse(name: str) -> Any:
+        raise FaultPlanError(f"{where}: {name} is not a finite number; plans take finite numbers only")
+    return refuse
 
 
 def split_fields(spec: str, where: str) -> List[Tuple[str, str]]:
@@ -320,26 +339,55 @@ def _int(fields: Mapping[str, Any], name: str, where: str, minimum: int) -> Opti
     value = fields[name]
     if isinstance(value, bool):
         raise FaultPlanError(f"{where}: {name}={value!r} is not an integer")
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise FaultPlanError(f"{where}: {name}={value!r} is not an integer") from None
+    text = str(value).strip()
+    if not (isinstance(value, int) or (text.isascii() and text.isdigit())) or len(text) > 18:
+        raise FaultPlanError(f"{where}: {name}={value!r} is not an integer (ASCII digits, at most 18 of them)")
+    number = int(text)
     if number < minimum:
         raise FaultPlanError(f"{where}: {name}={number} must be at least {minimum}")
     return number
 
 
-_RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
+_RANGE = re.compile(r"^\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?$")
+
+MAX_RULE_POSITIONS = 1_000_000
+"""Most positions one rule may name, over all its ranges (a batch call has at most 100,000 keys)."""
 
 
-def _positions(value: Any, where: str) -> FrozenSet[int]:
+@dataclass(frozen=True)
+class PositionSet:
+    """The positions a rule matches, as sorted, merged, inclusive `(low, high)` ranges (never
+    materialised: `position=0-999999` costs one tuple)."""
+
+    ranges: Tuple[Tuple[int, int], ...]
+
+    def __contains__(self, position: object) -> bool:
+        if not isinstance(position, int):
+            return False
+        return any(low <= position <= high for low, high in self.ranges)
+
+    def __len__(self) -> int:
+        return sum(high - low + 1 for low, high in self.ranges)
+
+    @classmethod
+    def of(cls, ranges: Iterable[Tuple[int, int]]) -> "PositionSet":
+        merged: List[Tuple[int, int]] = []
+        for low, high in sorted(ranges):
+            if merged and low <= merged[-1][1] + 1:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], high))
+            else:
+                merged.append((low, high))
+        return cls(tuple(merged))
+
+
+def _positions(value: Any, where: str) -> PositionSet:
     items = list(value) if isinstance(value, (list, tuple)) else str(value).split("|")
-    found: set[int] = set()
+    ranges: List[Tuple[int, int]] = []
     for item in items:
         if isinstance(item, int) and not isinstance(item, bool):
             if item < 0:
                 raise FaultPlanError(f"{where}: position={item} must be 0 or more (positions count from 0)")
-            found.add(item)
+            ranges.append((item, item))
             continue
         match = _RANGE.match(str(item))
         if match is None:
@@ -347,10 +395,12 @@ def _positions(value: Any, where: str) -> FrozenSet[int]:
         low, high = int(match.group(1)), int(match.group(2) or match.group(1))
         if high < low:
             raise FaultPlanError(f"{where}: position range {low}-{high} is empty")
-        if high - low > 1_000_000:
-            raise FaultPlanError(f"{where}: position range {low}-{high} spans more than 1,000,000 positions")
-        found.update(range(low, high + 1))
-    return frozenset(found)
+        ranges.append((low, high))
+    positions = PositionSet.of(ranges)
+    if len(positions) > MAX_RULE_POSITIONS:
+        raise FaultPlanError(f"{where}: the rule names {len(positions):,} positions; the limit is "
+                             f"{MAX_RULE_POSITIONS:,} per rule (MAX_RULE_POSITIONS)")
+    return positions
 
 
 def _error(value: Any, where: str, name: str) -> Tuple[str, str]:
@@ -369,6 +419,8 @@ _LATENCY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*$")
 
 def _latency(value: Any, where: str) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise FaultPlanError(f"{where}: latency={value!r} is not a finite number of milliseconds")
         ms = float(value)
     else:
         match = _LATENCY.match(str(value))

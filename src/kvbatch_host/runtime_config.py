@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 from .errors import ConfigError
+from .textfiles import read_text
 
 TYPES = ("spin", "redis", "redis-cluster", "memory")
 DEFAULT_SPIN_PATH = ".spin/sqlite_key_value.db"
@@ -37,11 +38,11 @@ def store_specs(path: str | Path) -> List[str]:
     """`NAME=URL` store specs (as `--store` takes them) for every `[key_value_store.NAME]` table."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ConfigError(f"runtime config {str(path)!r}: cannot read it ({err.strerror})") from None
+        data = tomllib.loads(read_text(path, "runtime config"))
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"runtime config {str(path)!r}: invalid TOML: {err}") from None
+    except RecursionError:
+        raise ConfigError(f"runtime config {str(path)!r}: nested too deeply to be a runtime config") from None
     stores = data.get("key_value_store")
     if not isinstance(stores, dict) or not stores:
         raise ConfigError(f"runtime config {str(path)!r} has no [key_value_store.NAME] table")

@@ -28,6 +28,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from .. import build as builder
 from .. import fastpath
+from ..errors import ConfigError
 from ..wasmtime_compat import WASMTIME_VERSION
 from . import measure
 from .measure import BenchError, Measurement
@@ -201,11 +202,27 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _check_outputs(json_path: Optional[Path], plots_dir: Optional[Path]) -> None:
+    """Fails before any benchmark runs when an output cannot be written: `ConfigError` naming it."""
+    try:
+        if plots_dir is not None:
+            plots_dir.mkdir(parents=True, exist_ok=True)
+        if json_path is not None:
+            if json_path.is_dir():
+                raise ConfigError(f"bench: --json {str(json_path)!r} is a directory; give a file name")
+            json_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(json_path, "a", encoding="utf-8"):
+                pass
+    except OSError as err:
+        raise ConfigError(f"bench: cannot write {str(err.filename or json_path or plots_dir)!r} "
+                          f"({err.strerror or err})") from None
+
+
 def command(args: Any) -> int:
     """Runs `kvbatch bench` with parsed `args`."""
     if args.repeat is not None and args.repeat < 1:
-        print(f"kvbatch bench: --repeat must be at least 1, got {args.repeat}")
-        return 2
+        raise ConfigError(f"bench: --repeat must be at least 1, got {args.repeat}")
+    _check_outputs(args.json_path, None if args.no_plots else args.plots_dir)
     options = Options(quick=args.quick, repeat=args.repeat, json_path=args.json_path,
                       plots_dir=None if args.no_plots else args.plots_dir, cli=not args.no_cli, redis=not args.no_redis,
                       progress=not args.no_progress)
