@@ -45,6 +45,8 @@ class Target:
     """`-d` for componentize-py. `None`: the world comes from the WIT of installed packages that
     ship a `componentize-py.toml` (spin-sdk), found through the venv (`VIRTUAL_ENV`)."""
     description: str = ""
+    prepare: Optional[Callable[[], None]] = None
+    """Run before the inputs are hashed (e.g. to lay out a WIT directory under build/)."""
 
 
 GUEST_PATHS = (SRC / "kvbatch_guests", SRC)
@@ -73,6 +75,27 @@ def _probe(name: str, world: str, description: str) -> Target:
 
 
 SPIN_WORLD = "spin:up/http-trigger@4.1.0"
+SERVE_WIT = BUILD / "serve-wit"
+SERVE_ADAPTER_SOURCES = SRC / "kvbatch_guests" / "serve"
+
+
+def _prepare_serve_wit() -> None:
+    """Lays out build/serve-wit: the serve adapter's world beside spin-sdk's WIT packages (`deps`)."""
+    from importlib.util import find_spec
+
+    spec = find_spec("spin_sdk")
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError("spin-sdk is not installed: the serve adapter is built against its WIT")
+    SERVE_WIT.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(SERVE_ADAPTER_SOURCES / "adapter.wit", SERVE_WIT / "adapter.wit")
+    deps = SERVE_WIT / "deps"
+    target = Path(spec.origin).parent / "wit" / "deps"
+    if deps.is_symlink() and deps.resolve() != target.resolve():
+        deps.unlink()
+    if not deps.exists():
+        deps.symlink_to(target, target_is_directory=True)
+
+
 SPIN_PATHS = (ROOT / "spin", SRC)
 
 TARGETS: Dict[str, Target] = {
@@ -106,6 +129,9 @@ TARGETS: Dict[str, Target] = {
         Target("bulk-driver", "guest", "bulk_driver", GUEST_PATHS, GUEST_SOURCES + (SRC / "kvbatch_bulk",),
                BUILD / "bulk-driver.wasm",
                description="feeds HTTP requests to the Spin component's logic (kvbatch_bulk) under the harness (tests)"),
+        Target("serve-adapter", "kvbatch:serve/spin-adapter@0.1.0", "adapter", (SERVE_ADAPTER_SOURCES,),
+               (SERVE_ADAPTER_SOURCES,), BUILD / "serve-adapter.wasm", wit=SERVE_WIT, prepare=_prepare_serve_wit,
+               description="`kvbatch serve`: Spin's keyvalue and variables for build/spin.wasm over the store server"),
     )
 }
 """Every buildable component, by name."""
@@ -145,7 +171,7 @@ def inputs_digest(target: Target) -> str:
     """A hash of everything that decides the bytes of `target`'s output."""
     digest = hashlib.sha256()
     digest.update(f"{target.world}\0{target.module}\0componentize-py {package_version('componentize-py')}\0".encode())
-    if target.wit is None:  # the installed packages' WIT: their versions decide it
+    if target.wit is None or target.prepare is not None:  # the installed packages' WIT: their versions decide it
         digest.update(f"spin-sdk {package_version('spin-sdk')}\0".encode())
     for file in _files([target.wit] if target.wit else [], (".wit",)) + _files(target.sources, (".py", ".toml")):
         label = file.relative_to(ROOT) if file.is_relative_to(ROOT) else file
@@ -197,6 +223,8 @@ def build(target: Target, force: bool = False, log: Callable[[str], None] = prin
 
     Raises `subprocess.CalledProcessError` with componentize-py's output when the build fails.
     """
+    if target.prepare is not None:
+        target.prepare()
     if not force and is_fresh(target):
         log(f"  {target.name:<16} up to date  {target.output.relative_to(ROOT)}")
         return False

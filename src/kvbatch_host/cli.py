@@ -359,6 +359,10 @@ def parser() -> argparse.ArgumentParser:
                        "3 against 6 masters", epilog=bench_cluster.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     bench_cluster.add_arguments(p)
     p.set_defaults(func=bench_cluster.command)
+
+    from .serve import command as serve_command
+
+    serve_command.add_parser(sub)
     return top
 
 

@@ -1,0 +1,1 @@
+"""Components `kvbatch serve` composes around build/spin.wasm (guest side: stdlib and bindings only)."""

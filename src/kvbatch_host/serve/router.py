@@ -1,0 +1,150 @@
+"""The address `kvbatch serve` listens on: routes like Spin's HTTP trigger and forwards to `wasmtime serve`.
+
+`wasmtime serve` has no router, and the component reads the path after its route from the
+`spin-path-info` header. For a request under the manifest's route this sets the headers Spin
+sets (`spin-path-info`, `spin-full-url`, `spin-matched-route`, `spin-component-route`,
+`spin-raw-component-route`, `spin-base-path`, `spin-client-addr`) and forwards it, body and
+headers unchanged, to the `wasmtime serve` instance on a private loopback port; any other path
+is answered 404 as Spin answers it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Optional, Tuple
+from urllib.parse import urlsplit
+
+from ..errors import ConfigError
+from .manifest import Route
+
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
+SPIN_HEADERS = ("spin-path-info", "spin-full-url", "spin-matched-route", "spin-component-route",
+                "spin-raw-component-route", "spin-base-path", "spin-client-addr")
+MAX_BODY_BYTES = 64 * 1024 * 1024
+"""Request bodies above this are refused before forwarding (the component's own limit is lower: 413 from it)."""
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class Router:
+    """Listens on `listen` (host, port); forwards routed requests to `backend` (host, port)."""
+
+    def __init__(self, listen: Tuple[str, int], route: Route, backend: Tuple[str, int]) -> None:
+        self.route = route
+        self.backend = backend
+        router = self
+        local = threading.local()
+
+        def connection() -> http.client.HTTPConnection:
+            conn: Optional[http.client.HTTPConnection] = getattr(local, "conn", None)
+            if conn is None:
+                conn = local.conn = http.client.HTTPConnection(*router.backend, timeout=300)
+                conn.connect()
+                assert conn.sock is not None
+                conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return conn
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go in two writes: without it, 40 ms of delayed ACK
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
+                pass
+
+            def _plain(self, status: int, text: str) -> None:
+                data = text.encode()
+                self.send_response(status)
+                self.send_header("content-type", "text/plain")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _forward(self) -> None:
+                target = urlsplit(self.path)
+                path_info = router.route.path_info(target.path or "/")
+                length = int(self.headers.get("content-length") or 0)
+                if length > MAX_BODY_BYTES:
+                    self._plain(413, f"request body over {MAX_BODY_BYTES} bytes")
+                    self.close_connection = True
+                    return
+                body = self.rfile.read(length) if length else b""
+                if path_info is None:
+                    self._plain(404, "Not Found")
+                    return
+                host = self.headers.get("host") or "%s:%d" % router.address
+                headers = [(k, v) for k, v in self.headers.items()
+                           if k.lower() not in HOP_BY_HOP and k.lower() not in SPIN_HEADERS]
+                headers += [
+                    ("spin-path-info", path_info),
+                    ("spin-full-url", f"http://{host}{self.path}"),
+                    ("spin-matched-route", router.route.route),
+                    ("spin-component-route", router.route.prefix),
+                    ("spin-raw-component-route", router.route.route),
+                    ("spin-base-path", "/"),
+                    ("spin-client-addr", "%s:%d" % self.client_address[:2]),
+                ]
+                for attempt in (1, 2):  # a kept-alive connection wasmtime closed is retried once on a fresh one
+                    try:
+                        conn = connection()
+                        conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+                        conn.putheader("host", host)
+                        for key, value in headers:
+                            if key.lower() not in ("host", "content-length"):
+                                conn.putheader(key, value)
+                        conn.putheader("content-length", str(len(body)))
+                        conn.endheaders(body)
+                        response = conn.getresponse()
+                        data = response.read()
+                        break
+                    except (http.client.HTTPException, OSError):
+                        stale = getattr(local, "conn", None)
+                        if stale is not None:
+                            stale.close()
+                        local.conn = None
+                        if attempt == 2:
+                            self._plain(502, "kvbatch serve: wasmtime serve did not answer")
+                            return
+                self.send_response(response.status, response.reason)
+                for key, value in response.getheaders():
+                    if key.lower() not in HOP_BY_HOP and key.lower() != "content-length":
+                        self.send_header(key, value)
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _forward
+
+        try:
+            self.httpd = _Server(listen, Handler)
+        except OSError as err:
+            reason = "address already in use" if err.errno in (98, 48) else (err.strerror or str(err))
+            raise ConfigError(f"cannot listen on {listen[0]}:{listen[1]}: {reason}") from None
+        self.thread: Optional[threading.Thread] = None
+
+    @property
+    def address(self) -> Tuple[str, int]:
+        host, port = self.httpd.server_address[:2]
+        return str(host), int(port)
+
+    def start(self) -> "Router":
+        self.thread = threading.Thread(target=self.httpd.serve_forever, name="kvbatch-router", daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def free_port() -> int:
+    """A loopback port free right now (for the private `wasmtime serve` address)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

