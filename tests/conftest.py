@@ -95,3 +95,40 @@ def redis_url(redis_server: object, request: pytest.FixtureRequest) -> str:
 
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)[:80]
     return f"{redis_server.url}?namespace=t-{name}"  # type: ignore[attr-defined]
+
+
+def _cluster(masters: int, replicas: int, node_timeout_ms: int) -> Iterator[object]:
+    from kvbatch_host.redis_server import LocalRedisCluster
+
+    if redis_server_path() is None or shutil.which("redis-cli") is None:
+        pytest.skip("redis-server is not installed (./dev.sh test installs it)")
+    with LocalRedisCluster(masters, replicas, node_timeout_ms=node_timeout_ms) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[object]:
+    """A Redis Cluster of 3 masters (no replicas) on loopback ports for the whole session, stopped
+    by PID at the end whatever happens. Its `.url` is a `redis+cluster://` store URL."""
+    yield from _cluster(3, 0, node_timeout_ms=5000)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_replicated() -> Iterator[object]:
+    """3 masters with a replica each, a 1 s node timeout: for failover tests (a test that kills a
+    master restarts it, so the cluster is whole again for the next)."""
+    yield from _cluster(3, 1, node_timeout_ms=1000)
+
+
+@pytest.fixture
+def namespace(request: pytest.FixtureRequest) -> str:
+    """A key namespace unique to the test (`?namespace=` of a store URL)."""
+    import re
+
+    return "t-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)[:80]
+
+
+@pytest.fixture
+def redis_cluster_url(redis_cluster: object, namespace: str) -> str:
+    """A `redis+cluster://` URL whose namespace is unique to the test."""
+    return f"{redis_cluster.url}?namespace={namespace}"  # type: ignore[attr-defined]

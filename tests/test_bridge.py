@@ -17,16 +17,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kvbatch_host import bridge, components, faults
+from kvbatch_host import bridge, components, faults, wasm_tools
 from kvbatch_host.backends import MemoryBackend
 from kvbatch_host.keyvalue import ABSENT, pack_values, unpack_values
-from kvbatch_host.runner import Harness, imports_bridge
+from kvbatch_host.runner import Harness
 from kvbatch_host.stores import StoreRegistry
 
 from backend_helpers import RecordingBackend
 from bulk_helpers import AUTH, TOKEN
 
 MIB = 1024 * 1024
+
+
+def imports_of(path: Path) -> List[str]:
+    return list(wasm_tools.world(path).imports)
 MAX_VALUE = bytes((i * 13 + 5) % 256 for i in range(MIB))
 ODD_KEYS = ["plain", "é-latin1", "ключ", "日本語のキー", "emoji-🔑", "nul-\u0000-inside"]
 
@@ -71,7 +75,7 @@ def test_unpacking_refuses_sizes_that_do_not_account_for_the_data(sizes: List[in
 # -- building and composing ---------------------------------------------------------------------
 
 def wit_of(path: Path) -> str:
-    return subprocess.run([bridge.wasm_tools(), "component", "wit", str(path)], capture_output=True, text=True,
+    return subprocess.run([wasm_tools.executable(), "component", "wit", str(path)], capture_output=True, text=True,
                           check=True).stdout
 
 
@@ -95,7 +99,7 @@ def test_a_bridged_guest_imports_the_bridge_interface_instead_of_keyvalue(built:
     text = wit_of(composed)
     assert "import kvbatch:components/keyvalue-bridge-draft2@0.1.0;" in text
     assert "import wasi:keyvalue/" not in text
-    assert imports_bridge(components.load_component(composed))
+    assert bridge.bridged_version(components.load_component(composed).type.imports(components.engine()))
 
 
 def test_the_composed_guest_is_reused_from_the_cache(built: Callable[..., Path], tmp_path: Path) -> None:
@@ -107,25 +111,25 @@ def test_the_composed_guest_is_reused_from_the_cache(built: Callable[..., Path],
 
 
 def test_each_keyvalue_version_gets_its_own_bridge(built: Callable[..., Path], tmp_path: Path) -> None:
-    assert bridge.version_for(bridge.import_names(built("bench"))) == bridge.DRAFT2
-    assert bridge.version_for(bridge.import_names(built("bench-nobatch"))) == bridge.DRAFT2
-    assert bridge.version_for(bridge.import_names(built("bench-wasmtime"))) == bridge.DRAFT  # the wasmtime CLI's version
+    assert bridge.version_for(imports_of(built("bench"))) == bridge.DRAFT2
+    assert bridge.version_for(imports_of(built("bench-nobatch"))) == bridge.DRAFT2
+    assert bridge.version_for(imports_of(built("bench-wasmtime"))) == bridge.DRAFT  # the wasmtime CLI's version
     composed = bridge.bridged(built("bench-wasmtime"), cache=tmp_path)
-    assert bridge.bridged_version(bridge.import_names(composed)) == bridge.DRAFT
-    assert bridge.version_for(bridge.import_names(composed)) is None  # never bridged twice
+    assert bridge.bridged_version(imports_of(composed)) == bridge.DRAFT
+    assert bridge.version_for(imports_of(composed)) is None  # never bridged twice
 
 
 def test_a_component_without_keyvalue_imports_is_not_bridged() -> None:
     bridge_component = bridge.build_bridge(bridge.DRAFT2)  # imports only the host interface
-    assert bridge.version_for(bridge.import_names(bridge_component)) is None
+    assert bridge.version_for(imports_of(bridge_component)) is None
     with pytest.raises(bridge.BridgeError, match="imports no wasi:keyvalue version"):
         bridge.bridged(bridge_component)
 
 
 @pytest.mark.parametrize("target", ["bench", "bench-wasmtime", "provider", "spin"])
-def test_import_names_read_from_the_file_are_the_ones_wasmtime_sees(built: Callable[..., Path], target: str) -> None:
+def test_import_names_read_with_wasm_tools_are_the_ones_wasmtime_sees(built: Callable[..., Path], target: str) -> None:
     engine = components.engine()
-    assert sorted(bridge.import_names(built(target))) == sorted(components.load_component(built(target)).type.imports(engine))
+    assert sorted(imports_of(built(target))) == sorted(components.load_component(built(target)).type.imports(engine))
 
 
 def test_the_environment_switch_turns_the_bridge_off(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -143,7 +147,7 @@ def run(built: Callable[..., Path], target: str, args: Sequence[str], *, bridge_
     registry = StoreRegistry().add("default", backend)
     if plan is not None:
         faults.install(registry, plan)
-    harness = Harness(registry, batch=batch, provider_path=built("provider"), bridge=bridge_on)
+    harness = Harness(registry, batch=batch, bridge=bridge_on)
     result = harness.run_command(built(target), list(args), capture=True)
     assert result.trap is None, result.trap
     return result, backend
@@ -268,13 +272,13 @@ def test_kvbatch_run_no_bridge_prints_what_the_bridged_run_prints(built: Callabl
     from kvbatch_host.cli import main
 
     used: List[bool] = []
-    original = runner.Harness.component_for
+    original = runner.Harness.composed
 
     def spy(self: Harness, path: Any) -> Any:
         used.append(self.bridge)
         return original(self, path)
 
-    monkeypatch.setattr(runner.Harness, "component_for", spy)
+    monkeypatch.setattr(runner.Harness, "composed", spy)
     outputs = []
     for extra in ([], ["--no-bridge"]):
         code = main(["run", str(built("probe")), "--store", "memory:", "--batch", "native", *extra, "--", "default", "batch"])

@@ -154,3 +154,20 @@ def test_fault_layer_rules_mid_batch_give_the_reported_outcomes_inside_a_compone
         assert inner.get("default", key) == b"new"
     for key in failed:
         assert inner.get("default", key) == b"old"
+
+
+def test_hostile_bodies_are_400s_inside_a_component_not_traps(harness_for: Callable[..., Harness], driver: Path) -> None:
+    deep = "[" * 2000 + "]" * 2000
+    cursor = base64.urlsafe_b64encode(deep.encode()).decode().rstrip("=")
+    backend = MemoryBackend()
+    responses = drive(
+        harness_for(backend), driver,
+        request("POST", "/stores/default/get-many", ('{"keys": ' + deep + "}").encode()),
+        request("POST", "/stores/default/import", ('{"key": ' + deep + "}").encode()),
+        request("GET", f"/stores/default/keys?cursor={cursor}"),
+        request("POST", "/stores/default/set-many", b'{"items": {"k": "\\ud800"}, "encoding": "text"}'),
+        request("GET", "/stores/default/keys?limit=%C2%B2"),
+    )
+    assert [r["status"] for r in responses] == [400, 400, 400, 400, 400], [r["body"] for r in responses]
+    assert "max_json_depth" in responses[0]["body"] and "lone surrogate" in responses[3]["body"]
+    assert list(backend.all_items("default")) == []

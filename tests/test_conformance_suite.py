@@ -139,7 +139,7 @@ def test_a_bucket_handle_left_open_by_a_call_is_caught(monkeypatch: pytest.Monke
     honest = Session.call
 
     def leaky(self: Session, op: str, request: list) -> tuple:
-        self.harness.keyvalue.open_bucket(CHECK_STORE)  # as an implementation that opens and never drops
+        self.keyvalue.open_bucket(CHECK_STORE)  # as an implementation that opens and never drops
         return honest(self, op, request)
 
     monkeypatch.setattr(Session, "call", leaky)
@@ -178,4 +178,5 @@ def test_kvbatch_check_rejects_a_file_that_is_no_provider_component(tmp_path: Pa
     bogus = tmp_path / "bogus.wasm"
     bogus.write_text("not wasm")
     assert main(["check", str(bogus)]) == 2
-    assert "cannot serve as a batch provider" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "is not a WebAssembly component" in err and err.count("\n") == 1

@@ -39,3 +39,56 @@ def test_host_and_bulk_packages_are_mypy_clean():
 def test_generated_bindings_are_not_checked_in():
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
     assert not [path for path in tracked if "wit_world/" in path or path.startswith("build/")]
+
+
+def library_import_graph() -> dict[str, set[str]]:
+    """Module → the `kvbatch` modules it imports (relative or absolute, `TYPE_CHECKING` blocks included)."""
+    package = ROOT / "src" / "kvbatch"
+    modules = {file.stem for file in package.glob("*.py") if file.stem != "__init__"}
+    graph: dict[str, set[str]] = {}
+    for name in modules:
+        edges: set[str] = set()
+        for node in ast.walk(ast.parse((package / f"{name}.py").read_text())):
+            if isinstance(node, ast.ImportFrom):
+                if node.level == 1 or (node.level == 0 and (node.module or "").split(".")[0] == "kvbatch"):
+                    target = (node.module or "").removeprefix("kvbatch").lstrip(".").split(".")[0]
+                    targets = [target] if target else [alias.name for alias in node.names]
+                    edges.update(t for t in targets if t in modules)
+            elif isinstance(node, ast.Import):
+                edges.update(a.name.split(".")[1] for a in node.names if a.name.startswith("kvbatch.")
+                             and a.name.split(".")[1] in modules)
+        graph[name] = edges - {name}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One import cycle of `graph` as a path that ends where it starts, or [] if it has none."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return []
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit(start)):
+            return cycle
+    return []
+
+
+def test_find_cycle_reports_a_cycle_and_accepts_a_layered_graph():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) == []
+
+
+def test_the_guest_library_has_no_import_cycle_lower_layers_never_import_higher_ones():
+    cycle = find_cycle(library_import_graph())
+    assert not cycle, "import cycle in src/kvbatch: " + " -> ".join(cycle)

@@ -49,7 +49,7 @@ def host_types(built: Callable[..., Any]) -> Dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def provider_types(built: Callable[..., Any]) -> Dict[str, Any]:
-    """Types of the provider's exports (what `ProviderBatch` calls)."""
+    """Types of the provider's exports (what a composed guest calls)."""
     batch = _functions(str(built("provider")), "wasi:keyvalue/batch@", exports=True)
     return {"get-many result": batch["get-many"].result, "set-many items": batch["set-many"].params[1][1]}
 

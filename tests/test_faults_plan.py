@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kvbatch_host.errors import ConfigError
-from kvbatch_host.faults import FaultPlan, FaultPlanError, parse_rule
+from kvbatch_host.faults import FaultPlan, FaultPlanError, PositionSet, parse_rule
 
 
 def test_a_command_line_rule_parses_every_field() -> None:
@@ -17,7 +17,7 @@ def test_a_command_line_rule_parses_every_field() -> None:
     assert rule.key == "user:*"
     assert rule.store == "default"
     assert rule.batch == "set-many"
-    assert rule.positions == frozenset({1, 2, 3})
+    assert rule.positions is not None and rule.positions.ranges == ((1, 3),)
     assert rule.times == 2
     assert rule.error == ("other", "disk full")
     assert rule.effect == "error"
@@ -57,7 +57,7 @@ def test_a_quoted_value_may_hold_commas() -> None:
 
 
 def test_positions_accept_lists_and_ranges() -> None:
-    assert parse_rule("position=0|4|6-7,error=other").positions == frozenset({0, 4, 6, 7})
+    assert parse_rule("position=0|4|6-7,error=other").positions == PositionSet(((0, 0), (4, 4), (6, 7)))
 
 
 @pytest.mark.parametrize(
@@ -107,7 +107,7 @@ def test_a_json_file_holds_a_list_of_rules(tmp_path: Path) -> None:
                                            {"op": "get", "latency": 5}]}))
     plan = FaultPlan.load(path)
     assert plan.rules[0].ops == frozenset({"set", "delete"})
-    assert plan.rules[0].positions == frozenset({1, 2})
+    assert plan.rules[0].positions == PositionSet(((1, 2),))
     assert plan.rules[1].latency_ms == 5.0
 
 
@@ -144,3 +144,23 @@ def test_malformed_plan_files_are_rejected_naming_the_file_and_problem(tmp_path:
 def test_a_missing_plan_file_is_reported_by_name(tmp_path: Path) -> None:
     with pytest.raises(FaultPlanError, match="nowhere.json.*cannot read"):
         FaultPlan.load(tmp_path / "nowhere.json")
+
+
+def test_key_alternatives_match_any_of_their_globs() -> None:
+    rule = parse_rule("op=set,key=user:1|cache:*,error=other")
+    assert rule.matches("set", "default", "user:1", None, None)
+    assert rule.matches("set", "default", "cache:9", None, None)
+    assert not rule.matches("set", "default", "user:2", None, None)
+
+
+def test_key_alternatives_in_a_file_are_a_list(tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps([{"op": "set", "key": ["a", "b*"], "error": "other"}]))
+    rule = FaultPlan.load(path).rules[0]
+    assert rule.matches("set", "s", "a", None, None) and rule.matches("set", "s", "bee", None, None)
+    assert not rule.matches("set", "s", "c", None, None)
+
+
+def test_an_empty_key_alternative_is_rejected() -> None:
+    with pytest.raises(FaultPlanError, match="empty alternative"):
+        parse_rule("op=set,key=a||b,error=other")

@@ -21,11 +21,12 @@ def report_of(stdout: str) -> Dict[str, str]:
     return {m.group(1): m.group(2) for m in map(REPORT_LINE.match, stdout.splitlines()) if m}
 
 
-def set_many_writes(events: List[dict]) -> Tuple[Dict[str, bool], List[dict]]:
-    """Per key, whether the event log says a write of the report's set-many took effect; and its batch events."""
+def set_many_writes(events: List[dict], composed: bool = False) -> Tuple[Dict[str, bool], List[dict]]:
+    """Per key, whether the event log says a write of the report's set-many took effect; and its batch events.
+    With the provider composed into the guest the host sees no batch call, only the provider's sets."""
     batch_ids = [e["batch"] for e in events if e["op"] == "set-many"]
-    assert len(batch_ids) == 1
-    writes = [e for e in events if e["op"] == "set" and e.get("batch") == batch_ids[0]]
+    assert len(batch_ids) == (0 if composed else 1)
+    writes = [e for e in events if e["op"] == "set" and (composed or e.get("batch") == batch_ids[0])]
     applied: Dict[str, bool] = {}
     for e in writes:
         applied[e["key"]] = applied.get(e["key"], False) or bool(e["applied"])
@@ -38,24 +39,26 @@ def run(argv: List[str], capfd: pytest.CaptureFixture[str]) -> Tuple[int, str, s
     return code, out, err
 
 
-@pytest.mark.parametrize("batch", ["provider", "native"])
+@pytest.mark.parametrize("batch, rule", [
+    ("provider", "op=set,key=probe:report:002,error=other:disk full"),  # composed: the host sees per-key calls
+    ("native", "op=set,batch=set-many,position=2,error=other:disk full"),
+])
 def test_run_with_a_fault_plan_prints_a_per_key_report_that_the_event_log_agrees_with(
-    built: Callable[[str], Path], tmp_path: Path, capfd: pytest.CaptureFixture[str], batch: str
+    built: Callable[[str], Path], tmp_path: Path, capfd: pytest.CaptureFixture[str], batch: str, rule: str
 ) -> None:
     events_path = tmp_path / "events.jsonl"
     code, out, err = run(["run", str(built("probe")), "--store", "memory:", "--batch", batch,
-                          "--fault", "op=set,batch=set-many,position=2,error=other:disk full",
-                          "--events", str(events_path), "--", "default", "report", "6"], capfd)
+                          "--fault", rule, "--events", str(events_path), "--", "default", "report", "6"], capfd)
     assert code == 0, err
     assert "set-many of 6 keys -> err other: disk full" in out
     report = report_of(out)
     assert list(report.values()) == ["written", "written", "not written", "not written", "not written", "not written"]
-    applied, writes = set_many_writes(read_jsonl(events_path))
+    applied, writes = set_many_writes(read_jsonl(events_path), composed=batch == "provider")
     for key, state in report.items():
         assert applied.get(key, False) == (state == "written"), key
     faulted = [e for e in writes if e.get("fault")]
     assert [(e["key"], e["applied"], e["error"]["message"]) for e in faulted] == [("probe:report:002", False, "disk full")]
-    assert "rule 1 (op=set,batch=set-many,position=2,error=other:disk full) -> error on set 'probe:report:002'" in err
+    assert f"rule 1 ({rule}) -> error on set 'probe:report:002'" in err
 
 
 def test_an_in_doubt_fault_is_reported_written_and_logged_applied_with_an_error(
@@ -68,7 +71,7 @@ def test_an_in_doubt_fault_is_reported_written_and_logged_applied_with_an_error(
     assert code == 0, err
     assert "-> err other: timeout" in out
     assert list(report_of(out).values()) == ["written", "written", "not written"]
-    _, writes = set_many_writes(read_jsonl(events_path))
+    _, writes = set_many_writes(read_jsonl(events_path), composed=True)
     doubt = next(e for e in writes if e["key"] == "probe:report:001")
     assert (doubt["applied"], doubt["result"], doubt["fault"]) == (True, "error", "in-doubt")
 
@@ -112,16 +115,21 @@ def test_a_rule_that_matches_nothing_is_reported(built: Callable[[str], Path], c
     assert "0 fault(s) fired (1 rule(s) matched nothing)" in err
 
 
+@pytest.mark.parametrize("batch, batch_calls", [
+    ("native", ["get-many", "set-many", "get-many"]),
+    ("provider", []),  # composed into the guest: the host sees only the provider's per-key calls
+])
 def test_events_without_faults_log_every_operation_as_applied(built: Callable[[str], Path], tmp_path: Path,
-                                                             capfd: pytest.CaptureFixture[str]) -> None:
+                                                             capfd: pytest.CaptureFixture[str], batch: str,
+                                                             batch_calls: List[str]) -> None:
     events_path = tmp_path / "events.jsonl"
-    code, _out, err = run(["run", str(built("probe")), "--store", "memory:", "--events", str(events_path),
-                           "--", "default", "report", "4"], capfd)
+    code, _out, err = run(["run", str(built("probe")), "--store", "memory:", "--batch", batch, "--events",
+                           str(events_path), "--", "default", "report", "4"], capfd)
     assert code == 0, err
     events = read_jsonl(events_path)
     sets = [e for e in events if e["op"] == "set"]
     assert len(sets) == 4 and all(e["applied"] and e["result"] == "ok" for e in sets)
-    assert [e["op"] for e in events if e["op"].endswith("-many")] == ["get-many", "set-many", "get-many"]
+    assert [e["op"] for e in events if e["op"].endswith("-many")] == batch_calls
 
 
 def test_batch_none_runs_a_guest_without_batch_on_per_key_calls(built: Callable[[str], Path], tmp_path: Path,

@@ -49,7 +49,7 @@ def test_runtime_config_stores_combine_with_store_options(tmp_path: Path) -> Non
     "text, problem",
     [
         ('[key_value_store.default]\ntype = "azure_cosmos"\n',
-         "type 'azure_cosmos' is not supported; expected one of spin, redis, memory"),
+         "type 'azure_cosmos' is not supported; expected one of spin, redis, redis-cluster, memory"),
         ('[key_value_store.default]\ntype = "redis"\n', 'type redis needs url = "redis://HOST:PORT/DB"'),
         ('[key_value_store.default]\ntype = "spin"\npath = 3\n', "path must be a file name"),
         ('[variables]\nx = 1\n', "has no [key_value_store.NAME] table"),

@@ -47,7 +47,9 @@ Setup = Tuple[Harness, object, OpenBucket]
 def provider(harness_for: Callable[..., Harness]) -> Callable[[MemoryBackend], Setup]:
     def make(backend: MemoryBackend) -> Setup:
         harness = harness_for(backend, batch="provider")
-        return harness, harness.batch_ops(), harness.keyvalue.open_bucket("default")
+        ops, bucket = harness.batch_ops(), harness.keyvalue.open_bucket("default")
+        ops.get_many(bucket, [])  # the driver opens its own handle to the store on its first call, and keeps it
+        return harness, ops, bucket
 
     return make
 
@@ -178,12 +180,12 @@ def test_large_value_round_trips_intact(provider):
 
 def test_provider_is_replaced_after_its_recycle_bytes_and_keeps_every_value(harness_for):
     backend = MemoryBackend()
-    harness = harness_for(backend, batch="provider", provider_recycle_bytes=4096)
+    harness = harness_for(backend, batch="provider", driver_recycle_bytes=4096)
     ops, bucket = harness.batch_ops(), harness.keyvalue.open_bucket("default")
     for round_ in range(10):
         ops.set_many(bucket, [(f"r{round_}-{i}", bytes([round_]) * 500) for i in range(4)])
     assert ops.get_many(bucket, [f"r{r}-0" for r in range(10)]) == [bytes([r]) * 500 for r in range(10)]
-    assert harness._provider.instances >= 4  # 10 rounds of ~2 KB with a 4 KiB threshold
+    assert harness._driver.instances >= 4  # 10 rounds of ~2 KB with a 4 KiB threshold
 
 
 def test_after_a_provider_trap_the_next_call_gets_a_fresh_instance(harness_for, built):
@@ -196,4 +198,4 @@ def test_after_a_provider_trap_the_next_call_gets_a_fresh_instance(harness_for, 
         ops.set_many(bucket, [("a", b"1"), ("b", b"2")])
     ops.set_many(bucket, [("c", b"3")])
     assert backend.get("default", "c") == b"3"
-    assert harness._provider.instances == 2
+    assert harness._driver.instances == 2

@@ -88,20 +88,21 @@ def test_store_error_mid_batch_is_an_err_not_a_trap_and_the_instance_goes_on(bui
 
 @pytest.mark.soak
 def test_many_batch_calls_in_one_harness_leak_no_handles_and_keep_memory_bounded(built):
-    """The provider is recycled every `RECYCLE` bytes of payload, so its guest memory growth
-    (componentize-py keeps ~0.8x of the bytes crossing into an export) stays bounded."""
+    """The host-side driver (composed with the provider) is recycled every `recycle` bytes of
+    payload, so its guest memory growth (componentize-py keeps ~0.8x of the bytes crossing into
+    an export) stays bounded, and each new instance's bucket handle replaces the old one's."""
     calls = int(os.environ.get("KVBATCH_SOAK_CALLS", "3000"))
     recycle = 256 * 1024
     backend = MemoryBackend()
     harness = Harness(StoreRegistry().add("default", backend), batch="provider", provider_path=built("provider"),
-                      provider_recycle_bytes=recycle)
+                      driver_recycle_bytes=recycle)
     ops = harness.batch_ops()
     bucket = harness.keyvalue.open_bucket("default")
-    handles = harness.keyvalue.open_buckets
     items = [(f"key-{i}", b"v" * 64) for i in range(8)]
     keys = [k for k, _ in items]
     for i in range(min(500, calls)):  # warm up allocators and caches before the baseline
         ops.set_many(bucket, items)
+    handles = harness.keyvalue.open_buckets  # ours, and the one the driver instance keeps
     baseline = rss_bytes()
     for i in range(calls):
         if i % 3 == 0:
@@ -111,9 +112,38 @@ def test_many_batch_calls_in_one_harness_leak_no_handles_and_keep_memory_bounded
         else:
             ops.delete_many(bucket, keys[:2])
     growth = rss_bytes() - baseline
-    instances = harness._provider.instances if harness._provider is not None else 0
+    instances = harness._driver.instances if harness._driver is not None else 0
     print(f"\n{calls} batch calls: open bucket handles {handles} -> {harness.keyvalue.open_buckets}, "
           f"RSS growth {growth / 1e6:.1f} MB, provider instances {instances}")
     assert harness.keyvalue.open_buckets == handles
     assert instances > 1
     assert growth < 32e6, f"RSS grew by {growth / 1e6:.1f} MB over {calls} calls"
+
+
+def composed_run_peak_mb(calls: int) -> float:
+    """Peak RSS of one `kvbatch run` process whose guest (composed with the provider) makes `calls`
+    batch calls: a third each set-many of 8 x 64 B, get-many, delete-many."""
+    import subprocess
+    import sys
+
+    script = ("import sys; from kvbatch_host.cli import main; "
+              f"code = main(['run', 'build/bench.wasm', '--store', 'memory:', '--', 'default', '8', '64', 'batch', "
+              f"'{max(1, calls // 3)}', '8']); "
+              "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]; "
+              "print('HWM', hwm, file=sys.stderr); sys.exit(code)")
+    from kvbatch_host import build as builder
+
+    proc = subprocess.run([sys.executable, "-c", script], cwd=builder.ROOT, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return int(proc.stderr.rsplit("HWM ", 1)[1].split()[0]) / 1024
+
+
+@pytest.mark.soak
+def test_a_guest_composed_with_the_provider_keeps_memory_bounded_over_many_batch_calls(built):
+    """Composed, the provider lives as long as the guest's instance: no recycling is possible, so its
+    memory must not grow with the calls the guest makes into it."""
+    calls = int(os.environ.get("KVBATCH_SOAK_CALLS", "3000"))
+    built("bench")
+    few, many = composed_run_peak_mb(30), composed_run_peak_mb(calls)
+    print(f"\ncomposed guest: peak RSS {few:.1f} MB after 30 batch calls, {many:.1f} MB after {calls}")
+    assert many - few < 32, f"peak RSS grew by {many - few:.1f} MB over {calls} calls"

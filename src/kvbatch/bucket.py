@@ -21,7 +21,10 @@ How a batch runs, chunk by chunk (at most `chunk_size` keys, and for `set_many` 
    never guessed.
 
 `no-such-store` and `access-denied` (`CapabilityError`) are raised at once, whatever
-`stop_on_error` says: they are configuration errors, not per-key failures.
+`stop_on_error` says: they are configuration errors, not per-key failures. Any exception
+that ends an operation (those, or anything a `RawBucket`, a progress callback or a retry
+policy's `sleep`/`clock` raises) propagates unchanged and carries `partial`, the per-key
+result so far (see `CapabilityError`).
 
 The one caveat: attribution and verification act on the store *after* the batch call. If
 another writer changes one of the same keys in between, the key-by-key retry writes this
@@ -37,7 +40,7 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, 
 
 from .builder import Builder
 from .chunking import chunked
-from .errors import CapabilityError, KeyNotFound, KvError, StoreError
+from .errors import CapabilityError, KeyNotFound, KvError, StoreError, attach_partial
 from .limits import DEFAULT_CHUNK_BYTES, DEFAULT_CHUNK_SIZE, MAX_KEY_BYTES, MAX_KEYS_PER_CALL, MAX_VALUE_BYTES
 from .raw import RawBucket, WitBucket
 from .results import _SUCCEEDED, BatchResult, ExistsResult, GetResult, Status, _build
@@ -195,11 +198,16 @@ class Bucket:
                     values[key] = value
             return outcome
 
-        base = self._run_chunks("get_many", distinct, duplicates, process, chunk_size, None, stop_on_error, retry, progress)
+        try:
+            base = self._run_chunks("get_many", distinct, duplicates, process, chunk_size, None, stop_on_error, retry,
+                                    progress)
+        except BaseException as err:
+            partial = getattr(err, "partial", None)
+            if isinstance(partial, BatchResult):  # with the values of the keys it reports read
+                attach_partial(err, _read(partial, values, missing))
+            raise
         # Chunks run in input order, so `values` and `missing` already are in it.
-        result = GetResult(succeeded=base.succeeded, failed=base.failed, not_attempted=base.not_attempted,
-                           duplicates=base.duplicates, order=base.order, operation="get_many", stats=base.stats,
-                           values=values, missing=tuple(missing))
+        result = _read(base, values, missing)
         if raise_on_error:
             result.raise_for_failures()
         return result
@@ -364,32 +372,42 @@ class Bucket:
         size = chunk_size if chunk_size is not None else self.chunk_size
         _check_chunking(size, by_bytes[0] if by_bytes else 1)
         chunks = chunked(keys, size, *by_bytes) if by_bytes else chunked(keys, size)
-        run = _Run(retry if retry is not None else self.retry, self._clock)
         outcomes: Dict[str, Outcome] = {}
         counts = {"succeeded": 0, "failed": 0, "unknown": 0}
         in_flight: Status = "unknown" if operation in ("set_many", "delete_many") else "not_attempted"
+        current: List[str] = []
+        try:
+            run = _Run(retry if retry is not None else self.retry, self._clock)
+        except BaseException as err:  # a policy's clock that raises: nothing was sent
+            attach_partial(err, _build(BatchResult, dict.fromkeys(keys), dict.fromkeys(keys, ("not_attempted", None)),
+                                       tuple(duplicates), operation, Stats()))
+            raise
         try:
             for chunk in chunks:
+                current = chunk
                 run.stats.chunks += 1
-                try:
-                    settled = process(run, chunk)
-                except CapabilityError as err:
-                    for key in chunk:
-                        outcomes[key] = (in_flight, None)
-                    for key in keys:
-                        outcomes.setdefault(key, ("not_attempted", None))
-                    err.partial = _build(BatchResult, dict.fromkeys(keys), outcomes, tuple(duplicates), operation,
-                                         run.stats)
-                    raise
+                settled = process(run, chunk)
                 statuses = [outcome[0] for outcome in settled.values()]
                 clean = statuses.count("succeeded") == len(statuses)
                 for status in counts:
                     counts[status] += statuses.count(status)  # type: ignore[arg-type]
                 outcomes.update(settled)
+                current = []
                 if progress is not None:
                     progress(Progress(len(outcomes), len(keys), counts["succeeded"], counts["failed"], counts["unknown"]))
                 if stop_on_error and not clean:
                     break
+        except BaseException as err:
+            # Any exception (a capability error, or anything a RawBucket, a progress callback,
+            # a clock or a sleep raised) carries the per-key result so far: the chunk in flight
+            # is `unknown` for a write (the store may have applied it), `not_attempted` for a read.
+            for key in current:
+                outcomes.setdefault(key, (in_flight, None))
+            for key in keys:
+                outcomes.setdefault(key, ("not_attempted", None))
+            attach_partial(err, _build(BatchResult, dict.fromkeys(keys), outcomes, tuple(duplicates), operation,
+                                       run.stats))
+            raise
         finally:
             run.stats.elapsed = self._clock() - run.started
             self.stats.add(run.stats)
@@ -489,6 +507,14 @@ class Bucket:
                 continue
             outcome[key] = ("succeeded", None) if applied else ("failed", error)
         return outcome
+
+
+def _read(base: BatchResult, values: Mapping[str, bytes], missing: Sequence[str]) -> GetResult:
+    """`base` as a `GetResult`, with the values and missing keys of the keys it reports `succeeded`."""
+    read = set(base.succeeded)
+    return GetResult(succeeded=base.succeeded, failed=base.failed, unknown=base.unknown, not_attempted=base.not_attempted,
+                     duplicates=base.duplicates, order=base.order, operation="get_many", stats=base.stats,
+                     values={k: v for k, v in values.items() if k in read}, missing=tuple(k for k in missing if k in read))
 
 
 def _distinct(keys: Sequence[str]) -> Tuple[List[str], Tuple[str, ...]]:

@@ -21,15 +21,13 @@ retries.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Dict, Iterable, List, Literal, Optional, Tuple
+from typing import Dict, Iterable, List, Literal, Optional, Tuple
 
 from .errors import KvError
 from .results import BatchResult, GetResult, Status
+from .ops import BatchOps
 from .retry import RetryPolicy
 from .validation import Items, check_key, check_value, iter_items
-
-if TYPE_CHECKING:
-    from .bucket import Bucket
 
 OpKind = Literal["get", "set", "delete"]
 _KIND_ORDER: Dict[OpKind, int] = {"get": 0, "set": 1, "delete": 2}
@@ -69,7 +67,7 @@ class Phase:
 class Builder:
     """Collects ops (each checked as it is added) and runs them with `execute()`."""
 
-    def __init__(self, bucket: "Bucket") -> None:
+    def __init__(self, bucket: BatchOps) -> None:
         self.bucket = bucket
         self._ops: List[Tuple[OpKind, str, Optional[bytes]]] = []
 
@@ -122,7 +120,9 @@ class Builder:
         """Runs every op; returns one `OpResult` per op, in input order.
 
         With `stop_on_error`, the first phase in which an op does not succeed ends the run:
-        the ops of later phases are `not_attempted`.
+        the ops of later phases are `not_attempted`. An exception that ends the run (a
+        capability error, or anything the bucket raised) carries `partial_ops`: one
+        `OpResult` per op, as far as the run got.
         """
         results: Dict[int, OpResult] = {}
         stopped = False
@@ -132,21 +132,49 @@ class Builder:
                 for i, (kind, key, _) in ops:
                     results[i] = OpResult(i, kind, key, "not_attempted")
                 continue
-            outcome: BatchResult
-            keys = [key for _, (_, key, _) in ops]
-            if phase.kind == "get":
-                outcome = self.bucket.get_many(keys, chunk_size=chunk_size, retry=retry)
-            elif phase.kind == "set":
-                items = [(key, value) for _, (_, key, value) in ops if value is not None]
-                outcome = self.bucket.set_many(items, chunk_size=chunk_size, retry=retry)
-            else:
-                outcome = self.bucket.delete_many(keys, chunk_size=chunk_size, retry=retry)
+            try:
+                outcome = self._run_phase(phase.kind, ops, chunk_size, retry)
+            except BaseException as err:
+                self._account_for(err, ops, results)
+                raise
             status = outcome.outcomes()
             for i, (kind, key, _) in ops:
                 value = outcome.values.get(key) if isinstance(outcome, GetResult) else None
                 results[i] = OpResult(i, kind, key, status[key], value, outcome.error(key))
             stopped = stop_on_error and not outcome.all_succeeded
         return [results[i] for i in range(len(self._ops))]
+
+    def _run_phase(self, kind: OpKind, ops: List[Tuple[int, Tuple[OpKind, str, Optional[bytes]]]],
+                   chunk_size: Optional[int], retry: Optional[RetryPolicy]) -> BatchResult:
+        keys = [key for _, (_, key, _) in ops]
+        if kind == "get":
+            return self.bucket.get_many(keys, chunk_size=chunk_size, retry=retry)
+        if kind == "set":
+            items = [(key, value) for _, (_, key, value) in ops if value is not None]
+            return self.bucket.set_many(items, chunk_size=chunk_size, retry=retry)
+        return self.bucket.delete_many(keys, chunk_size=chunk_size, retry=retry)
+
+    def _account_for(self, err: BaseException, ops: List[Tuple[int, Tuple[OpKind, str, Optional[bytes]]]],
+                     results: Dict[int, OpResult]) -> None:
+        """Sets `err.partial_ops`: one `OpResult` per op, for an exception that ended `execute`.
+
+        Ops of earlier phases keep their results; the ops of the phase in flight get the
+        outcome its exception's `partial` gives their key (else `unknown` for a write,
+        `not_attempted` for a read); ops of later phases are `not_attempted`.
+        """
+        partial = getattr(err, "partial", None)
+        known = partial.outcomes() if isinstance(partial, BatchResult) else {}
+        for i, (kind, key, _) in ops:
+            default: Status = "not_attempted" if kind == "get" else "unknown"
+            status = known.get(key, default)
+            error = partial.error(key) if isinstance(partial, BatchResult) else None
+            value = partial.values.get(key) if isinstance(partial, GetResult) else None
+            results[i] = OpResult(i, kind, key, status, value, error)
+        every = [results.get(i) or OpResult(i, kind, key, "not_attempted") for i, (kind, key, _) in enumerate(self._ops)]
+        try:
+            setattr(err, "partial_ops", every)
+        except (AttributeError, TypeError):
+            err.add_note(f"kvbatch builder: {sum(r.ok for r in every)} of {len(every)} ops succeeded before the error")
 
 
 __all__ = ["Builder", "OpResult", "Phase"]

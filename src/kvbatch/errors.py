@@ -8,10 +8,42 @@ a batch attributes to keys.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Dict, Literal, Mapping, Optional, Protocol, Sequence, Tuple
 
-if TYPE_CHECKING:
-    from .results import BatchResult
+OutcomeStatus = Literal["succeeded", "failed", "unknown", "not_attempted"]
+
+
+class PerKeyReport(Protocol):
+    """What an error carries about a batch: the read side of `kvbatch.results.BatchResult`.
+
+    Declared here, structurally, so that this lowest layer never imports `results` (which
+    imports it); every `BatchResult` is a `PerKeyReport`.
+    """
+
+    @property
+    def succeeded(self) -> Tuple[str, ...]: ...
+    @property
+    def failed(self) -> Mapping[str, "KvError"]: ...
+    @property
+    def unknown(self) -> Tuple[str, ...]: ...
+    @property
+    def not_attempted(self) -> Tuple[str, ...]: ...
+    @property
+    def duplicates(self) -> Tuple[str, ...]: ...
+    @property
+    def unknown_errors(self) -> Mapping[str, "KvError"]: ...
+    @property
+    def order(self) -> Tuple[str, ...]: ...
+    @property
+    def operation(self) -> str: ...
+    @property
+    def total(self) -> int: ...
+    @property
+    def all_succeeded(self) -> bool: ...
+    def outcome(self, key: str) -> OutcomeStatus: ...
+    def outcomes(self) -> Dict[str, OutcomeStatus]: ...
+    def error(self, key: str) -> Optional["KvError"]: ...
+    def summary(self) -> str: ...
 
 
 class KvError(Exception):
@@ -26,7 +58,20 @@ class CapabilityError(KvError):
     for a write, `not_attempted` for a read; later keys `not_attempted`).
     """
 
-    partial: "BatchResult | None" = None
+    partial: Optional[PerKeyReport] = None
+
+
+def attach_partial(error: BaseException, partial: PerKeyReport) -> None:
+    """Sets `error.partial` to the per-key result of the operation it ends.
+
+    Any exception that propagates out of a batch operation carries one (a `CapabilityError`
+    declares the attribute; others get it set). An exception that refuses new attributes
+    gets the result's summary as a note instead.
+    """
+    try:
+        setattr(error, "partial", partial)
+    except (AttributeError, TypeError):
+        error.add_note(f"kvbatch partial result: {partial.summary()}")
 
 
 class NoSuchStore(CapabilityError):
@@ -100,7 +145,7 @@ class BatchFailed(KvError):
     keys that did not succeed, and the message lists them.
     """
 
-    def __init__(self, result: "BatchResult") -> None:
+    def __init__(self, result: PerKeyReport) -> None:
         self.result = result
         self.failed = tuple(result.failed)
         self.unknown = result.unknown

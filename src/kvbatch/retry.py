@@ -7,6 +7,7 @@ raised at once.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -44,7 +45,8 @@ class RetryPolicy:
     random fraction of up to `jitter` (0: exact delays; 1: "full jitter", anywhere from 0 to
     the full delay). No retry starts once `budget` seconds (measured with `clock` from the
     start of the operation) would be exceeded by its delay; `budget=None` means no time bound.
-    `sleep`, `clock` and `rng` are injectable, so tests run without waiting (`rng=None`: a
+    Every number is checked at construction (finite, in range), so a policy never fails
+    half-way through a batch. `sleep`, `clock` and `rng` are injectable, so tests run without waiting (`rng=None`: a
     shared generator seeded at first use).
     """
 
@@ -60,8 +62,14 @@ class RetryPolicy:
     rng: Optional[random.Random] = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.attempts, int) or self.attempts < 1:
+        if not isinstance(self.attempts, int) or isinstance(self.attempts, bool) or self.attempts < 1:
             raise ValueError(f"attempts must be an int >= 1 (1 means no retry), got {self.attempts!r}")
+        for name in ("base_delay", "max_delay", "budget", "jitter", "multiplier"):
+            value = getattr(self, name)
+            if name == "budget" and value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number{' or None' if name == 'budget' else ''}, got {value!r}")
         for name in ("base_delay", "max_delay"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0 seconds, got {getattr(self, name)!r}")
@@ -71,12 +79,20 @@ class RetryPolicy:
             raise ValueError(f"jitter must be between 0 and 1, got {self.jitter!r}")
         if self.multiplier < 1.0:
             raise ValueError(f"multiplier must be >= 1, got {self.multiplier!r}")
+        for name in ("sleep", "clock", "retry_on"):
+            if not callable(getattr(self, name)):
+                raise ValueError(f"{name} must be callable, got {getattr(self, name)!r}")
 
     def backoff(self, retry: int) -> float:
-        """The delay before retry number `retry` (1-based), before jitter."""
+        """The delay before retry number `retry` (1-based), before jitter; never above `max_delay`
+        (a growth that would overflow a float is `max_delay`)."""
         if retry < 1:
             raise ValueError(f"retry numbers start at 1, got {retry}")
-        return float(min(self.max_delay, self.base_delay * self.multiplier ** (retry - 1)))
+        try:
+            grown = self.base_delay * self.multiplier ** (retry - 1)
+        except OverflowError:
+            return float(self.max_delay)
+        return float(min(self.max_delay, grown))
 
     def delay(self, retry: int) -> float:
         """The delay before retry number `retry` (1-based), jitter applied."""

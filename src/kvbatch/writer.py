@@ -14,6 +14,9 @@
   `not_attempted` in `results`): a block that failed half-way should not have its
   half-built writes sent. Writes that auto-flushed before the exception stay written (a
   key-value store has no rollback). Pass `flush_on_error=True` to flush them anyway.
+* A flush that raises (a capability error, or any exception from the bucket) still accounts
+  for every key it was sent: the exception's `partial` and `results` hold them (the keys of
+  the operation in flight as far as it got, the rest `not_attempted`).
 * `results` combines every flush: one outcome per key, the latest one for a key written
   in more than one flush. Failures are reported there, not raised, unless `stop_on_error`
   is set: then the first flush that does not fully succeed raises `BatchFailed` and the
@@ -23,16 +26,14 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import TYPE_CHECKING, Dict, List, Literal, Optional, Tuple, Type
+from typing import Dict, List, Literal, Optional, Tuple, Type
 
-from .errors import BatchFailed
+from .errors import BatchFailed, attach_partial
 from .results import BatchResult, combine
+from .ops import BatchOps
 from .retry import RetryPolicy
 from .stats import ProgressCallback
 from .validation import check_key, check_value
-
-if TYPE_CHECKING:
-    from .bucket import Bucket
 
 Op = Tuple[Literal["set", "delete"], Optional[bytes]]
 
@@ -40,7 +41,7 @@ Op = Tuple[Literal["set", "delete"], Optional[bytes]]
 class Writer:
     """Buffers writes to a `Bucket` and sends them with `set_many`/`delete_many`."""
 
-    def __init__(self, bucket: "Bucket", *, flush_at: int, flush_bytes: int, flush_on_error: bool = False,
+    def __init__(self, bucket: BatchOps, *, flush_at: int, flush_bytes: int, flush_on_error: bool = False,
                  stop_on_error: bool = False, retry: Optional[RetryPolicy] = None,
                  progress: Optional[ProgressCallback] = None) -> None:
         if flush_at < 1:
@@ -105,15 +106,21 @@ class Writer:
         sets = [(k, v) for k, (kind, v) in buffer.items() if kind == "set" and v is not None]
         deletes = [k for k, (kind, _) in buffer.items() if kind == "delete"]
         parts: List[BatchResult] = []
-        if sets:
-            parts.append(self.bucket.set_many(sets, stop_on_error=self.stop_on_error, retry=self.retry,
-                                              progress=self.progress))
-        if deletes:
-            if self.stop_on_error and parts and not parts[0].all_succeeded:
-                parts.append(BatchResult(not_attempted=tuple(deletes)))
-            else:
-                parts.append(self.bucket.delete_many(deletes, stop_on_error=self.stop_on_error, retry=self.retry,
-                                                     progress=self.progress))
+        try:
+            if sets:
+                parts.append(self.bucket.set_many(sets, stop_on_error=self.stop_on_error, retry=self.retry,
+                                                  progress=self.progress))
+            if deletes:
+                if self.stop_on_error and parts and not parts[0].all_succeeded:
+                    parts.append(BatchResult(not_attempted=tuple(deletes)))
+                else:
+                    parts.append(self.bucket.delete_many(deletes, stop_on_error=self.stop_on_error, retry=self.retry,
+                                                         progress=self.progress))
+        except BaseException as err:
+            result = self._failed_flush(parts, [k for k, _ in sets], deletes, err)
+            self._flushes.append(result)
+            attach_partial(err, result)
+            raise
         result = combine(parts, operation="flush")
         self._flushes.append(result)
         if self.stop_on_error and not result.all_succeeded:
@@ -121,6 +128,21 @@ class Writer:
             self.closed = True
             raise BatchFailed(result)
         return result
+
+    @staticmethod
+    def _failed_flush(parts: List[BatchResult], sets: List[str], deletes: List[str], err: BaseException) -> BatchResult:
+        """The result of a flush that raised `err` after `parts` completed: the operation in
+        flight as its exception's `partial` says (its keys `unknown` if it says nothing),
+        the operation after it `not_attempted`."""
+        in_flight, later = (sets, deletes) if sets and not parts else (deletes, [])
+        partial = getattr(err, "partial", None)
+        if isinstance(partial, BatchResult) and set(partial.order) == set(in_flight):
+            parts.append(partial)
+        else:
+            parts.append(BatchResult(unknown=tuple(in_flight)))
+        if later:
+            parts.append(BatchResult(not_attempted=tuple(later)))
+        return combine(parts, operation="flush")
 
     def _discard(self) -> None:
         if self._buffer:

@@ -147,7 +147,7 @@ class BulkApi:
 
     def _get_many(self, request: Request, store: OpenStore) -> Response:
         self._no_query(request, ())
-        document = codec.parse_json_object(request.body, ("keys", "encoding"))
+        document = codec.parse_json_object(request.body, ("keys", "encoding"), self.limits.max_json_depth)
         encoding = codec.parse_encoding(document.get("encoding"))
         keys = _distinct(codec.parse_keys(document, self.limits.max_batch_keys))
         values: Dict[str, str] = {}
@@ -162,32 +162,39 @@ class BulkApi:
                 except codec.NotText as err:
                     failed[key] = str(err)
                     continue
-                size += len(values[key]) + len(key.encode("utf-8", "surrogatepass")) + 6
+                size += codec.json_size(values[key]) + codec.json_size(key) + 2  # "key":"value",
                 if size > self.limits.max_response_bytes:
-                    raise HttpError(413, f"the values read exceed the response limit of {self.limits.max_response_bytes} bytes; "
-                                         "ask for fewer keys per request")
+                    raise self._too_large()
             missing.extend(result.missing)
             failed.update(self._failures(store.name, result.failed))
         body = {"store": store.name, "encoding": encoding, "values": values, "missing": missing, "failed": failed}
-        return json_response(207 if failed else 200, body)
+        response = json_response(207 if failed else 200, body)
+        if len(response.body) > self.limits.max_response_bytes:  # what is sent, names and lists included
+            raise self._too_large()
+        return response
+
+    def _too_large(self) -> HttpError:
+        return HttpError(413, f"the values read exceed the response limit of {self.limits.max_response_bytes} bytes "
+                              "(max_response_bytes, counted as sent: JSON-escaped UTF-8); ask for fewer keys per request")
 
     def _set_many(self, request: Request, store: OpenStore) -> Response:
         self._no_query(request, ())
-        document = codec.parse_json_object(request.body, ("items", "encoding"))
+        document = codec.parse_json_object(request.body, ("items", "encoding"), self.limits.max_json_depth)
         encoding = codec.parse_encoding(document.get("encoding"))
         items = codec.parse_items(document, encoding, self.limits.max_batch_keys)
         return self._outcomes(store.name, store.bucket.set_many(items))
 
     def _delete_many(self, request: Request, store: OpenStore) -> Response:
         self._no_query(request, ())
-        document = codec.parse_json_object(request.body, ("keys",))
+        document = codec.parse_json_object(request.body, ("keys",), self.limits.max_json_depth)
         keys = codec.parse_keys(document, self.limits.max_batch_keys)
         return self._outcomes(store.name, store.bucket.delete_many(keys))
 
     def _import(self, request: Request, store: OpenStore) -> Response:
         self._no_query(request, ("encoding",))
         encoding = codec.parse_encoding(request.param("encoding"), "the encoding parameter")
-        items = codec.parse_ndjson_items(request.body, encoding, self.limits.max_batch_keys)
+        items = codec.parse_ndjson_items(request.body, encoding, self.limits.max_batch_keys,
+                                          self.limits.max_json_depth)
         return self._outcomes(store.name, store.bucket.set_many(items), {"lines": len(items)})
 
     def _keys(self, request: Request, store: OpenStore) -> Response:
@@ -240,7 +247,8 @@ class BulkApi:
     def _limit(self, raw: Optional[str]) -> int:
         if raw is None or raw == "":
             return self.limits.default_page_keys
-        if not raw.isdigit() or not 1 <= int(raw) <= self.limits.max_page_keys:
+        digits = len(str(self.limits.max_page_keys))
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= digits) or not 1 <= int(raw) <= self.limits.max_page_keys:
             raise HttpError(400, f"limit must be a whole number from 1 to {self.limits.max_page_keys}, got {raw!r}")
         return int(raw)
 

@@ -15,6 +15,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from kvbatch.limits import MAX_KEY_BYTES, MAX_VALUE_BYTES
 
+from . import jsondepth
+from .limits import MAX_JSON_DEPTH
 from .messages import HttpError
 
 BASE64 = "base64"
@@ -35,12 +37,12 @@ def parse_encoding(value: Any, where: str = "encoding") -> str:
     return str(value)
 
 
-def parse_json_object(body: bytes, allowed: Sequence[str]) -> Dict[str, Any]:
-    """The body as a JSON object whose fields are all in `allowed`."""
+def parse_json_object(body: bytes, allowed: Sequence[str], max_depth: int = MAX_JSON_DEPTH) -> Dict[str, Any]:
+    """The body as a JSON object whose fields are all in `allowed`, nested at most `max_depth` deep."""
     if not body:
         raise HttpError(400, "the request body is empty: a JSON object is expected")
     try:
-        document = json.loads(body.decode("utf-8"))
+        document = jsondepth.loads(body.decode("utf-8"), max_depth, "the request body")
     except UnicodeDecodeError:
         raise HttpError(400, "the request body is not UTF-8") from None
     except ValueError as err:
@@ -53,11 +55,20 @@ def parse_json_object(body: bytes, allowed: Sequence[str]) -> Dict[str, Any]:
     return document
 
 
+def _utf8(text: str, where: str) -> bytes:
+    """`text` as UTF-8; a lone surrogate (e.g. the JSON escape backslash-u-d800 alone, which no UTF-8 can hold) is a 400."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise HttpError(400, f"{where} is not valid Unicode text: lone surrogate {text[err.start]!r} at character "
+                             f"{err.start} (send the bytes in base64 instead)") from None
+
+
 def check_key(key: Any, where: str) -> str:
-    """A key: a string of at most `MAX_KEY_BYTES` UTF-8 bytes."""
+    """A key: a string of valid Unicode (no lone surrogate) of at most `MAX_KEY_BYTES` UTF-8 bytes."""
     if not isinstance(key, str):
         raise HttpError(400, f"{where} must be a string, got {_kind(key)}")
-    size = len(key.encode("utf-8", "surrogatepass"))
+    size = len(_utf8(key, where))
     if size > MAX_KEY_BYTES:
         raise HttpError(413, f"{where} is {size} bytes; keys are limited to {MAX_KEY_BYTES} bytes of UTF-8")
     return key
@@ -80,7 +91,7 @@ def decode_value(value: Any, encoding: str, where: str) -> bytes:
     if not isinstance(value, str):
         raise HttpError(400, f"{where} must be a string ({encoding}), got {_kind(value)}")
     if encoding == TEXT:
-        raw = value.encode("utf-8", "surrogatepass")
+        raw = _utf8(value, where)
     else:
         try:
             raw = base64.b64decode(value.encode("ascii"), validate=True)
@@ -89,6 +100,14 @@ def decode_value(value: Any, encoding: str, where: str) -> bytes:
     if len(raw) > MAX_VALUE_BYTES:
         raise HttpError(413, f"{where} is {len(raw)} bytes; values are limited to {MAX_VALUE_BYTES} bytes")
     return raw
+
+
+def json_size(text: str) -> int:
+    """The bytes `text` takes in a response body: as a JSON string (quotes and escapes
+    included), UTF-8 encoded, exactly as `messages.json_response` writes it."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return len(text) + 2  # the common case (e.g. base64): nothing to escape
+    return len(json.dumps(text, ensure_ascii=False).encode("utf-8"))
 
 
 def encode_value(value: bytes, encoding: str) -> str:
@@ -128,7 +147,8 @@ def _item_pair(item: Any, where: str) -> Tuple[Any, Any, str]:
     return item["key"], item["value"], where
 
 
-def parse_ndjson_items(body: bytes, encoding: str, max_lines: int) -> List[Tuple[str, bytes]]:
+def parse_ndjson_items(body: bytes, encoding: str, max_lines: int,
+                       max_depth: int = MAX_JSON_DEPTH) -> List[Tuple[str, bytes]]:
     """NDJSON import lines `{"key": k, "value": v[, "encoding": e]}`; blank lines are skipped.
 
     A line's own `encoding` overrides the request's (export writes one where a value is not
@@ -146,7 +166,7 @@ def parse_ndjson_items(body: bytes, encoding: str, max_lines: int) -> List[Tuple
             raise HttpError(413, f"more than {max_lines} lines in one import request; split the file into parts of at most {max_lines} lines")
         where = f"line {number}"
         try:
-            record = json.loads(line)
+            record = jsondepth.loads(line, max_depth, where)
         except ValueError as err:
             raise HttpError(400, f"{where} is not valid JSON: {err}") from None
         if not isinstance(record, dict):

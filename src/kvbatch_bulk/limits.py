@@ -32,6 +32,10 @@ READ_CHUNK_KEYS = 100
 MAX_STORE_PAGES = 64
 """Store `list-keys` pages scanned per request; a sparse prefix resumes from the returned cursor."""
 
+MAX_JSON_DEPTH = 32
+"""Deepest nesting of arrays and objects accepted in a JSON body, an NDJSON line or a cursor
+(a request needs 3); deeper input is a 400, refused before it is parsed."""
+
 MIN_TOKEN_CHARS = 16
 """Shortest access token the component accepts in its configuration."""
 
@@ -47,6 +51,7 @@ class Limits:
     max_page_keys: int = MAX_PAGE_KEYS
     read_chunk_keys: int = READ_CHUNK_KEYS
     max_store_pages: int = MAX_STORE_PAGES
+    max_json_depth: int = MAX_JSON_DEPTH
 
     def __post_init__(self) -> None:
         for name, value in self.as_dict().items():
@@ -65,4 +70,5 @@ class Limits:
             "max_page_keys": self.max_page_keys,
             "read_chunk_keys": self.read_chunk_keys,
             "max_store_pages": self.max_store_pages,
+            "max_json_depth": self.max_json_depth,
         }

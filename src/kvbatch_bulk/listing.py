@@ -16,7 +16,11 @@ import json
 from dataclasses import dataclass
 from typing import List, Optional, Protocol, Sequence, Tuple
 
+from .jsondepth import nesting_depth
 from .messages import HttpError
+
+CURSOR_DEPTH = 1
+"""A cursor decodes to one flat JSON pair; anything nested is malformed, refused before parsing."""
 
 
 class KeyLister(Protocol):
@@ -43,8 +47,10 @@ class Position:
         if not token:
             return cls()
         try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            store_cursor, after = json.loads(raw.decode("utf-8"))
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("utf-8")
+            if nesting_depth(raw, CURSOR_DEPTH) > CURSOR_DEPTH:  # a cursor is one flat pair
+                raise ValueError("nested too deeply")
+            store_cursor, after = json.loads(raw)
         except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
             raise HttpError(400, "the cursor is malformed: send back a cursor a previous response returned") from None
         if not all(part is None or isinstance(part, str) for part in (store_cursor, after)):

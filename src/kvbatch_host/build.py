@@ -21,6 +21,8 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from importlib.metadata import version as package_version
 
+from .errors import ConfigError
+
 ROOT = Path(__file__).resolve().parents[2]
 WIT_DIR = ROOT / "wit"
 SRC = ROOT / "src"
@@ -99,9 +101,17 @@ SPIN_PATHS = (ROOT / "spin", SRC)
 TARGETS: Dict[str, Target] = {
     t.name: t
     for t in (
-        Target("provider", "provider", "provider", (SRC / "kvbatch_guests",), (SRC / "kvbatch_guests" / "provider.py",),
-               BUILD / "provider.wasm",
-               description="wasi:keyvalue/batch over an imported store (draft2)"),
+        *(
+            Target(name, world, "provider", (SRC / "kvbatch_guests",), (SRC / "kvbatch_guests" / "provider.py",),
+                   BUILD / f"{name}.wasm", description=f"wasi:keyvalue/batch over an imported store ({what})")
+            for name, world, what in (("provider", "provider", "draft2, Spin's"),
+                                      ("provider-draft", "provider-draft", "draft, the wasmtime CLI's"))
+        ),
+        *(
+            Target(name, world, "check_driver", (SRC / "kvbatch_guests",), (SRC / "kvbatch_guests" / "check_driver.py",),
+                   BUILD / f"{name}.wasm", description=f"what `kvbatch check` drives a batch implementation through ({what})")
+            for name, world, what in (("check-driver", "driver", "draft2"), ("check-driver-draft", "driver-draft", "draft"))
+        ),
         *guest_targets("demo", "demo", "the demo guest"),
         *guest_targets("bench", "bench", "the benchmark guest (`kvbatch bench`)"),
         *guest_targets("library-report", "library_report", "kvbatch library test guest: per-key report checked against the store"),
@@ -111,7 +121,7 @@ TARGETS: Dict[str, Target] = {
             Target(f"broken-{flaw}", "provider", flaw, (SRC / "kvbatch_guests" / "broken",),
                    (SRC / "kvbatch_guests" / "broken" / f"{flaw}.py",), BUILD / "broken" / f"{flaw}.wasm",
                    description=f"deliberately broken provider ({flaw}) that `kvbatch check` must catch")
-            for flaw in ("swallow", "naive", "trap", "rewrap")
+            for flaw in ("swallow", "naive", "trap", "rewrap", "wrongkeys")
         ),
         Target("spin", SPIN_WORLD, "app", SPIN_PATHS, (ROOT / "spin" / "app.py", SRC / "kvbatch_bulk", SRC / "kvbatch"),
                BUILD / "spin.wasm", wit=None,
@@ -126,7 +136,7 @@ TARGETS: Dict[str, Target] = {
 }
 """Every buildable component, by name."""
 
-BINDING_WORLDS = ("provider", "guest", "guest-draft")
+BINDING_WORLDS = ("provider", "provider-draft", "guest", "guest-draft")
 
 
 def _tool(name: str) -> str:
@@ -233,12 +243,18 @@ def build(target: Target, force: bool = False, log: Callable[[str], None] = prin
     return True
 
 
+class UnknownTarget(ConfigError, KeyError):
+    """A build target name that is not in `TARGETS` (a `KeyError` and a command-line error)."""
+
+    __str__ = BaseException.__str__
+
+
 def build_all(names: Optional[Sequence[str]] = None, force: bool = False, log: Callable[[str], None] = print) -> List[Target]:
     """Builds the named targets (all when `names` is empty); returns them."""
     chosen = list(names) if names else list(TARGETS)
     unknown = [n for n in chosen if n not in TARGETS]
     if unknown:
-        raise KeyError(f"unknown build target(s) {', '.join(unknown)}; known: {', '.join(TARGETS)}")
+        raise UnknownTarget(f"unknown build target(s) {', '.join(unknown)}; known: {', '.join(TARGETS)}")
     for name in chosen:
         build(TARGETS[name], force=force, log=log)
     return [TARGETS[n] for n in chosen]

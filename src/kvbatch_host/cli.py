@@ -11,11 +11,13 @@ from typing import List, Optional, Sequence, Tuple
 from . import build as builder
 from . import runtime_config
 from .backends import DEFAULT_STORE_URL
+from .cli_errors import OneLineParser, check_component_file, guarded, trap_summary
 from .errors import ConfigError
 from .events import EventLog
 from .faults import FaultLayer, FaultPlan
 from .faults import install as install_faults
-from .runner import BATCH_MODES, DEFAULT_PROVIDER, Harness
+from .compose import compose_provider
+from .runner import BATCH_MODES, Harness
 from .stores import DEFAULT_STORE, StoreRegistry
 from .conformance.scenarios import DEFAULT_LARGE_VALUE_SIZE
 
@@ -34,7 +36,7 @@ EPILOG_RUN = """examples:
   kvbatch run build/demo.wasm --fault-file plan.toml --events events.jsonl
 
 fault rules (--fault, repeatable; fields joined by commas, double-quote a value holding a comma):
-  match:  op=get|set|delete|exists|list-keys|increment|cas   key=GLOB   store=GLOB
+  match:  op=get|set|delete|exists|list-keys|increment|cas   key=GLOB|GLOB   store=GLOB
           batch=get-many|set-many|delete-many|none   position=N|N-M|N|M (0-based, within one batch call)
           nth=N (only the Nth match)   times=N (the first N matches; default: every match)
   effect: error=KIND[:MESSAGE]   in-doubt=KIND[:MESSAGE] (performed, then the error)   trap[=MESSAGE]
@@ -43,9 +45,22 @@ fault rules (--fault, repeatable; fields joined by commas, double-quote a value 
   or TOML ([[fault]] tables). --events writes every backend operation and its true outcome as JSON lines.
 """
 
+EPILOG_COMPOSE = """examples:
+  kvbatch compose build/demo.wasm -o demo-spin.wasm              draft2 guest + build/provider.wasm: for Spin
+  kvbatch compose build/demo-wasmtime.wasm -o demo-cli.wasm      draft guest + build/provider-draft.wasm
+  wasmtime run -S keyvalue demo-cli.wasm ""                      ... runs on the wasmtime CLI's store alone
+  kvbatch run demo-spin.wasm --batch none                        ... or under the harness, serving store only
+  kvbatch compose my-guest.wasm --provider my-provider.wasm -o out.wasm
+
+The result imports wasi:keyvalue/store (one import shared by the guest and the provider) and whatever
+else the guest imports, but no batch. It is validated, and cached under build/cache/composed/ by the
+hashes of both inputs.
+"""
+
 EPILOG_CHECK = """examples:
   kvbatch check                                    the provider component (build/provider.wasm) on memory:
-  kvbatch check build/broken/swallow.wasm          any component exporting wasi:keyvalue/batch@0.2.0-draft2
+  kvbatch check build/broken/swallow.wasm          any component exporting wasi:keyvalue/batch (draft2 or draft)
+  kvbatch check build/provider-draft.wasm          the provider for the wasmtime CLI's keyvalue version
   kvbatch check --native --store sqlite:/tmp/check.db
   kvbatch check --store redis://127.0.0.1:6379/0 --json > report.json
   kvbatch check --large-value-size 1048576         large-value scenarios at Spin's 1 MiB limit (slower)
@@ -77,8 +92,15 @@ def _add_store_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--batch", choices=BATCH_MODES, default="provider",
-        help="how wasi:keyvalue/batch is served: native (the host), provider (build/provider.wasm plugged in; default), "
-             "none (not defined, for guests built without batch), e.g. --batch native",
+        help="how wasi:keyvalue/batch is served: provider (the default: the provider of the guest's keyvalue version, "
+             "build/provider.wasm or build/provider-draft.wasm, composed into the guest ahead of time, as "
+             "`kvbatch compose` does), native (the host), none (not defined: for guests built without batch or "
+             "already composed), e.g. --batch native",
+    )
+    parser.add_argument(
+        "--provider", metavar="PATH",
+        help="with --batch provider, compose this provider component instead of the project's, "
+             "e.g. --provider build/broken/naive.wasm",
     )
     parser.add_argument(
         "--no-bridge", action="store_true",
@@ -127,12 +149,32 @@ def _harness(args: argparse.Namespace) -> Harness:
         specs += runtime_config.store_specs(args.runtime_config)
     registry = StoreRegistry.from_specs(specs, args.allow_store)
     args.event_log, args.fault_layers = _faults(args, registry)
-    if args.batch == "provider":
-        builder.build_all(["provider"], log=lambda line: None)
-    harness = Harness(registry, batch=args.batch, provider_path=DEFAULT_PROVIDER)
-    if getattr(args, "no_bridge", False):
-        harness.bridge = False
-    return harness
+    provider = getattr(args, "provider", None)
+    if provider and args.batch != "provider":
+        raise ConfigError(f"--provider goes with --batch provider, not --batch {args.batch}")
+    bridge = {"bridge": False} if getattr(args, "no_bridge", False) else {}
+    return Harness(registry, batch=args.batch, provider_path=Path(provider) if provider else None, **bridge)
+
+
+def _check_composed_faults(args: argparse.Namespace, harness: Harness) -> None:
+    """Refuses fault rules that match by batch call when the provider is composed into the guest:
+    the host then sees only the provider's per-key store calls, not the batch call they serve."""
+    layers: List[FaultLayer] = getattr(args, "fault_layers", [])
+    if harness.batch != "provider" or not layers or not layers[0].plan:
+        return
+    from .compose import batch_version
+    from .wasm_tools import world
+
+    if batch_version(world(args.component)) is None:
+        return
+    for index, rule in enumerate(layers[0].plan.rules, 1):
+        used = [name for name, value in (("position", rule.positions), ("batch", rule.batch)) if value is not None]
+        if used:
+            raise ConfigError(
+                f"fault rule {index} ({rule.describe()}): {' and '.join(f'{u}=' for u in used)} "
+                f"{'select' if len(used) > 1 else 'selects'} by the batch call a store operation serves, but with "
+                "--batch provider the provider is composed into the guest and the host sees only its per-key store "
+                "calls; match them with key=, nth= or times=, or use --batch native")
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -150,18 +192,21 @@ def cmd_bindings(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     harness = _harness(args)
     try:
+        check_component_file(args.component)  # after the stores and faults: their errors come first
+        _check_composed_faults(args, harness)
         result = harness.run_command(args.component, args.args)
     finally:
         harness.registry.close()
         if args.event_log is not None:
             args.event_log.close()
     if result.trap:
-        first = result.trap.splitlines()[0]
+        first = result.trap.splitlines()[0] if result.trap.strip() else ""
         if args.batch == "none" and "wasi:keyvalue/batch" in first and "not found" in first:
             print(f"kvbatch: {args.component} imports wasi:keyvalue/batch, which --batch none does not serve "
-                  "(it is for guests built without it, world guest-nobatch); use --batch native or provider", file=sys.stderr)
+                  "(it is for guests built without it, world guest-nobatch, or composed with a provider); "
+                  "use --batch native or provider", file=sys.stderr)
             return 2
-        print(f"kvbatch: the component trapped: {first}", file=sys.stderr)
+        print(f"kvbatch: the component trapped: {trap_summary(result.trap)}", file=sys.stderr)
     _report_faults(args)
     return result.exit_code
 
@@ -184,6 +229,17 @@ def _report_faults(args: argparse.Namespace) -> None:
         print(f"kvbatch: event log: {args.events} ({len(layers[0].events)} events)", file=sys.stderr)
 
 
+def cmd_compose(args: argparse.Namespace) -> int:
+    out = compose_provider(args.guest, args.provider, args.output,
+                           log=lambda line: print(line, file=sys.stderr))
+    from .compose import keyvalue_version
+    from .wasm_tools import world
+
+    kv = [name for name in world(out).imports if name.startswith("wasi:keyvalue/")]
+    print(f"composed {out}: imports {', '.join(kv)} (wasi:keyvalue@{keyvalue_version(world(out))}) and no batch")
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from .backends import open_backend
     from wasmtime import WasmtimeError
@@ -195,11 +251,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.native:
         implementation = Implementation("native")
     else:
-        component = Path(args.component) if args.component else DEFAULT_PROVIDER
+        component = Path(args.component) if args.component else builder.TARGETS["provider"].output
         if not args.component:
             builder.build_all(["provider"], log=lambda line: None)
-        if not component.exists():
-            raise ConfigError(f"component {str(component)!r} does not exist")
+        check_component_file(component)
         implementation = Implementation("provider", component)
     backend = open_backend(args.store)
     try:
@@ -210,7 +265,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     except WasmtimeError as err:
         what = implementation.component or "the native batch"
         raise ConfigError(f"{what} cannot serve as a batch provider (a component exporting "
-                          f"wasi:keyvalue/batch@0.2.0-draft2 and importing only store): {str(err).splitlines()[0]}") from None
+                          f"wasi:keyvalue/batch and importing only the store of its version): {str(err).splitlines()[0]}") from None
     finally:
         backend.close()
     if args.json:
@@ -234,7 +289,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
+    top = OneLineParser(
         prog="kvbatch",
         description="Batch key-value operations for WebAssembly components: build them, run them on real stores.",
     )
@@ -261,10 +316,20 @@ def parser() -> argparse.ArgumentParser:
     _add_fault_options(p)
     p.set_defaults(func=cmd_demo)
 
+    p = sub.add_parser("compose", help="plug the provider into a guest's wasi:keyvalue/batch import ahead of time",
+                       epilog=EPILOG_COMPOSE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("guest", metavar="GUEST.wasm", help="a component importing wasi:keyvalue/batch (draft2 or draft)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.wasm", help="where to write the composed component")
+    p.add_argument("--provider", metavar="PATH",
+                   help="the provider to plug in (default: build/provider.wasm for a draft2 guest, "
+                        "build/provider-draft.wasm for a draft guest, built if stale)")
+    p.set_defaults(func=cmd_compose)
+
     p = sub.add_parser("check", help="hold a batch implementation to DESIGN.md's semantics under faults (conformance suite)",
                        epilog=EPILOG_CHECK, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("component", nargs="?", metavar="COMPONENT",
-                   help="a provider component exporting wasi:keyvalue/batch@0.2.0-draft2 over an imported store "
+                   help="a provider component exporting wasi:keyvalue/batch (draft2 or draft) over an imported store, "
+                        "composed with the suite's driver as a guest would be "
                         "(default: build/provider.wasm, built if stale), e.g. kvbatch check build/broken/naive.wasm")
     p.add_argument("--native", action="store_true",
                    help="check the harness's own host-native batch instead of a component, e.g. kvbatch check --native")
@@ -288,6 +353,13 @@ def parser() -> argparse.ArgumentParser:
     bench.add_arguments(p)
     p.set_defaults(func=bench.command)
 
+    from .bench import cluster as bench_cluster
+
+    p = sub.add_parser("bench-cluster", help="the Redis Cluster backend against one node and redis-py's nonatomic calls; "
+                       "3 against 6 masters", epilog=bench_cluster.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    bench_cluster.add_arguments(p)
+    p.set_defaults(func=bench_cluster.command)
+
     from .serve import command as serve_command
 
     serve_command.add_parser(sub)
@@ -303,10 +375,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser().parse_args(argv)
     args.args = component_args
     try:
-        return int(args.func(args))
-    except ConfigError as err:
-        print(f"kvbatch: {err}", file=sys.stderr)
-        return 2
+        return guarded(args.func, args)
     except subprocess.CalledProcessError as err:
         print(f"kvbatch: build failed: {' '.join(err.cmd)}\n{err.stdout}{err.stderr}", file=sys.stderr)
         return 1

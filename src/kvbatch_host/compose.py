@@ -1,103 +1,105 @@
-"""Host-level composition: the provider component serving `wasi:keyvalue/batch` to a guest.
+"""Static composition: the provider component plugged into a guest's `wasi:keyvalue/batch` import.
 
-The provider (`build/provider.wasm`) runs in a wasmtime `Store` of its own, with only
-`wasi:keyvalue/store@0.2.0-draft2` defined, from the guest's `KeyValueHost`, so both see the
-same bucket handles. `ProviderBatch` forwards the guest's batch calls to the provider's
-exports and passes the provider's `err` back unchanged.
+This is how the provider is deployed anywhere (Spin, the wasmtime CLI, the harness): ahead of
+time, with `wasm-tools compose`, into one component. The result imports the guest's
+`wasi:keyvalue/store` (one import, shared by the guest and the provider, so both hold the same
+`bucket` handles) and everything else the guest imports, but no `batch`; the host serves
+`store` only and sees the provider's per-key calls.
 
-Why a store of its own: the provider holds no state between calls, so it can be replaced at
-any call boundary without the guest noticing. `ProviderBatch` does so after a trap (wasmtime
-never enters a trapped store again) and after `recycle_bytes` of payload: componentize-py
-0.25.1 guests keep about 0.8x of the bytes that cross into an export in their linear memory
-(see README, "Reliability"), which would otherwise grow without bound in a long-lived instance.
+`compose_provider` checks before it composes and says in one line what does not fit: a file
+that is not a component, a guest that imports no `batch`, a provider that exports no `batch`
+or exports another keyvalue version than the guest imports. The provider of each version is
+built from one Python source (`src/kvbatch_guests/provider.py`): `build/provider.wasm` for
+draft2 (Spin's) and `build/provider-draft.wasm` for draft (the wasmtime CLI's).
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+import os
+import shutil
+from pathlib import Path
+from typing import Callable, Optional
 
-from wasmtime import Store, WasiConfig, WasmtimeError
-from wasmtime.component import Func, Linker, Variant
+from . import build as builder
+from . import wasm_tools
+from .wasm_tools import WasmToolsError, World
 
-from . import components
-from .errors import HostKvError
-from .keyvalue import DRAFT2, KeyValueHost, OpenBucket, interface
+DRAFT2 = "0.2.0-draft2"
+DRAFT = "0.2.0-draft"
 
-PROVIDER_RECYCLE_BYTES = 64 * 1024 * 1024
-"""Payload (keys and values, both directions) after which the provider gets a fresh instance."""
+PROVIDER_TARGETS = {DRAFT2: "provider", DRAFT: "provider-draft"}
+"""The build target of the project's provider for each `wasi:keyvalue` version."""
+
+CACHE = builder.BUILD / "cache" / "composed"
+BATCH = "wasi:keyvalue/batch@"
+STORE = "wasi:keyvalue/store@"
 
 
-class ProviderBatch:
-    """Batch operations answered by a provider component instance (replaced when needed)."""
+class ComposeError(WasmToolsError):
+    """A guest and a provider that cannot be composed; the message says why, in one line."""
 
-    def __init__(self, host: KeyValueHost, component_path: str, recycle_bytes: int = PROVIDER_RECYCLE_BYTES, *,
-                 restart_after_trap: bool = True, stderr_path: Optional[str] = None) -> None:
-        """`restart_after_trap=False` keeps a trapped instance (every later call fails), for
-        checks of the instance itself; `stderr_path` collects the guest's stderr (tracebacks)."""
-        self._host = host
-        self._path = component_path
-        self.recycle_bytes = recycle_bytes
-        self.restart_after_trap = restart_after_trap
-        self._stderr_path = stderr_path
-        self.instances = 0
-        """How many provider instances have been started (1 + recycles + restarts after traps)."""
-        self.trapped = False
-        """Whether the current instance trapped; the next call starts a fresh one."""
-        self._carried = 0
-        self._start()
 
-    def _start(self) -> None:
-        store = Store(components.engine())
-        wasi = WasiConfig()  # componentize-py's runtime reads its environment at start
-        wasi.inherit_stdout()
-        if self._stderr_path is not None:
-            wasi.stderr_file = self._stderr_path
-        else:
-            wasi.inherit_stderr()
-        store.set_wasi(wasi)
-        linker = Linker(components.engine())
-        linker.add_wasip2()
-        with linker.root() as root:
-            self._host.define(root, DRAFT2, batch=None, atomics=False)
-        instance = linker.instantiate(store, components.load_component(self._path))
-        batch = instance.get_export_index(store, interface(DRAFT2, "batch"))
-        if batch is None:
-            raise ValueError(f"{self._path} does not export {interface(DRAFT2, 'batch')}")
-        funcs: Dict[str, Func] = {}
-        for name in ("get-many", "set-many", "delete-many"):
-            index = instance.get_export_index(store, name, batch)
-            func = instance.get_func(store, index) if index is not None else None
-            if func is None:
-                raise ValueError(f"{self._path} exports no {name}")
-            funcs[name] = func
-        self.store, self._funcs = store, funcs
-        self.instances += 1
-        self.trapped = False
-        self._carried = 0
+def _version(names: list[str]) -> Optional[str]:
+    return names[0].rpartition("@")[2] if names else None
 
-    def _call(self, name: str, bucket: OpenBucket, arg: Any, payload: int) -> Any:
-        if (self.trapped and self.restart_after_trap) or self._carried >= self.recycle_bytes:
-            self._start()
-        func = self._funcs[name]
-        try:
-            result = func(self.store, self._host.borrow(self.store, bucket), arg)
-            func.post_return(self.store)
-        except WasmtimeError:
-            self.trapped = True  # wasmtime never enters this store again
-            raise
-        self._carried += payload
-        if isinstance(result, Variant):
-            raise HostKvError(result.tag, result.payload if result.tag == "other" else None)  # type: ignore[arg-type]
-        return result
 
-    def get_many(self, bucket: OpenBucket, keys: List[str]) -> List[Optional[bytes]]:
-        entries = self._call("get-many", bucket, keys, sum(map(len, keys)))
-        values = [value for _key, value in entries]
-        self._carried += sum(len(v) for v in values if v is not None) + sum(map(len, keys))
-        return values
+def batch_version(world: World) -> Optional[str]:
+    """The `wasi:keyvalue` version of the `batch` a component imports, or `None`."""
+    return _version(world.imported(BATCH))
 
-    def set_many(self, bucket: OpenBucket, items: List[Tuple[str, bytes]]) -> None:
-        self._call("set-many", bucket, items, sum(len(k) + len(v) for k, v in items))
 
-    def delete_many(self, bucket: OpenBucket, keys: List[str]) -> None:
-        self._call("delete-many", bucket, keys, sum(map(len, keys)))
+def keyvalue_version(world: World) -> Optional[str]:
+    """The `wasi:keyvalue` version of the `store` a component imports, or `None`."""
+    return _version(world.imported(STORE))
+
+
+def default_provider(version: str, log: Optional[Callable[[str], None]] = None) -> Path:
+    """The project's provider for keyvalue `version`, built first when it is missing or stale."""
+    target = PROVIDER_TARGETS.get(version)
+    if target is None:
+        raise ComposeError(f"no kvbatch provider for wasi:keyvalue@{version}; there are providers for "
+                           f"{', '.join(PROVIDER_TARGETS)}")
+    builder.build_all([target], log=log or (lambda line: None))
+    return builder.TARGETS[target].output
+
+
+def check_provider(provider: str | os.PathLike[str], version: Optional[str] = None) -> str:
+    """The keyvalue version `provider` serves: it must export `batch` (of `version`, if given)
+    and import `store` of the same version, and nothing that a guest would have to give it."""
+    world = wasm_tools.world(provider)
+    exported = _version(world.exported(BATCH))
+    if exported is None:
+        raise ComposeError(f"{provider} exports no wasi:keyvalue/batch: it is not a batch provider")
+    if version is not None and exported != version:
+        raise ComposeError(f"{provider} exports wasi:keyvalue/batch@{exported}, but the guest imports "
+                           f"wasi:keyvalue/batch@{version}: use the provider of the guest's version "
+                           f"(build/{PROVIDER_TARGETS.get(version, 'provider')}.wasm)")
+    imported = keyvalue_version(world)
+    if imported is not None and imported != exported:
+        raise ComposeError(f"{provider} exports batch@{exported} over store@{imported}: the versions must match")
+    return exported
+
+
+def compose_provider(guest: str | os.PathLike[str], provider: Optional[str | os.PathLike[str]] = None,
+                     out: Optional[str | os.PathLike[str]] = None, log: Optional[Callable[[str], None]] = None) -> Path:
+    """`guest` with a provider plugged into its `wasi:keyvalue/batch` import, validated.
+
+    `provider` defaults to the project's provider of the guest's keyvalue version (built if
+    stale). The composition is cached under `build/cache/composed/` by the hashes of both
+    inputs; with `out` it is also copied there. The result imports no `batch`.
+    """
+    version = batch_version(wasm_tools.world(guest))
+    if version is None:
+        raise ComposeError(f"{guest} imports no wasi:keyvalue/batch: there is nothing to plug a provider into "
+                           "(run it as it is, with --batch none)")
+    if provider is None:
+        provider = default_provider(version, log)
+    check_provider(provider, version)
+    composed = wasm_tools.plug(guest, provider, CACHE, Path(provider).stem)
+    if batch_version(wasm_tools.world(composed)) is not None:
+        raise ComposeError(f"composing {provider} into {guest} left a wasi:keyvalue/batch import")
+    if out is None:
+        return composed
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(composed, out)
+    return Path(out)

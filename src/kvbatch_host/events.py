@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, Dict, Iterator, List, Optional
 
-from .errors import HostKvError
+from .errors import ConfigError, HostKvError
 
 WRITE_OPS = ("set", "delete", "increment", "cas")
 """Backend operations that change the store."""
@@ -91,12 +91,24 @@ class EventLog:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _seq: int = 0
     _batches: int = 0
+    path: Optional[str] = None
+    """The file the log is mirrored to, if any."""
+    write_error: Optional[OSError] = None
+    """The first error writing the file (e.g. a full disk); from then on events are kept in memory only."""
 
     @classmethod
     def to_file(cls, path: str | Path) -> "EventLog":
-        """A log that also writes each event as a JSON line to `path` (truncated first)."""
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return cls(sink=open(path, "w", encoding="utf-8"))
+        """A log that also writes each event as a JSON line to `path` (truncated first).
+
+        Raises `ConfigError` naming the path when it cannot be opened for writing (a
+        directory, a missing parent that cannot be made, no permission).
+        """
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            sink = open(path, "w", encoding="utf-8")
+        except OSError as err:
+            raise ConfigError(f"event log {str(path)!r}: cannot open it for writing ({err.strerror or err})") from None
+        return cls(sink=sink, path=str(path))
 
     def record(self, op: str, store: str, **fields: Any) -> Event:
         with self._lock:
@@ -104,9 +116,21 @@ class EventLog:
             event = Event(self._seq, op, store, **fields)
             self.events.append(event)
             if self.sink is not None:
-                self.sink.write(json.dumps(event.to_json(), sort_keys=True) + "\n")
-                self.sink.flush()
+                try:
+                    self.sink.write(json.dumps(event.to_json(), sort_keys=True) + "\n")
+                    self.sink.flush()
+                except OSError as err:  # never fail the operation being logged: report it at close()
+                    self.write_error = self.write_error or err
+                    self._drop_sink()
         return event
+
+    def _drop_sink(self) -> None:
+        sink, self.sink = self.sink, None
+        if sink is not None:
+            try:
+                sink.close()
+            except OSError as err:
+                self.write_error = self.write_error or err
 
     def next_batch_id(self) -> int:
         with self._lock:
@@ -140,9 +164,12 @@ class EventLog:
         return found
 
     def close(self) -> None:
-        if self.sink is not None:
-            self.sink.close()
-            self.sink = None
+        """Closes the file; raises `ConfigError` naming it if any event could not be written."""
+        self._drop_sink()
+        if self.write_error is not None:
+            err, self.write_error = self.write_error, None
+            raise ConfigError(f"event log {self.path!r}: cannot write it ({err.strerror or err}); "
+                              f"the {len(self.events)} events of this run are incomplete there")
 
 
 def read_jsonl(path: str | Path) -> List[Dict[str, Any]]:

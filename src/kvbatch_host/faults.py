@@ -6,10 +6,10 @@ what happens to them:
 | field | matches / does | example |
 |---|---|---|
 | `op` | operation(s): get, set, delete, exists, list-keys, increment, cas (`|`-separated) | `op=set\\|delete` |
-| `key` | key, exact or glob (`*`, `?`, `[abc]`) | `key=user:00*` |
+| `key` | key, exact or glob (`*`, `?`, `[abc]`); `|` for alternatives | `key=user:00*`, `key=a\\|b` |
 | `store` | store name, exact or glob | `store=default` |
-| `batch` | the batch call the operation serves: get-many, set-many, delete-many, or `none` | `batch=set-many` |
-| `position` | 0-based index among the batch call's operations of the same kind (`2`, `1-3`, `0\\|4`) | `position=2` |
+| `batch` | the batch call the operation serves: get-many, set-many, delete-many, or `none` (host-native batch, or the conformance driver's calls; a composed provider's calls are per-key to the host) | `batch=set-many` |
+| `position` | 0-based index among the batch call's operations of the same kind (`2`, `1-3`, `0\\|4`); same scope as `batch` | `position=2` |
 | `nth` | fire only on the Nth operation the rule matched (1-based, counted over the run) | `nth=3` |
 | `times` | fire at most this many times (default: every match; `nth` means once) | `times=2` |
 | `error` | return `err(KIND[:MESSAGE])`; the operation is not performed | `error=other:disk full` |
@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import math
 import re
 import threading
 import time
@@ -50,6 +51,7 @@ from wasmtime import WasmtimeError
 from .backends import Backend, MemoryBackend, SqliteBackend
 from .backends.base import DEFAULT_PAGE_SIZE
 from .errors import ERROR_KINDS, ConfigError, HostKvError
+from .textfiles import read_text
 from .events import BATCH_OPS, EventLog, error_json, value_digest
 
 OPERATIONS = ("get", "set", "delete", "exists", "list-keys", "increment", "cas")
@@ -81,7 +83,7 @@ class FaultRule:
     key: Optional[str] = None
     store: Optional[str] = None
     batch: Optional[str] = None
-    positions: Optional[FrozenSet[int]] = None
+    positions: Optional[PositionSet] = None
     nth: Optional[int] = None
     times: Optional[int] = None
     error: Optional[Tuple[str, str]] = None
@@ -103,7 +105,7 @@ class FaultRule:
             return False
         if self.store is not None and not fnmatch.fnmatchcase(store, self.store):
             return False
-        if self.key is not None and (key is None or not fnmatch.fnmatchcase(key, self.key)):
+        if self.key is not None and (key is None or not any(fnmatch.fnmatchcase(key, alt) for alt in self.key.split("|"))):
             return False
         if self.batch is not None and (batch_op or "none") != self.batch:
             return False
@@ -139,25 +141,26 @@ class FaultPlan:
     def load(cls, path: str | Path) -> "FaultPlan":
         """A plan from a `.json` or `.toml` file."""
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as err:
-            raise FaultPlanError(f"fault plan {str(path)!r}: cannot read it ({err.strerror})") from None
+        where = f"fault plan {str(path)!r}"
+        text = read_text(path, "fault plan", FaultPlanError)
         data: Any
-        if path.suffix.lower() == ".toml":
-            import tomllib
+        try:
+            if path.suffix.lower() == ".toml":
+                import tomllib
 
-            try:
-                data = tomllib.loads(text)
-            except tomllib.TOMLDecodeError as err:
-                raise FaultPlanError(f"fault plan {str(path)!r}: invalid TOML: {err}") from None
-        elif path.suffix.lower() == ".json":
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as err:
-                raise FaultPlanError(f"fault plan {str(path)!r}: invalid JSON: {err}") from None
-        else:
-            raise FaultPlanError(f"fault plan {str(path)!r}: expected a .json or .toml file")
+                try:
+                    data = tomllib.loads(text, parse_float=_finite_float(where))
+                except tomllib.TOMLDecodeError as err:
+                    raise FaultPlanError(f"{where}: invalid TOML: {err}") from None
+            elif path.suffix.lower() == ".json":
+                try:
+                    data = json.loads(text, parse_float=_finite_float(where), parse_constant=_no_constant(where))
+                except json.JSONDecodeError as err:
+                    raise FaultPlanError(f"{where}: invalid JSON: {err}") from None
+            else:
+                raise FaultPlanError(f"{where}: expected a .json or .toml file")
+        except RecursionError:
+            raise FaultPlanError(f"{where}: nested too deeply to be a fault plan (a plan is a list of flat tables)") from None
         return cls.from_data(data, origin=str(path))
 
     @classmethod
@@ -180,6 +183,22 @@ class FaultPlan:
 
 
 # -- parsing -----------------------------------------------------------------------------
+
+
+def _finite_float(where: str) -> Callable[[str], float]:
+    """A `parse_float` for JSON and TOML that refuses what is not a finite number (`nan`, `inf`, 1e999)."""
+    def parse(text: str) -> float:
+        number = float(text)
+        if not math.isfinite(number):
+            raise FaultPlanError(f"{where}: {text} is not a finite number; plans take finite numbers only")
+        return number
+    return parse
+
+
+def _no_constant(where: str) -> Callable[[str], Any]:
+    def refuse(name: str) -> Any:
+        raise FaultPlanError(f"{where}: {name} is not a finite number; plans take finite numbers only")
+    return refuse
 
 
 def split_fields(spec: str, where: str) -> List[Tuple[str, str]]:
@@ -245,7 +264,7 @@ def rule_from_mapping(data: Mapping[str, Any], index: int = 1, origin: str = "fa
         raise FaultPlanError(f"{where}: unknown field {unknown[0]!r}; known fields: {', '.join(FIELDS)}")
 
     ops = _ops(fields.get("op"), where) if "op" in fields else None
-    key = _text(fields, "key", where)
+    key = _alternatives(fields, "key", where)
     store = _text(fields, "store", where)
     batch = _text(fields, "batch", where)
     if batch is not None and batch not in (*BATCH_OPS, "none"):
@@ -285,6 +304,19 @@ def _text(fields: Mapping[str, Any], name: str, where: str) -> Optional[str]:
     return value
 
 
+def _alternatives(fields: Mapping[str, Any], name: str, where: str) -> Optional[str]:
+    """A glob, or several joined by `|` (a list in a plan file): any of them matches."""
+    if isinstance(fields.get(name), (list, tuple)):
+        items = [str(v) for v in fields[name]]
+        if not items or any(not item or "|" in item for item in items):
+            raise FaultPlanError(f"{where}: {name}= needs non-empty globs without '|'")
+        return "|".join(items)
+    value = _text(fields, name, where)
+    if value is not None and "" in value.split("|"):
+        raise FaultPlanError(f"{where}: {name}={value!r} has an empty alternative; expected GLOB or GLOB|GLOB")
+    return value
+
+
 def _ops(value: Any, where: str) -> FrozenSet[str]:
     names = [str(v) for v in value] if isinstance(value, (list, tuple)) else str(value).split("|")
     names = [n.strip() for n in names if n.strip()]
@@ -307,26 +339,55 @@ def _int(fields: Mapping[str, Any], name: str, where: str, minimum: int) -> Opti
     value = fields[name]
     if isinstance(value, bool):
         raise FaultPlanError(f"{where}: {name}={value!r} is not an integer")
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise FaultPlanError(f"{where}: {name}={value!r} is not an integer") from None
+    text = str(value).strip()
+    if not (isinstance(value, int) or (text.isascii() and text.isdigit())) or len(text) > 18:
+        raise FaultPlanError(f"{where}: {name}={value!r} is not an integer (ASCII digits, at most 18 of them)")
+    number = int(text)
     if number < minimum:
         raise FaultPlanError(f"{where}: {name}={number} must be at least {minimum}")
     return number
 
 
-_RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
+_RANGE = re.compile(r"^\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?$")
+
+MAX_RULE_POSITIONS = 1_000_000
+"""Most positions one rule may name, over all its ranges (a batch call has at most 100,000 keys)."""
 
 
-def _positions(value: Any, where: str) -> FrozenSet[int]:
+@dataclass(frozen=True)
+class PositionSet:
+    """The positions a rule matches, as sorted, merged, inclusive `(low, high)` ranges (never
+    materialised: `position=0-999999` costs one tuple)."""
+
+    ranges: Tuple[Tuple[int, int], ...]
+
+    def __contains__(self, position: object) -> bool:
+        if not isinstance(position, int):
+            return False
+        return any(low <= position <= high for low, high in self.ranges)
+
+    def __len__(self) -> int:
+        return sum(high - low + 1 for low, high in self.ranges)
+
+    @classmethod
+    def of(cls, ranges: Iterable[Tuple[int, int]]) -> "PositionSet":
+        merged: List[Tuple[int, int]] = []
+        for low, high in sorted(ranges):
+            if merged and low <= merged[-1][1] + 1:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], high))
+            else:
+                merged.append((low, high))
+        return cls(tuple(merged))
+
+
+def _positions(value: Any, where: str) -> PositionSet:
     items = list(value) if isinstance(value, (list, tuple)) else str(value).split("|")
-    found: set[int] = set()
+    ranges: List[Tuple[int, int]] = []
     for item in items:
         if isinstance(item, int) and not isinstance(item, bool):
             if item < 0:
                 raise FaultPlanError(f"{where}: position={item} must be 0 or more (positions count from 0)")
-            found.add(item)
+            ranges.append((item, item))
             continue
         match = _RANGE.match(str(item))
         if match is None:
@@ -334,10 +395,12 @@ def _positions(value: Any, where: str) -> FrozenSet[int]:
         low, high = int(match.group(1)), int(match.group(2) or match.group(1))
         if high < low:
             raise FaultPlanError(f"{where}: position range {low}-{high} is empty")
-        if high - low > 1_000_000:
-            raise FaultPlanError(f"{where}: position range {low}-{high} spans more than 1,000,000 positions")
-        found.update(range(low, high + 1))
-    return frozenset(found)
+        ranges.append((low, high))
+    positions = PositionSet.of(ranges)
+    if len(positions) > MAX_RULE_POSITIONS:
+        raise FaultPlanError(f"{where}: the rule names {len(positions):,} positions; the limit is "
+                             f"{MAX_RULE_POSITIONS:,} per rule (MAX_RULE_POSITIONS)")
+    return positions
 
 
 def _error(value: Any, where: str, name: str) -> Tuple[str, str]:
@@ -356,6 +419,8 @@ _LATENCY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*$")
 
 def _latency(value: Any, where: str) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise FaultPlanError(f"{where}: latency={value!r} is not a finite number of milliseconds")
         ms = float(value)
     else:
         match = _LATENCY.match(str(value))
@@ -605,10 +670,11 @@ class FaultLayer(Backend):
             result = action()
         except HostKvError as err:
             applied = getattr(err, "applied", False if self._batch_atomic or op == "get" else None)
+            per_key = getattr(err, "applied_by_key", None) or {}  # a sharded store knows it per key
             for key in keys:
                 position = scope.next_position(op) if scope is not None else None
-                self.events.record(op, store, key=key, applied=applied, result="error", error=error_json(err),
-                                   position=position, **base)
+                self.events.record(op, store, key=key, applied=per_key.get(key, applied), result="error",
+                                   error=error_json(err), position=position, **base)
             raise
         for index, key in enumerate(keys):
             position = scope.next_position(op) if scope is not None else None

@@ -131,7 +131,7 @@ def error_value(err: HostKvError) -> Any:
 
 BatchOps = Any
 """An object with `get_many(bucket, keys)`, `set_many(bucket, items)`, `delete_many(bucket, keys)`
-taking an `OpenBucket` (see `NativeBatch` and `kvbatch_host.compose.ProviderBatch`)."""
+taking an `OpenBucket` (see `NativeBatch` and `kvbatch_host.driver.DriverBatch`)."""
 
 
 class NativeBatch:
@@ -152,7 +152,10 @@ class KeyValueHost:
 
     def __init__(self, registry: StoreRegistry, page_size: int = DEFAULT_PAGE_SIZE) -> None:
         wasmtime_compat.install()
-        fastpath.install()  # bulk value conversions; plain path (with a warning) off the pinned wasmtime
+        # per-call converters and bulk list<u8>; plain path (with a warning) off the pinned wasmtime. The
+        # allocator is tuned only for the unbridged path (`Harness(bridge=False)`): kept heap blocks
+        # help 1 MiB list<u8> crossings, but grow a long run's memory (~0.7 KB a batch call).
+        fastpath.install(allocator=False)
         self.registry = registry
         self.page_size = page_size
         self.bucket_type = next(_type_ids)
@@ -183,7 +186,15 @@ class KeyValueHost:
 
     def close_bucket(self, bucket: OpenBucket) -> None:
         """Forgets a handle made by `open_bucket`."""
-        self._buckets.pop(bucket.rep, None)
+        self.close_rep(bucket.rep)
+
+    def close_rep(self, rep: int) -> None:
+        """Forgets the bucket handle `rep` (one a discarded store held)."""
+        self._buckets.pop(rep, None)
+
+    def bucket_reps(self) -> frozenset[int]:
+        """The bucket handles open now."""
+        return frozenset(self._buckets)
 
     def borrow(self, store: Any, bucket: OpenBucket) -> ResourceAny:
         """A borrowed handle to `bucket`, to pass to another component's export."""

@@ -1,16 +1,19 @@
-"""Running command components (`wasi:cli/run`) under the harness.
+"""Running components under the harness: one pipeline from a wasm file to a running instance.
 
-`Harness` owns one wasmtime `Store` with WASI and `wasi:keyvalue` defined. How `batch`
-reaches the guest is the `batch` mode:
+`Harness.prepare(path)` turns the file into what runs, in this order:
 
-* `native`: the host answers batch calls from the backend;
-* `provider`: the provider component (`build/provider.wasm`) answers them over `store`;
-* `none`: no `batch` is defined (for guests whose world does not import it).
+1. **provider** (`--batch provider`, the default of `kvbatch run`): a guest that imports
+   `wasi:keyvalue/batch` gets the provider of its keyvalue version composed in ahead of time
+   (`kvbatch_host.compose`), exactly as it would be deployed on Spin or the wasmtime CLI; the
+   result imports only `store` (and `atomics`), and the host sees the provider's per-key calls;
+2. **byte bridge**: a component importing `wasi:keyvalue` (draft2 or draft) gets the bridge
+   composed in (`kvbatch_host.bridge`), so values reach the host as strings instead of one host
+   value per byte (off with `bridge=False`, `KVBATCH_BRIDGE=0` or `kvbatch run --no-bridge`);
+3. **compiled**: the result is compiled, or loaded from the cache (`kvbatch_host.components`).
 
-Guests importing `wasi:keyvalue` (draft2 or draft) run with the byte bridge plugged in
-(`kvbatch_host.bridge`) unless the harness is made with `bridge=False` or `KVBATCH_BRIDGE=0`:
-the guest sees the same interface, and values reach the host as strings instead of one host
-value per byte.
+The batch mode then says what the host defines: `native` serves `batch` itself, `provider`
+and `none` define no `batch` (a guest still importing it under `none` fails to link, and
+`kvbatch run` says why). `Harness` owns one wasmtime `Store` with WASI and `wasi:keyvalue`.
 """
 
 from __future__ import annotations
@@ -19,20 +22,21 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 from wasmtime import ExitTrap, Store, WasiConfig, WasmtimeError
-from wasmtime.component import Component, Linker, Variant
+from wasmtime.component import Component, Instance, Linker, Variant
 
 from . import bridge as byte_bridge
-from . import components
-from .compose import PROVIDER_RECYCLE_BYTES, ProviderBatch
+from . import components, wasm_tools
+from .compose import DRAFT2, batch_version, compose_provider, default_provider
+from .driver import RECYCLE_BYTES, DriverBatch
 from .faults import ObservedBatch
-from .keyvalue import KeyValueHost, NativeBatch
+from . import fastpath
+from .keyvalue import BatchOps, KeyValueHost, NativeBatch
 from .stores import StoreRegistry
 
 BATCH_MODES = ("native", "provider", "none")
-DEFAULT_PROVIDER = Path(__file__).resolve().parents[2] / "build" / "provider.wasm"
 
 
 @dataclass
@@ -43,20 +47,6 @@ class RunResult:
     stdout: str = ""
     stderr: str = ""
     trap: Optional[str] = None
-
-
-def keyvalue_version(component: Component) -> Optional[str]:
-    """The `wasi:keyvalue` version a component imports, or `None` if it imports none."""
-    for name in component.type.imports(components.engine()):
-        if name.startswith("wasi:keyvalue/store@"):
-            return name.rpartition("@")[2]
-    return None
-
-
-def imports_bridge(component: Component) -> Optional[str]:
-    """The keyvalue version of the byte bridge plugged into `component` (it imports the bridge's
-    host interface), or `None`."""
-    return byte_bridge.bridged_version(component.type.imports(components.engine()))
 
 
 def _export_name(component: Component, prefix: str) -> Optional[str]:
@@ -72,19 +62,23 @@ class Harness:
 
     registry: StoreRegistry
     batch: str = "native"
-    provider_path: Path = DEFAULT_PROVIDER
-    provider_recycle_bytes: int = PROVIDER_RECYCLE_BYTES
-    """Payload after which the provider component gets a fresh instance (see `compose`)."""
+    provider_path: Optional[Path] = None
+    """The provider `batch="provider"` composes into guests (default: the project's provider of
+    the guest's keyvalue version, built if stale)."""
     bridge: bool = field(default_factory=byte_bridge.enabled)
     """Whether keyvalue guests run with the byte bridge plugged in (see `kvbatch_host.bridge`)."""
+    driver_recycle_bytes: int = RECYCLE_BYTES
+    """Payload after which the host-side driver of `batch_ops` gets a fresh instance (see `driver`)."""
     store: Store = field(init=False)
     keyvalue: KeyValueHost = field(init=False)
-    _provider: Optional[ProviderBatch] = field(default=None, init=False)
+    _driver: Optional[DriverBatch] = field(default=None, init=False)
     _trapped: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         if self.batch not in BATCH_MODES:
             raise ValueError(f"unknown batch mode {self.batch!r}; expected one of {', '.join(BATCH_MODES)}")
+        if not self.bridge:
+            fastpath.tune_allocator()  # values cross as list<u8>: keep large blocks on the heap (see fastpath)
         self.new_store()
 
     @property
@@ -92,6 +86,10 @@ class Harness:
         """Whether a component in the current `Store` trapped. wasmtime then refuses to enter
         any instance of that store again ("cannot enter component instance")."""
         return self._trapped
+
+    def mark_trapped(self) -> None:
+        """Records that a component of the current store trapped (the next run starts a fresh store)."""
+        self._trapped = True
 
     def new_store(self) -> None:
         """Starts over with a fresh wasmtime `Store` (and bucket handles) on the same backends.
@@ -105,44 +103,62 @@ class Harness:
         wasi.inherit_stderr()
         self.store.set_wasi(wasi)
         self.keyvalue = KeyValueHost(self.registry)
-        self._provider = None
+        self._driver = None
         self._trapped = False
 
-    def batch_ops(self) -> Any:
-        """The batch implementation guests get in this harness's mode (`None` for `none`)."""
+    def batch_ops(self) -> Optional[BatchOps]:
+        """Batch operations for host-side callers (`HarnessBucket`) in this harness's mode: the host's
+        native batch, the provider composed into the check driver (`kvbatch_host.driver`; the
+        fault layer learns which batch call its store calls serve), or `None` for `none`."""
         if self.batch == "native":
             return NativeBatch()
         if self.batch == "provider":
-            if self._provider is None:
-                self._provider = ProviderBatch(self.keyvalue, str(self.provider_path), self.provider_recycle_bytes)
-            return ObservedBatch(self._provider)  # the fault layer sees which batch call a store call serves
+            if self._driver is None:
+                provider = self.provider_path or default_provider(DRAFT2)
+                self._driver = DriverBatch(self.keyvalue, provider, recycle_bytes=self.driver_recycle_bytes)
+            return ObservedBatch(self._driver)
         return None
 
+    def composed(self, path: str | os.PathLike[str]) -> Path:
+        """The wasm file that runs for `path` (steps 1 and 2 of the pipeline): with the provider
+        composed in under `batch="provider"`, and the byte bridge when it is on."""
+        world = wasm_tools.world(path)
+        if self.batch == "provider" and batch_version(world) is not None:
+            path = compose_provider(path, self.provider_path)
+            world = wasm_tools.world(path)
+        # (a guest that still imports batch under `none` goes unbridged, so linking fails and says why)
+        unserved_batch = self.batch == "none" and batch_version(world) is not None
+        if self.bridge and byte_bridge.version_for(world.imports) is not None and not unserved_batch:
+            path = byte_bridge.bridged(path)
+        return Path(path)
+
+    def prepare(self, path: str | os.PathLike[str]) -> Component:
+        """The compiled component this harness runs for the wasm file at `path` (the whole pipeline)."""
+        return components.load_component(self.composed(path))
+
     def linker_for(self, component: Component) -> Linker:
-        """A linker with WASI and the keyvalue version `component` imports."""
+        """A linker with WASI and the keyvalue version `component` imports (directly or through the bridge)."""
         linker = Linker(components.engine())
         linker.add_wasip2()
-        bridged = imports_bridge(component)
+        imports = list(component.type.imports(components.engine()))
+        batch = NativeBatch() if self.batch == "native" else None
+        bridged = byte_bridge.bridged_version(imports)
         if bridged is not None:
             with linker.root() as root:
-                self.keyvalue.define_bridge(root, bridged, batch=self.batch_ops())
+                self.keyvalue.define_bridge(root, bridged, batch=batch)
             return linker
-        version = keyvalue_version(component)
+        version = next((name.rpartition("@")[2] for name in imports if name.startswith("wasi:keyvalue/store@")), None)
         if version is not None:
             with linker.root() as root:
-                self.keyvalue.define(root, version, batch=self.batch_ops())
+                self.keyvalue.define(root, version, batch=batch)
         return linker
 
-    def component_for(self, path: str | os.PathLike[str]) -> Component:
-        """The compiled component this harness runs for the wasm file at `path`: with the byte
-        bridge plugged in when it is on and the component imports `wasi:keyvalue`."""
-        if self.bridge:
-            imports = byte_bridge.import_names(path)
-            unserved_batch = self.batch == "none" and any(name.startswith("wasi:keyvalue/batch@") for name in imports)
-            # (a guest that imports batch under `none` goes unbridged, so linking fails and says why)
-            if byte_bridge.version_for(imports) is not None and not unserved_batch:
-                return components.load_component(byte_bridge.bridged(path))
-        return components.load_component(path)
+    def instantiate(self, path: str | os.PathLike[str]) -> tuple[Component, Instance]:
+        """The component for `path`, prepared and instantiated in this harness's store."""
+        if self.trapped:
+            self.new_store()
+        component = self.prepare(path)
+        return component, self.linker_for(component).instantiate(self.store, component)
 
     def run_command(
         self,
@@ -158,7 +174,7 @@ class Harness:
         """
         if self.trapped:
             self.new_store()
-        component = self.component_for(path)
+        component = self.prepare(path)
         run_name = _export_name(component, "wasi:cli/run@")
         if run_name is None:
             raise ValueError(f"{path} exports no wasi:cli/run: it is not a command component")

@@ -5,6 +5,7 @@
 | `memory:` | `MemoryBackend`: process memory |
 | `sqlite:PATH` or `sqlite:///ABS/PATH` | `SqliteBackend`: one database file (the default) |
 | `redis://HOST:PORT/DB` | `RedisBackend` (see `kvbatch_host.backends.redis`) |
+| `redis+cluster://HOST:PORT[,HOST:PORT...]` | `RedisClusterBackend` (see `kvbatch_host.backends.redis_cluster`) |
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ DEFAULT_STORE_URL = "sqlite:.kvbatch/store.db"
 
 
 def open_backend(url: str) -> Backend:
-    """Returns a backend for `url`; raises `ConfigError` naming the URL when it is malformed."""
+    """Returns a backend for `url`; raises `ConfigError` naming the URL when it is malformed or
+    its store cannot be used (a Redis server is reached once, here)."""
     if url in ("memory:", "memory://", "memory"):
         return MemoryBackend(url)
     if url.startswith("sqlite:"):
@@ -36,9 +38,20 @@ def open_backend(url: str) -> Backend:
             from .redis import RedisBackend
         except ImportError as err:  # pragma: no cover - redis is a pinned dependency
             raise ConfigError(f"redis URL {url!r}: the redis backend is unavailable ({err})") from None
-        backend: Backend = RedisBackend(url)
+        redis_backend = RedisBackend(url)
+        try:
+            redis_backend.verify()  # unreachable, or no such database: refused at start
+        except ConfigError:
+            redis_backend.close()
+            raise
+        backend: Backend = redis_backend
         return backend
-    raise ConfigError(f"unknown store URL {url!r}; expected memory:, sqlite:PATH or redis://HOST:PORT/DB")
+    if url.startswith("redis+cluster:"):
+        from .redis_cluster import RedisClusterBackend
+
+        return RedisClusterBackend(url)
+    raise ConfigError(f"unknown store URL {url!r}; expected memory:, sqlite:PATH, redis://HOST:PORT/DB "
+                      "or redis+cluster://HOST:PORT[,HOST:PORT...]")
 
 
 __all__ = ["Backend", "MemoryBackend", "SqliteBackend", "open_backend", "DEFAULT_STORE_URL", "DEFAULT_PAGE_SIZE"]

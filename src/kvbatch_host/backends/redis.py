@@ -54,6 +54,30 @@ class RedisError(HostKvError):
         self.applied = applied
 
 
+MAX_DB = 2**31 - 1
+"""The largest database number Redis can be configured with (`databases` is a signed int)."""
+
+
+def _database(url: str, scheme: str, path: str, query_db: List[str]) -> int:
+    """The database a `redis://` URL names (0 when it names none): its path is empty, `/` or
+    `/N` with N ASCII digits; `?db=N` likewise. Anything else is a `ConfigError`, so data
+    never goes to a database the user did not mean (redis-py would read `/abc` as 0 and
+    `/1/2` as 12)."""
+    candidates: List[str] = []
+    if scheme != "unix" and path not in ("", "/"):
+        candidates.append(path[1:])
+    candidates.extend(query_db)
+    if len(candidates) > 1:
+        raise ConfigError(f"redis URL {url!r} names the database more than once; give /N or ?db=N")
+    if not candidates:
+        return 0
+    text = candidates[0]
+    if not (text.isascii() and text.isdigit()) or len(text) > 10 or int(text) > MAX_DB:
+        raise ConfigError(f"redis URL {url!r}: the database must be a number from 0 to {MAX_DB} "
+                          f"(e.g. redis://127.0.0.1:6379/0), got {text!r}")
+    return int(text)
+
+
 def _escape_store(store: str) -> str:
     return store.replace("\\", "\\\\").replace(":", "\\:")
 
@@ -70,8 +94,13 @@ class RedisBackend(Backend):
 
     def __init__(self, url: str, client: Optional[redis.Redis] = None) -> None:
         self.url = url
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+        except ValueError as err:
+            raise ConfigError(f"redis URL {url!r} is malformed: {err}") from None
         query = parse_qsl(parts.query, keep_blank_values=True)
+        self.db = _database(url, parts.scheme, parts.path, [v for k, v in query if k == "db"])
         namespace = DEFAULT_NAMESPACE
         rest = []
         for name, value in query:
@@ -89,6 +118,16 @@ class RedisBackend(Backend):
             except (ValueError, TypeError) as err:
                 raise ConfigError(f"redis URL {url!r}: {err}") from None
         self._client = client
+
+    def verify(self) -> None:
+        """Connects once (selecting the database): `ConfigError` naming the URL when the
+        server cannot be reached or has no such database, so a run does not start against it."""
+        try:
+            self._client.ping()
+        except rx.ResponseError as err:
+            raise ConfigError(f"redis URL {self.url!r}: the server refused database {self.db}: {err}") from None
+        except rx.RedisError as err:
+            raise ConfigError(f"redis URL {self.url!r}: cannot connect: {err}") from None
 
     @property
     def client(self) -> redis.Redis:

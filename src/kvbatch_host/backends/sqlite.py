@@ -13,7 +13,7 @@ import threading
 from types import TracebackType
 from typing import Dict, List, Literal, Optional, Sequence, Tuple
 
-from ..errors import HostKvError
+from ..errors import ConfigError, HostKvError
 from .base import DEFAULT_PAGE_SIZE, Backend, decode_counter, encode_counter
 
 BUSY_TIMEOUT_MS = 10_000
@@ -30,19 +30,39 @@ CREATE TABLE IF NOT EXISTS kv (
 
 
 class SqliteBackend(Backend):
-    """Stores kept in one SQLite database file."""
+    """Stores kept in one SQLite database file.
+
+    Raises `ConfigError` naming the URL and the reason when the file cannot serve as one (a
+    directory, a file that is not a database or is corrupt, a path under a regular file or
+    `/proc`, a disk already full).
+    """
 
     def __init__(self, path: str, url: Optional[str] = None) -> None:
         self.path = path
         self.url = url or f"sqlite:{path}"
-        if path != ":memory:":
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
-        with self._errors():
+        try:
+            if path != ":memory:":
+                if os.path.isdir(path):
+                    raise ConfigError(f"sqlite store {self.url!r}: {path!r} is a directory, not a database file")
+                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                                       check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(SCHEMA)
+            self._db.execute("SELECT count(*) FROM kv WHERE store = ''").fetchone()  # a corrupt table fails here
+        except (FileExistsError, NotADirectoryError) as err:
+            raise ConfigError(f"sqlite store {self.url!r}: cannot create {err.filename or path!r}: "
+                              "a part of the path is a file, not a directory") from None
+        except OSError as err:
+            raise ConfigError(f"sqlite store {self.url!r}: cannot create {err.filename or path!r} "
+                              f"({err.strerror or err})") from None
+        except sqlite3.Error as err:
+            db = getattr(self, "_db", None)
+            if db is not None:
+                db.close()
+            raise ConfigError(f"sqlite store {self.url!r}: cannot use {path!r} as a database ({err})") from None
 
     def _errors(self) -> "_SqliteErrors":
         return _SqliteErrors(self._lock)

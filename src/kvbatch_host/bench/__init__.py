@@ -5,13 +5,13 @@ times its own `set-many` + `get-many` + `delete-many`):
 
 * `native`: the harness serving `wasi:keyvalue/batch` itself (memory backend), with the byte
   bridge plugged in as the harness does for draft2 guests (`kvbatch_host.bridge`);
-* `native-direct`: the same without the bridge: values cross as `list<u8>` (fast path);
-* `provider`: the harness with the provider component plugged in for `batch`;
+* `provider`: the harness running the guest composed with the provider component (static
+  composition, as `kvbatch compose` does), through the byte bridge: the host sees per-key calls;
 * `per-key`: the harness, a guest without `batch` making one `store` call per key;
 * `wasmtime-cli`: `wasmtime run -S keyvalue` (its native in-memory host): the reference;
 * `redis-*`: the harness over the Redis backend (batch and per-key) against redis-py's
   MSET/MGET/DEL and pipelines from Python, on a loopback `redis-server` the run starts;
-* component start: compile from scratch, load the compiled form, instantiate the provider.
+* component start: compile from scratch, load the compiled form, instantiate the composed guest.
 
 `run_benchmarks` returns the JSON document (`headline`, `runs`, `growth`, `peak_rss_mb`,
 `start`, `meta`); the CLI prints the table and writes the JSON and PNG plots.
@@ -28,6 +28,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from .. import build as builder
 from .. import fastpath
+from ..errors import ConfigError
 from ..wasmtime_compat import WASMTIME_VERSION
 from . import measure
 from .measure import BenchError, Measurement
@@ -99,8 +100,8 @@ def run_benchmarks(options: Options, log: Callable[[str], None] = print) -> Dict
         "wasmtime_py": WASMTIME_VERSION,
         "fastpath": fastpath.installed() and fastpath.active(),
         "harness_backend": "memory",
-        "peak_rss": "harness: this whole process (compiled components, numpy, heap the fast path keeps for reuse), "
-                    "reset before each run; wasmtime-cli: the child process, sampled every 5 ms",
+        "peak_rss": "harness: this whole process (compiled components and heap), reset before each run; "
+                    "wasmtime-cli: the child process, sampled every 5 ms",
         "notes": notes,
     }
     return document(Results(measurements), plan, start, meta)
@@ -143,7 +144,7 @@ def print_summary(doc: Dict[str, Any], log: Callable[[str], None] = print) -> No
         value = doc["headline"][key]
         log(f"  {key:<36} {'-' if value is None else value}")
     start = doc["start"]
-    log(f"  {'instantiate_provider_ms':<36} {start.get('instantiate_ms', '-')}")
+    log(f"  {'instantiate_composed_ms':<36} {start.get('instantiate_ms', '-')}")
     if doc["growth"]:
         log("growth (time at 10x the keys / time before):")
         for path, steps in doc["growth"].items():
@@ -184,7 +185,7 @@ __all__ = ["Options", "run_benchmarks", "print_summary", "main", "HEADLINE_KEYS_
 EPILOG = """examples:
   kvbatch bench --quick                      a small subset, every headline figure once
   kvbatch bench --json build/bench/bench.json
-  KVBATCH_FASTPATH=0 kvbatch bench --quick   the same with wasmtime-py's plain value path
+  kvbatch bench --quick --no-cli --no-redis  the harness paths only
 """
 
 
@@ -201,11 +202,27 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _check_outputs(json_path: Optional[Path], plots_dir: Optional[Path]) -> None:
+    """Fails before any benchmark runs when an output cannot be written: `ConfigError` naming it."""
+    try:
+        if plots_dir is not None:
+            plots_dir.mkdir(parents=True, exist_ok=True)
+        if json_path is not None:
+            if json_path.is_dir():
+                raise ConfigError(f"bench: --json {str(json_path)!r} is a directory; give a file name")
+            json_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(json_path, "a", encoding="utf-8"):
+                pass
+    except OSError as err:
+        raise ConfigError(f"bench: cannot write {str(err.filename or json_path or plots_dir)!r} "
+                          f"({err.strerror or err})") from None
+
+
 def command(args: Any) -> int:
     """Runs `kvbatch bench` with parsed `args`."""
     if args.repeat is not None and args.repeat < 1:
-        print(f"kvbatch bench: --repeat must be at least 1, got {args.repeat}")
-        return 2
+        raise ConfigError(f"bench: --repeat must be at least 1, got {args.repeat}")
+    _check_outputs(args.json_path, None if args.no_plots else args.plots_dir)
     options = Options(quick=args.quick, repeat=args.repeat, json_path=args.json_path,
                       plots_dir=None if args.no_plots else args.plots_dir, cli=not args.no_cli, redis=not args.no_redis,
                       progress=not args.no_progress)

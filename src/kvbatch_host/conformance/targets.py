@@ -1,12 +1,16 @@
 """The batch implementations the suite can hold to the rules, and a session over one of them.
 
-* `provider`: a component exporting `wasi:keyvalue/batch@0.2.0-draft2` (the project's
-  `build/provider.wasm` or anyone's), plugged in exactly as `kvbatch run --batch provider` does;
+* `provider`: a component exporting `wasi:keyvalue/batch` (draft2 or draft; the project's
+  `build/provider.wasm` or anyone's), composed ahead of time, exactly as `kvbatch compose` does;
 * `native`: the harness's own host-native batch.
 
-A `Session` is one wasmtime store with the implementation instantiated over a `FaultLayer` on
-the backend under test. The suite calls the batch operations as a guest would (through the
-component's exports for a provider) and reads the store behind the layer's back.
+A `Session` drives the implementation through the conformance driver (`build/check-driver.wasm`
+or `check-driver-draft.wasm`, `src/kvbatch_guests/check_driver.py`), composed with the provider
+(or on the host's native batch) and the byte bridge, in one wasmtime store over a `FaultLayer`
+on the backend under test. So the suite judges what a guest sees: every `get-many` entry with
+the key it names, every value byte as returned. Each driver call is one batch call to the fault
+layer: the store calls it makes count their positions from the call's start. The suite reads the
+store behind the layer's back.
 """
 
 from __future__ import annotations
@@ -20,19 +24,22 @@ from typing import Any, List, Optional, Tuple
 from wasmtime import Trap, WasmtimeError
 
 from ..backends import Backend
+from ..compose import DRAFT2, check_provider
+from ..driver import DriverBatch, Entry
 from ..errors import HostKvError
 from ..events import EventLog
-from ..compose import ProviderBatch
-from ..faults import FaultLayer, FaultPlan, ObservedBatch
-from ..keyvalue import OpenBucket
-from ..runner import Harness
+from ..faults import FaultLayer, FaultPlan
+from ..keyvalue import KeyValueHost
 from ..stores import StoreRegistry
 
 CHECK_STORE = "kvbatch-check"
 """The store name the suite works in (its keys are cleared before and after)."""
 
 Answer = Tuple[str, Any]
-"""`("ok", value)`, `("error", (kind, message))` or `("trap", message)`."""
+"""`("ok", entries or None)`, `("error", (kind, message))` or `("trap", message)`; entries are
+`(key named, value)` pairs as the implementation returned them."""
+
+__all__ = ["CHECK_STORE", "Answer", "Entry", "Implementation", "Session"]
 
 
 @dataclass(frozen=True)
@@ -42,35 +49,32 @@ class Implementation:
     kind: str
     component: Optional[Path] = None
 
+    @property
+    def version(self) -> str:
+        """The `wasi:keyvalue` version it serves (a provider's export; draft2 for native)."""
+        return check_provider(self.component) if self.component is not None else DRAFT2
+
     def describe(self) -> str:
         return f"provider component {self.component}" if self.kind == "provider" else "the harness's host-native batch"
 
 
 class Session:
-    """One instance of the implementation over `FaultLayer(backend)`."""
+    """One instance of the driver (with the implementation) over `FaultLayer(backend)`."""
 
     def __init__(self, implementation: Implementation, backend: Backend) -> None:
         self.implementation = implementation
         self.events = EventLog()
         self.layer = FaultLayer(backend, FaultPlan(), self.events)
-        registry = StoreRegistry().add(CHECK_STORE, self.layer)
-        if implementation.kind == "provider":
-            assert implementation.component is not None
-            self.harness = Harness(registry, batch="provider", provider_path=implementation.component)
-        else:
-            self.harness = Harness(registry, batch="native")
+        self.keyvalue = KeyValueHost(StoreRegistry().add(CHECK_STORE, self.layer))
         self._tmp = tempfile.mkdtemp(prefix="kvbatch-check-")
         self._stderr = Path(self._tmp, "stderr")
-        if implementation.kind == "provider":
-            # The session's own instance: a trap must leave it unusable (the suite checks that),
-            # and a trapping guest's traceback is kept for the verdict, not printed.
-            assert implementation.component is not None
-            provider = ProviderBatch(self.harness.keyvalue, str(implementation.component),
-                                     restart_after_trap=False, stderr_path=str(self._stderr))
-            self.ops: Any = ObservedBatch(provider)
-        else:
-            self.ops = self.harness.batch_ops()
-        self.bucket: OpenBucket = self.harness.keyvalue.open_bucket(CHECK_STORE)
+        # The session's own instance: a trap must leave it unusable (the suite checks that),
+        # and a trapping guest's traceback is kept for the verdict, not printed.
+        self.ops = DriverBatch(self.keyvalue, implementation.component if implementation.kind == "provider" else None,
+                               restart_after_trap=False, stderr_path=str(self._stderr))
+        self.ops.open(CHECK_STORE)
+        self.bucket = self.keyvalue.open_bucket(CHECK_STORE)
+        """Names the store for the driver's calls (the driver uses its own handle)."""
 
     @property
     def inner(self) -> Backend:
@@ -78,19 +82,21 @@ class Session:
 
     @property
     def open_handles(self) -> int:
-        return self.harness.keyvalue.open_buckets
+        return self.keyvalue.open_buckets
 
     def call(self, op: str, request: List[Any]) -> Answer:
-        """Runs one batch call as a guest would; never raises."""
+        """Runs one batch call as a guest would; never raises. The store calls it makes count
+        their positions from its start."""
         try:
-            if op == "get-many":
-                return "ok", self.ops.get_many(self.bucket, list(request))
-            if op == "set-many":
-                self.ops.set_many(self.bucket, list(request))
-                return "ok", None
-            if op == "delete-many":
-                self.ops.delete_many(self.bucket, list(request))
-                return "ok", None
+            with self.layer.batch_call(op, CHECK_STORE, len(request)):
+                if op == "get-many":
+                    return "ok", self.ops.entries(self.bucket, list(request))
+                if op == "set-many":
+                    self.ops.set_many(self.bucket, list(request))
+                    return "ok", None
+                if op == "delete-many":
+                    self.ops.delete_many(self.bucket, list(request))
+                    return "ok", None
             raise ValueError(f"unknown batch operation {op!r}")
         except HostKvError as err:
             return "error", (err.kind, err.message)
@@ -114,5 +120,5 @@ class Session:
         return cause[0].strip() if cause and cause[0].strip() else "trap"
 
     def close(self) -> None:
-        self.harness.keyvalue.close_bucket(self.bucket)
+        self.keyvalue.close_bucket(self.bucket)
         shutil.rmtree(self._tmp, ignore_errors=True)

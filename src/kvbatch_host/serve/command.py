@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from . import manifest as manifests
 from . import server
@@ -20,7 +21,7 @@ say otherwise; other store names are access-denied (403). Ctrl-C or SIGTERM stop
 """
 
 
-def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def add_parser(sub: "argparse._SubParsersAction[Any]") -> None:
     """Adds `serve` to the `kvbatch` subcommands."""
     p = sub.add_parser("serve", help="serve build/spin.wasm over HTTP on the wasmtime CLI, with the harness's stores and faults",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
