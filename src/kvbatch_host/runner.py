@@ -25,14 +25,14 @@ from wasmtime import ExitTrap, Store, WasiConfig, WasmtimeError
 from wasmtime.component import Component, Linker, Variant
 
 from . import bridge as byte_bridge
-from . import components
+from . import components, resources
 from .compose import PROVIDER_RECYCLE_BYTES, ProviderBatch
 from .faults import ObservedBatch
 from .keyvalue import KeyValueHost, NativeBatch
 from .stores import StoreRegistry
 
 BATCH_MODES = ("native", "provider", "none")
-DEFAULT_PROVIDER = Path(__file__).resolve().parents[2] / "build" / "provider.wasm"
+DEFAULT_PROVIDER = resources.build_dir() / "provider.wasm"
 
 
 @dataclass

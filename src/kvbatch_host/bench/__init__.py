@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import platform
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,10 +202,24 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+PLOTS_HINT = "kvbatch: the plots need matplotlib: pip install 'kvbatch[bench]' (or pass --no-plots)"
+"""What `kvbatch bench` says when plots are asked for and the `bench` extra is not installed."""
+
+
+def plotting_available() -> bool:
+    """Whether matplotlib (the `kvbatch[bench]` extra) can be imported."""
+    import importlib.util
+
+    return importlib.util.find_spec("matplotlib") is not None
+
+
 def command(args: Any) -> int:
     """Runs `kvbatch bench` with parsed `args`."""
     if args.repeat is not None and args.repeat < 1:
         print(f"kvbatch bench: --repeat must be at least 1, got {args.repeat}")
+        return 2
+    if not args.no_plots and not plotting_available():
+        print(PLOTS_HINT, file=sys.stderr)
         return 2
     options = Options(quick=args.quick, repeat=args.repeat, json_path=args.json_path,
                       plots_dir=None if args.no_plots else args.plots_dir, cli=not args.no_cli, redis=not args.no_redis,
