@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 from . import build as builder
-from . import runtime_config
+from . import runtime_config, user_commands
 from .backends import DEFAULT_STORE_URL
 from .errors import ConfigError
 from .events import EventLog
@@ -136,6 +136,8 @@ def _harness(args: argparse.Namespace) -> Harness:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    if user_commands.wants_app(args):
+        return user_commands.build_app_command(args)
     print("building components:")
     builder.build_all(args.targets, force=args.force)
     return 0
@@ -143,7 +145,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_bindings(args: argparse.Namespace) -> int:
     for path in builder.generate_bindings():
-        print(f"  bindings: {path.relative_to(builder.ROOT)}")
+        print(f"  bindings: {builder.shown(path)}")
     return 0
 
 
@@ -240,10 +242,13 @@ def parser() -> argparse.ArgumentParser:
     )
     sub = top.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("build", help="build the components into build/ (skips what is up to date)")
+    p = sub.add_parser("build", help="build the components into build/ (skips what is up to date), or your own --app",
+                       epilog=user_commands.EPILOG_BUILD, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("targets", nargs="*", metavar="TARGET", help=f"targets to build (default: all): {', '.join(builder.TARGETS)}")
     p.add_argument("--force", action="store_true", help="rebuild even when the inputs are unchanged")
+    user_commands.add_build_arguments(p)
     p.set_defaults(func=cmd_build)
+    user_commands.add_wit_parser(sub)
 
     p = sub.add_parser("bindings", help="regenerate the Python bindings of the WIT worlds into build/bindings/")
     p.set_defaults(func=cmd_bindings)
