@@ -219,6 +219,19 @@ def build(target: Target, force: bool = False, log: Callable[[str], None] = prin
     return True
 
 
+def ensure(name: str, log: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> Path:
+    """The output of target `name`, built first when missing or stale, with one progress line
+    (an installed kvbatch builds its components on first use into the per-user cache)."""
+    if name not in TARGETS:
+        raise KeyError(f"unknown build target {name!r}; known: {', '.join(TARGETS)}")
+    target = TARGETS[name]
+    resources.stage_guest_sources()
+    if not is_fresh(target):
+        log(f"kvbatch: building {name} into {target.output.parent} (first use or sources changed; 10-40 s)")
+        build(target, log=lambda line: None)
+    return target.output
+
+
 def build_all(names: Optional[Sequence[str]] = None, force: bool = False, log: Callable[[str], None] = print) -> List[Target]:
     """Builds the named targets (all when `names` is empty); returns them."""
     chosen = list(names) if names else list(TARGETS)

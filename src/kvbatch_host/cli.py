@@ -128,7 +128,7 @@ def _harness(args: argparse.Namespace) -> Harness:
     registry = StoreRegistry.from_specs(specs, args.allow_store)
     args.event_log, args.fault_layers = _faults(args, registry)
     if args.batch == "provider":
-        builder.build_all(["provider"], log=lambda line: None)
+        builder.ensure("provider")
     harness = Harness(registry, batch=args.batch, provider_path=DEFAULT_PROVIDER)
     if getattr(args, "no_bridge", False):
         harness.bridge = False
@@ -199,7 +199,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     else:
         component = Path(args.component) if args.component else DEFAULT_PROVIDER
         if not args.component:
-            builder.build_all(["provider"], log=lambda line: None)
+            builder.ensure("provider")
         if not component.exists():
             raise ConfigError(f"component {str(component)!r} does not exist")
         implementation = Implementation("provider", component)
