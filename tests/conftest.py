@@ -23,6 +23,8 @@ from kvbatch_host.stores import StoreRegistry
 
 ROOT = builder.ROOT
 
+pytest_plugins = ("pytester",)  # tests of the kvbatch pytest plugin run a user's suite
+
 
 @pytest.fixture(scope="session")
 def built() -> Callable[..., Path]:

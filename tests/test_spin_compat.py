@@ -13,7 +13,7 @@ from typing import Dict
 import pytest
 
 from kvbatch_host import spin_compat
-from kvbatch_host.build import ROOT
+from kvbatch_host import build as builder
 
 SERVED_WORLD = """package test:probe;
 world probe {
@@ -45,7 +45,7 @@ def test_a_component_of_spins_own_trigger_world_links(tmp_path: Path) -> None:
 
 
 def test_the_wasmtime_cli_keyvalue_version_is_not_served_by_spin(tmp_path: Path) -> None:
-    report = spin_compat.check(dummy_component(tmp_path, ROOT / "wit", "guest-draft"))
+    report = spin_compat.check(dummy_component(tmp_path, builder.WIT_DIR, "guest-draft"))
     assert not report.ok
     assert "wasi:keyvalue/store@0.2.0-draft: served only as 0.2.0-draft2" in report.unserved
     assert report.missing_exports == ["wasi:http/handler@0.3.0: not exported"]

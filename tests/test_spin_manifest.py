@@ -52,7 +52,8 @@ def test_the_spin_build_sees_the_venvs_packages_and_builds_against_wit_do_not(mo
     import sys
 
     assert builder.componentize_env(builder.TARGETS["spin"])["VIRTUAL_ENV"] == sys.prefix
-    assert "VIRTUAL_ENV" not in builder.componentize_env(builder.TARGETS["bulk-driver"])
+    isolated = Path(builder.componentize_env(builder.TARGETS["bulk-driver"])["VIRTUAL_ENV"])
+    assert isolated != Path(sys.prefix) and list((isolated / "site-packages").iterdir()) == []
 
 
 def test_build_watches_every_source_the_component_bundles(component: Dict[str, Any]) -> None:

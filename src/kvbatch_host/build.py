@@ -21,12 +21,15 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from importlib.metadata import version as package_version
 
+from . import resources
 from .errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[2]
-WIT_DIR = ROOT / "wit"
-SRC = ROOT / "src"
-BUILD = ROOT / "build"
+_CHECKOUT = resources.checkout_root()
+ROOT = _CHECKOUT or resources.build_dir()
+"""The source checkout; installed, the build directory (commands run there and labels are relative to it)."""
+WIT_DIR = resources.wit_dir()
+SRC = resources.guest_source_root()
+BUILD = resources.build_dir()
 
 
 @dataclass(frozen=True)
@@ -123,9 +126,6 @@ TARGETS: Dict[str, Target] = {
                    description=f"deliberately broken provider ({flaw}) that `kvbatch check` must catch")
             for flaw in ("swallow", "naive", "trap", "rewrap", "wrongkeys")
         ),
-        Target("spin", SPIN_WORLD, "app", SPIN_PATHS, (ROOT / "spin" / "app.py", SRC / "kvbatch_bulk", SRC / "kvbatch"),
-               BUILD / "spin.wasm", wit=None,
-               description="the Spin component: bulk key-value HTTP endpoints (spin-sdk's WIT; what `spin build` runs)"),
         Target("bulk-driver", "guest", "bulk_driver", GUEST_PATHS, GUEST_SOURCES + (SRC / "kvbatch_bulk",),
                BUILD / "bulk-driver.wasm",
                description="feeds HTTP requests to the Spin component's logic (kvbatch_bulk) under the harness (tests)"),
@@ -135,6 +135,12 @@ TARGETS: Dict[str, Target] = {
     )
 }
 """Every buildable component, by name."""
+
+if (ROOT / "spin" / "app.py").is_file():  # the Spin app ships in the repository, not in the wheel
+    TARGETS["spin"] = Target("spin", SPIN_WORLD, "app", SPIN_PATHS, (ROOT / "spin" / "app.py", SRC / "kvbatch_bulk", SRC / "kvbatch"),
+               BUILD / "spin.wasm", wit=None,
+               description="the Spin component: bulk key-value HTTP endpoints (spin-sdk's WIT; what `spin build` runs)")
+
 
 BINDING_WORLDS = ("provider", "provider-draft", "guest", "guest-draft")
 
@@ -179,6 +185,11 @@ def inputs_digest(target: Target) -> str:
     return digest.hexdigest()
 
 
+def shown(path: Path) -> str:
+    """`path` as messages print it: relative to the checkout (or build directory) when inside it."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def _stamp(target: Target) -> Path:
     return target.output.with_suffix(target.output.suffix + ".stamp")
 
@@ -206,15 +217,15 @@ def componentize_command(target: Target, output: Path) -> List[str]:
 def componentize_env(target: Target) -> Dict[str, str]:
     """The environment of a build: the venv is visible to componentize-py only for `wit=None` targets.
 
-    componentize-py merges the WIT of every installed package with a `componentize-py.toml`
-    it finds through `VIRTUAL_ENV`; spin-sdk's includes `wasi:keyvalue@0.2.0-draft2`, which
-    `wit/` vendors too ("attempting to re-add package"), so builds against `wit/` run without it.
+    componentize-py merges the WIT of every installed package with a `componentize-py.toml` on
+    its Python path, which it takes from `VIRTUAL_ENV`, else from whatever `python3` is first on
+    PATH. spin-sdk's includes `wasi:keyvalue@0.2.0-draft2`, which kvbatch's WIT vendors too
+    ("attempting to re-add package"), so builds against kvbatch's WIT get `VIRTUAL_ENV` pointing
+    at an empty environment (`resources.isolated_site_dir()`): the result no longer depends on
+    whether a venv is activated.
     """
     env = dict(os.environ)
-    if target.wit is None:
-        env["VIRTUAL_ENV"] = sys.prefix
-    else:
-        env.pop("VIRTUAL_ENV", None)
+    env["VIRTUAL_ENV"] = sys.prefix if target.wit is None else str(resources.isolated_site_dir())
     return env
 
 
@@ -225,21 +236,23 @@ def build(target: Target, force: bool = False, log: Callable[[str], None] = prin
     """
     if target.prepare is not None:
         target.prepare()
+    resources.stage_guest_sources()
     if not force and is_fresh(target):
-        log(f"  {target.name:<16} up to date  {target.output.relative_to(ROOT)}")
+        log(f"  {target.name:<16} up to date  {shown(target.output)}")
         return False
     target.output.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.output.with_suffix(".wasm.tmp")
     cmd = componentize_command(target, tmp)
     inputs = inputs_digest(target)  # before the build: a source edited during it must make the output stale
     started = time.monotonic()
+    ROOT.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=componentize_env(target))
     if proc.returncode != 0:
         raise subprocess.CalledProcessError(proc.returncode, cmd, proc.stdout, proc.stderr)
     os.replace(tmp, target.output)
     _stamp(target).write_text(json.dumps({"inputs": inputs, "world": target.world}))
     size = target.output.stat().st_size / 1e6
-    log(f"  {target.name:<16} built in {time.monotonic() - started:4.1f} s  {target.output.relative_to(ROOT)} ({size:.1f} MB)")
+    log(f"  {target.name:<16} built in {time.monotonic() - started:4.1f} s  {shown(target.output)} ({size:.1f} MB)")
     return True
 
 
@@ -247,6 +260,19 @@ class UnknownTarget(ConfigError, KeyError):
     """A build target name that is not in `TARGETS` (a `KeyError` and a command-line error)."""
 
     __str__ = BaseException.__str__
+
+
+def ensure(name: str, log: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> Path:
+    """The output of target `name`, built first when missing or stale, with one progress line
+    (an installed kvbatch builds its components on first use into the per-user cache)."""
+    if name not in TARGETS:
+        raise UnknownTarget(f"unknown build target {name!r}; known: {', '.join(TARGETS)}")
+    target = TARGETS[name]
+    resources.stage_guest_sources()
+    if not is_fresh(target):
+        log(f"kvbatch: building {name} into {target.output.parent} (first use or sources changed; 10-40 s)")
+        build(target, log=lambda line: None)
+    return target.output
 
 
 def build_all(names: Optional[Sequence[str]] = None, force: bool = False, log: Callable[[str], None] = print) -> List[Target]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 from . import build as builder
-from . import runtime_config
+from . import runtime_config, user_commands
 from .backends import DEFAULT_STORE_URL
 from .cli_errors import OneLineParser, check_component_file, guarded, trap_summary
 from .errors import ConfigError
@@ -178,6 +178,8 @@ def _check_composed_faults(args: argparse.Namespace, harness: Harness) -> None:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    if user_commands.wants_app(args):
+        return user_commands.build_app_command(args)
     print("building components:")
     builder.build_all(args.targets, force=args.force)
     return 0
@@ -185,7 +187,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_bindings(args: argparse.Namespace) -> int:
     for path in builder.generate_bindings():
-        print(f"  bindings: {path.relative_to(builder.ROOT)}")
+        print(f"  bindings: {builder.shown(path)}")
     return 0
 
 
@@ -253,7 +255,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     else:
         component = Path(args.component) if args.component else builder.TARGETS["provider"].output
         if not args.component:
-            builder.build_all(["provider"], log=lambda line: None)
+            builder.ensure("provider")
         check_component_file(component)
         implementation = Implementation("provider", component)
     backend = open_backend(args.store)
@@ -295,10 +297,13 @@ def parser() -> argparse.ArgumentParser:
     )
     sub = top.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("build", help="build the components into build/ (skips what is up to date)")
+    p = sub.add_parser("build", help="build the components into build/ (skips what is up to date), or your own --app",
+                       epilog=user_commands.EPILOG_BUILD, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("targets", nargs="*", metavar="TARGET", help=f"targets to build (default: all): {', '.join(builder.TARGETS)}")
     p.add_argument("--force", action="store_true", help="rebuild even when the inputs are unchanged")
+    user_commands.add_build_arguments(p)
     p.set_defaults(func=cmd_build)
+    user_commands.add_wit_parser(sub)
 
     p = sub.add_parser("bindings", help="regenerate the Python bindings of the WIT worlds into build/bindings/")
     p.set_defaults(func=cmd_bindings)

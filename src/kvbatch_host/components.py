@@ -17,14 +17,15 @@ from typing import Dict, Optional, Tuple
 import wasmtime
 from wasmtime import Engine
 
+from . import resources
 from .wasmtime_compat import WASMTIME_VERSION
 from wasmtime.component import Component
 
 CACHE_ENV = "KVBATCH_CACHE_DIR"
 """Environment variable naming the compiled-component cache directory."""
 
-DEFAULT_CACHE_DIR = Path(__file__).resolve().parents[2] / "build" / "cache" / "compiled"
-"""The cache beside the project's other build outputs, wherever the command runs from."""
+DEFAULT_CACHE_DIR = resources.build_dir() / "cache" / "compiled"
+"""The cache beside the other build outputs (`resources.build_dir()`), wherever the command runs from."""
 
 FileKey = Tuple[str, int, int]
 

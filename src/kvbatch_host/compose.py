@@ -54,13 +54,13 @@ def keyvalue_version(world: World) -> Optional[str]:
 
 
 def default_provider(version: str, log: Optional[Callable[[str], None]] = None) -> Path:
-    """The project's provider for keyvalue `version`, built first when it is missing or stale."""
+    """The project's provider for keyvalue `version`, built first (with one progress line) when it is
+    missing or stale."""
     target = PROVIDER_TARGETS.get(version)
     if target is None:
         raise ComposeError(f"no kvbatch provider for wasi:keyvalue@{version}; there are providers for "
                            f"{', '.join(PROVIDER_TARGETS)}")
-    builder.build_all([target], log=log or (lambda line: None))
-    return builder.TARGETS[target].output
+    return builder.ensure(target, **({"log": log} if log else {}))
 
 
 def check_provider(provider: str | os.PathLike[str], version: Optional[str] = None) -> str:

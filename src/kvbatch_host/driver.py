@@ -46,8 +46,7 @@ def driver_component(provider: Optional[Path]) -> Path:
     native batch (`None`: draft2), built and composed if stale."""
     version = check_provider(provider) if provider is not None else DRAFT2
     target = DRIVERS[version]
-    builder.build_all([target], log=lambda line: None)
-    driver = builder.TARGETS[target].output
+    driver = builder.ensure(target)
     composed = compose_provider(driver, provider) if provider is not None else driver
     return byte_bridge.bridged(composed)
 

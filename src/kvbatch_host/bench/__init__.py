@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import platform
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,10 +219,24 @@ def _check_outputs(json_path: Optional[Path], plots_dir: Optional[Path]) -> None
                           f"({err.strerror or err})") from None
 
 
+PLOTS_HINT = "kvbatch: the plots need matplotlib: pip install 'kvbatch[bench]' (or pass --no-plots)"
+"""What `kvbatch bench` says when plots are asked for and the `bench` extra is not installed."""
+
+
+def plotting_available() -> bool:
+    """Whether matplotlib (the `kvbatch[bench]` extra) can be imported."""
+    import importlib.util
+
+    return importlib.util.find_spec("matplotlib") is not None
+
+
 def command(args: Any) -> int:
     """Runs `kvbatch bench` with parsed `args`."""
     if args.repeat is not None and args.repeat < 1:
         raise ConfigError(f"bench: --repeat must be at least 1, got {args.repeat}")
+    if not args.no_plots and not plotting_available():
+        print(PLOTS_HINT, file=sys.stderr)
+        return 2
     _check_outputs(args.json_path, None if args.no_plots else args.plots_dir)
     options = Options(quick=args.quick, repeat=args.repeat, json_path=args.json_path,
                       plots_dir=None if args.no_plots else args.plots_dir, cli=not args.no_cli, redis=not args.no_redis,

@@ -1,0 +1,172 @@
+"""kvbatch's pytest plugin: test your own component under the harness, with stores and faults.
+
+Installed with kvbatch (entry point `pytest11`), so any test suite gets these fixtures:
+
+* `kvbatch` — a `KvbatchHarness`: choose stores (`.store("memory:")`, default memory), add
+  fault rules (`.fault("op=set,position=2,error=other:disk full")`), `.run(component, *args)`
+  and get a `KvbatchRun` (exit code, stdout, stderr, trap, and the events of that run); read
+  what the store holds with `.get(key)`. Everything is closed after the test.
+* `kvbatch_sqlite_url` — a `sqlite:` URL of a fresh database in the test's `tmp_path`.
+* `kvbatch_redis_url` — a `redis://` URL on a `redis-server` of the session's own (loopback,
+  free port, stopped after the session), namespaced per test; the test is skipped when no
+  `redis-server` binary is installed.
+* `kvbatch_build_app` — `kvbatch_build_app(app_dir, world="guest")` builds a directory with
+  module `app` into a component (as `kvbatch build --app` does, cached) and returns its path.
+
+Example (a user's `test_app.py`):
+
+    def test_a_failed_write_is_reported(kvbatch, kvbatch_build_app):
+        wasm = kvbatch_build_app("app")
+        kvbatch.fault("op=set,position=1,error=other:disk full")
+        run = kvbatch.run(wasm, batch="native")
+        assert run.exit_code == 0 and "failed: b" in run.stdout
+        assert kvbatch.get("b") is None
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Optional
+
+import pytest
+
+from .events import Event, EventLog
+from .faults import FaultPlan, install
+from .runner import Harness
+from .stores import DEFAULT_STORE, StoreRegistry
+
+
+@dataclass
+class KvbatchRun:
+    """What one run of a command component did."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    trap: Optional[str]
+    """The trap message when the component trapped, else `None`."""
+    events: List[Event] = field(default_factory=list)
+    """Every backend operation of this run and its true outcome (applied or not, fault fired)."""
+
+    @property
+    def faults(self) -> List[Event]:
+        """The events of this run where a fault rule fired."""
+        return [e for e in self.events if e.fault is not None]
+
+
+class KvbatchHarness:
+    """A harness for one test: stores, a fault plan and the event log, shared by all its runs.
+
+    Stores and faults are fixed by the first `run` (the data persists from run to run); adding
+    either afterwards raises `RuntimeError`.
+    """
+
+    def __init__(self) -> None:
+        self.specs: Dict[str, str] = {}
+        self.rules: List[str] = []
+        self.events = EventLog()
+        """Everything every run of this test did to the stores."""
+        self._registry: Optional[StoreRegistry] = None
+        self._harnesses: Dict[str, Harness] = {}
+
+    def store(self, url: str = "memory:", name: str = DEFAULT_STORE) -> "KvbatchHarness":
+        """Serves store `name` from `url` (`memory:`, `sqlite:PATH`, `redis://...`); returns self."""
+        self._not_started("a store")
+        self.specs[name] = url
+        return self
+
+    def fault(self, rule: str) -> "KvbatchHarness":
+        """Adds a fault rule in `kvbatch run --fault` syntax; a malformed rule raises at once."""
+        self._not_started("a fault")
+        FaultPlan.parse([rule])
+        self.rules.append(rule)
+        return self
+
+    def run(self, component: str | os.PathLike[str], *args: str, batch: str = "native") -> KvbatchRun:
+        """Runs the command component at `component` with `args`, its batch calls served by
+        `batch` (`native`, `provider` or `none`), and returns what it did."""
+        harness = self._harness(batch)
+        mark = self.events.mark()
+        result = harness.run_command(component, list(args), capture=True)
+        return KvbatchRun(result.exit_code, result.stdout, result.stderr, result.trap, self.events.since(mark))
+
+    def get(self, key: str, name: str = DEFAULT_STORE) -> Optional[bytes]:
+        """The value store `name` holds for `key` now, read past the fault layer (`None`: absent)."""
+        backend = self.registry.open(name)
+        inner = getattr(backend, "inner", backend)
+        return inner.get(name, key)
+
+    @property
+    def registry(self) -> StoreRegistry:
+        """The stores, opened (with the fault layer in front) on first use."""
+        if self._registry is None:
+            specs = [f"{name}={url}" for name, url in self.specs.items()] or [f"{DEFAULT_STORE}=memory:"]
+            self._registry = StoreRegistry.from_specs(specs)
+            install(self._registry, FaultPlan.parse(self.rules), self.events)
+        return self._registry
+
+    def close(self) -> None:
+        """Closes the stores (the fixture does this after the test)."""
+        if self._registry is not None:
+            self._registry.close()
+
+    def _harness(self, batch: str) -> Harness:
+        if batch not in self._harnesses:
+            # provider: the provider of the guest's keyvalue version, composed in (built on first use)
+            self._harnesses[batch] = Harness(self.registry, batch=batch)
+        return self._harnesses[batch]
+
+    def _not_started(self, what: str) -> None:
+        if self._registry is not None:
+            raise RuntimeError(f"add {what} before the first run: the stores and faults are fixed by then")
+
+
+@pytest.fixture
+def kvbatch() -> Iterator[KvbatchHarness]:
+    """A `KvbatchHarness` for this test (memory store unless the test chooses), closed after it."""
+    harness = KvbatchHarness()
+    try:
+        yield harness
+    finally:
+        harness.close()
+
+
+@pytest.fixture
+def kvbatch_sqlite_url(tmp_path: Path) -> str:
+    """A `sqlite:` store URL of a fresh database file in the test's `tmp_path`."""
+    return f"sqlite:{tmp_path / 'kvbatch.db'}"
+
+
+@pytest.fixture(scope="session")
+def kvbatch_redis_server() -> Iterator[object]:
+    """A `redis-server` of the session's own on a free loopback port, stopped after the session."""
+    from .redis_server import LocalRedisServer
+
+    if shutil.which("redis-server") is None:
+        pytest.skip("kvbatch_redis_url needs a redis-server binary on PATH")
+    with LocalRedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def kvbatch_redis_url(kvbatch_redis_server: object, request: pytest.FixtureRequest) -> str:
+    """A `redis://` store URL on the session's server, namespaced to this test."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)[:80]
+    return f"{kvbatch_redis_server.url}?namespace=t-{name}"  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def kvbatch_build_app() -> Callable[..., Path]:
+    """`kvbatch_build_app(app_dir, world="guest", module="app")` builds the app (cached) and returns the wasm."""
+    from .app_build import build_app, default_output
+
+    def build(app_dir: str | os.PathLike[str], world: str = "guest", module: str = "app") -> Path:
+        out = default_output(Path(app_dir), world, module)
+        build_app(Path(app_dir), out, world=world, module=module, log=lambda line: None)
+        return out
+
+    return build
