@@ -16,10 +16,10 @@ settings.register_profile("ci", max_examples=100, deadline=None)
 settings.register_profile("long", max_examples=10_000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-from kvbatch_host import build as builder
+from kvbatch_host.prepare import build as builder
 from kvbatch_host.backends import MemoryBackend, SqliteBackend
 from kvbatch_host.runner import Harness
-from kvbatch_host.stores import StoreRegistry
+from kvbatch_host.backends.stores import StoreRegistry
 
 ROOT = builder.ROOT
 

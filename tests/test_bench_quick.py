@@ -12,7 +12,7 @@ import pytest
 
 from kvbatch_host.bench import HEADLINE_KEYS_NAMES
 from kvbatch_host.bench.plan import CALL_BYTES, chunk_for, make_plan
-from kvbatch_host.build import ROOT
+from kvbatch_host.prepare.build import ROOT
 
 pytestmark = [pytest.mark.component, pytest.mark.wasmtime_cli]
 

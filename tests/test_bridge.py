@@ -17,11 +17,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kvbatch_host import bridge, components, faults, wasm_tools
+from kvbatch_host.prepare import bridge
+
+from kvbatch_host.prepare import components
+
+from kvbatch_host import faults
+
+from kvbatch_host.prepare import wasm_tools
 from kvbatch_host.backends import MemoryBackend
-from kvbatch_host.keyvalue import ABSENT, pack_values, unpack_values
+from kvbatch_host.serving.keyvalue import ABSENT, pack_values, unpack_values
 from kvbatch_host.runner import Harness
-from kvbatch_host.stores import StoreRegistry
+from kvbatch_host.backends.stores import StoreRegistry
 
 from backend_helpers import RecordingBackend
 from bulk_helpers import AUTH, TOKEN

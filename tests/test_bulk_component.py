@@ -19,7 +19,7 @@ from bulk_helpers import AUTH, TOKEN
 from kvbatch_host.backends import MemoryBackend
 from kvbatch_host.errors import HostKvError
 from kvbatch_host.runner import Harness
-from kvbatch_host.stores import StoreRegistry
+from kvbatch_host.backends.stores import StoreRegistry
 
 pytestmark = pytest.mark.component
 

@@ -20,7 +20,7 @@ import pytest
 from bulk_helpers import TOKEN, MemoryStores, api_for
 
 from kvbatch_bulk import BulkApi, Limits, Request
-from kvbatch_host.build import ROOT
+from kvbatch_host.prepare.build import ROOT
 
 
 def spin_section() -> str:

@@ -11,13 +11,13 @@ from typing import Any, Callable, Dict, List
 
 import pytest
 
-from kvbatch_host import wasm_tools
+from kvbatch_host.prepare import wasm_tools
 from kvbatch_host.backends import MemoryBackend
 from kvbatch_host.bench.measure import precompiled_for_cli
 from kvbatch_host.cli import main
-from kvbatch_host.compose import ComposeError, compose_provider
+from kvbatch_host.prepare.compose import ComposeError, compose_provider
 from kvbatch_host.runner import Harness
-from kvbatch_host.stores import StoreRegistry
+from kvbatch_host.backends.stores import StoreRegistry
 
 pytestmark = pytest.mark.component
 
@@ -63,7 +63,7 @@ def test_a_composition_is_cached_by_its_inputs(built: Callable[[str], Path]) -> 
 
 
 def test_the_draft_provider_is_built_from_the_same_source_as_the_draft2_one() -> None:
-    from kvbatch_host.build import TARGETS
+    from kvbatch_host.prepare.build import TARGETS
 
     assert TARGETS["provider-draft"].sources == TARGETS["provider"].sources
     assert TARGETS["provider-draft"].module == TARGETS["provider"].module
@@ -97,7 +97,7 @@ def test_an_already_composed_guest_runs_under_the_harness_with_batch_none(built:
 
 
 def test_under_batch_provider_the_host_sees_only_per_key_store_calls(built: Callable[[str], Path]) -> None:
-    from kvbatch_host.events import EventLog
+    from kvbatch_host.faults.events import EventLog
     from kvbatch_host.faults import FaultLayer
 
     events = EventLog()

@@ -9,7 +9,7 @@ import pytest
 
 from kvbatch_host.backends import MemoryBackend, SqliteBackend, open_backend
 from kvbatch_host.errors import ConfigError, HostKvError
-from kvbatch_host.stores import StoreRegistry
+from kvbatch_host.backends.stores import StoreRegistry
 
 
 @pytest.fixture(params=["memory", "sqlite"])

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from kvbatch_host import build as builder
-from kvbatch_host import components
+from kvbatch_host.prepare import build as builder
+from kvbatch_host.prepare import components
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,7 +11,7 @@ import pytest
 
 from kvbatch_host.backends import MemoryBackend, SqliteBackend
 from kvbatch_host.runner import Harness
-from kvbatch_host.stores import StoreRegistry
+from kvbatch_host.backends.stores import StoreRegistry
 
 pytestmark = pytest.mark.component
 

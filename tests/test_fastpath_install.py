@@ -6,7 +6,7 @@ import subprocess
 import sys
 import textwrap
 
-from kvbatch_host import fastpath
+from kvbatch_host.serving import fastpath
 
 
 def run_python(code: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -24,7 +24,7 @@ def test_on_another_wasmtime_it_warns_and_leaves_wasmtime_py_untouched() -> None
     proc = run_python(
         """
         import warnings
-        import kvbatch_host.fastpath as fastpath
+        import kvbatch_host.serving.fastpath as fastpath
         from wasmtime.component import _func, _linker
         before = (_func.Func.__call__, _linker.func_impl)
         fastpath.WASMTIME_VERSION = "51.0.0"
@@ -43,7 +43,7 @@ def test_on_another_wasmtime_it_warns_and_leaves_wasmtime_py_untouched() -> None
 
 
 def test_the_environment_switch_keeps_it_from_being_installed() -> None:
-    proc = run_python("import kvbatch_host.fastpath as f; print(f.install(), f.installed())", {fastpath.ENV_SWITCH: "0"})
+    proc = run_python("import kvbatch_host.serving.fastpath as f; print(f.install(), f.installed())", {fastpath.ENV_SWITCH: "0"})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "False False"
 
@@ -51,9 +51,9 @@ def test_the_environment_switch_keeps_it_from_being_installed() -> None:
 def test_a_key_value_host_installs_it() -> None:
     proc = run_python(
         """
-        from kvbatch_host import fastpath
-        from kvbatch_host.keyvalue import KeyValueHost
-        from kvbatch_host.stores import StoreRegistry
+        from kvbatch_host.serving import fastpath
+        from kvbatch_host.serving.keyvalue import KeyValueHost
+        from kvbatch_host.backends.stores import StoreRegistry
         print(fastpath.installed())
         KeyValueHost(StoreRegistry())
         print(fastpath.installed(), fastpath.active())

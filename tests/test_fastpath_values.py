@@ -14,7 +14,11 @@ import pytest
 from wasmtime import _ffi as ffi
 from wasmtime.component import Variant
 
-from kvbatch_host import components, fastpath, wasmtime_compat
+from kvbatch_host.prepare import components
+
+from kvbatch_host.serving import fastpath
+
+from kvbatch_host.serving import wasmtime_compat
 
 MIB = 1024 * 1024
 ALL_BYTES = bytes(range(256))

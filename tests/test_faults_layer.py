@@ -9,9 +9,9 @@ import pytest
 
 from kvbatch_host.backends import MemoryBackend
 from kvbatch_host.errors import HostKvError
-from kvbatch_host.events import EventLog, read_jsonl
+from kvbatch_host.faults.events import EventLog, read_jsonl
 from kvbatch_host.faults import FaultLayer, FaultPlan, InjectedTrap, install
-from kvbatch_host.stores import StoreRegistry
+from kvbatch_host.backends.stores import StoreRegistry
 
 
 def layer(*rules: str, inner: Optional[MemoryBackend] = None, sleep: object = None) -> FaultLayer:

@@ -12,7 +12,7 @@ import pytest
 from kvbatch_host.backends import Backend, MemoryBackend, SqliteBackend
 from kvbatch_host.backends.redis import RedisBackend
 from kvbatch_host.runner import Harness
-from kvbatch_host.stores import StoreRegistry
+from kvbatch_host.backends.stores import StoreRegistry
 
 pytestmark = pytest.mark.component
 

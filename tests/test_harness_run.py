@@ -9,7 +9,7 @@ from typing import Callable, Dict, List, Tuple
 import pytest
 
 from kvbatch_host.cli import main
-from kvbatch_host.events import read_jsonl
+from kvbatch_host.faults.events import read_jsonl
 
 pytestmark = pytest.mark.component
 

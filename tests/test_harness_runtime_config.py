@@ -8,8 +8,8 @@ import pytest
 
 from kvbatch_host.backends import MemoryBackend, SqliteBackend
 from kvbatch_host.errors import ConfigError
-from kvbatch_host.runtime_config import store_specs
-from kvbatch_host.stores import StoreRegistry
+from kvbatch_host.backends.runtime_config import store_specs
+from kvbatch_host.backends.stores import StoreRegistry
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kvbatch_host import build as builder
+from kvbatch_host.prepare import build as builder
 
 from test_user_component import APP
 

@@ -17,7 +17,7 @@ import pytest
 from kvbatch_host.backends import Backend, MemoryBackend
 from kvbatch_host.errors import HostKvError
 from kvbatch_host.runner import Harness, RunResult
-from kvbatch_host.stores import StoreRegistry
+from kvbatch_host.backends.stores import StoreRegistry
 
 pytestmark = pytest.mark.component
 

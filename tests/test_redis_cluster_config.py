@@ -10,7 +10,7 @@ import pytest
 from kvbatch_host.backends.redis_cluster import DEFAULT_NAMESPACE, SOCKET_TIMEOUT_S, parse_cluster_url
 from kvbatch_host.cli import main
 from kvbatch_host.errors import ConfigError
-from kvbatch_host.runtime_config import store_specs
+from kvbatch_host.backends.runtime_config import store_specs
 
 
 def test_a_url_names_every_startup_node_in_order() -> None:

@@ -37,7 +37,7 @@ def test_the_demo_gives_its_digest_on_a_redis_cluster_with_native_batch(built: C
 
 def probe_lines(built: Callable[[str], Path], target: str, backend: object, args: list) -> str:
     from kvbatch_host.runner import Harness
-    from kvbatch_host.stores import StoreRegistry
+    from kvbatch_host.backends.stores import StoreRegistry
 
     harness = Harness(StoreRegistry().add("default", backend), batch="native")  # type: ignore[arg-type]
     result = harness.run_command(built(target), ["default", *args], capture=True)

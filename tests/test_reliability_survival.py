@@ -17,10 +17,10 @@ import kvbatch
 from kvbatch_host import faults
 from kvbatch_host.backends import MemoryBackend
 from kvbatch_host.errors import HostKvError
-from kvbatch_host.events import EventLog
+from kvbatch_host.faults.events import EventLog
 from kvbatch_host.host_bucket import HarnessBucket
 from kvbatch_host.runner import Harness
-from kvbatch_host.stores import StoreRegistry
+from kvbatch_host.backends.stores import StoreRegistry
 
 pytestmark = pytest.mark.component
 
@@ -131,7 +131,7 @@ def composed_run_peak_mb(calls: int) -> float:
               f"'{max(1, calls // 3)}', '8']); "
               "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]; "
               "print('HWM', hwm, file=sys.stderr); sys.exit(code)")
-    from kvbatch_host import build as builder
+    from kvbatch_host.prepare import build as builder
 
     proc = subprocess.run([sys.executable, "-c", script], cwd=builder.ROOT, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -24,7 +24,7 @@ import pytest
 from http_expectations import *  # noqa: F401,F403 - the shared expectations are this module's tests
 from http_expectations import AUTH, GRANTED, TOKEN, send
 
-from kvbatch_host import build as builder
+from kvbatch_host.prepare import build as builder
 from kvbatch_host.faults import FaultPlan
 from kvbatch_host.serve import manifest as manifests
 from kvbatch_host.serve import server

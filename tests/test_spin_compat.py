@@ -13,7 +13,7 @@ from typing import Dict
 import pytest
 
 from kvbatch_host import spin_compat
-from kvbatch_host import build as builder
+from kvbatch_host.prepare import build as builder
 
 SERVED_WORLD = """package test:probe;
 world probe {

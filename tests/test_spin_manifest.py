@@ -10,7 +10,7 @@ from typing import Any, Dict
 
 import pytest
 
-from kvbatch_host import build as builder
+from kvbatch_host.prepare import build as builder
 
 MANIFEST = builder.ROOT / "spin.toml"
 

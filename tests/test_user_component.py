@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kvbatch_host import build as builder
+from kvbatch_host.prepare import build as builder
 from kvbatch_host.cli import main
 
 APP = '''"""My app: writes three keys in one set-many and prints what happened to each."""

@@ -12,9 +12,9 @@ import hashlib
 from pathlib import Path
 from typing import Callable, Dict
 
-from . import build as builder
-from . import resources
-from .errors import ConfigError
+from kvbatch_host.prepare import build as builder
+from kvbatch_host import resources
+from kvbatch_host.errors import ConfigError
 
 APP_WORLDS: Dict[str, str] = {
     "guest": "imports wasi:keyvalue store, atomics and batch @0.2.0-draft2 (the harness, Spin)",

@@ -8,18 +8,19 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
-from . import build as builder
-from . import runtime_config, user_commands
-from .backends import DEFAULT_STORE_URL
-from .cli_errors import OneLineParser, check_component_file, guarded, trap_summary
-from .errors import ConfigError
-from .events import EventLog
-from .faults import FaultLayer, FaultPlan
-from .faults import install as install_faults
-from .compose import compose_provider
-from .runner import BATCH_MODES, Harness
-from .stores import DEFAULT_STORE, StoreRegistry
-from .conformance.scenarios import DEFAULT_LARGE_VALUE_SIZE
+from kvbatch_host.prepare import build as builder
+from kvbatch_host.backends import runtime_config
+from kvbatch_host import user_commands
+from kvbatch_host.backends import DEFAULT_STORE_URL
+from kvbatch_host.cli_errors import OneLineParser, check_component_file, guarded, trap_summary
+from kvbatch_host.errors import ConfigError
+from kvbatch_host.faults.events import EventLog
+from kvbatch_host.faults import FaultLayer, FaultPlan
+from kvbatch_host.faults import install as install_faults
+from kvbatch_host.prepare.compose import compose_provider
+from kvbatch_host.runner import BATCH_MODES, Harness
+from kvbatch_host.backends.stores import DEFAULT_STORE, StoreRegistry
+from kvbatch_host.conformance.scenarios import DEFAULT_LARGE_VALUE_SIZE
 
 FIRED_SHOWN = 20
 """Fired faults listed after a run; the event log has them all."""
@@ -162,8 +163,8 @@ def _check_composed_faults(args: argparse.Namespace, harness: Harness) -> None:
     layers: List[FaultLayer] = getattr(args, "fault_layers", [])
     if harness.batch != "provider" or not layers or not layers[0].plan:
         return
-    from .compose import batch_version
-    from .wasm_tools import world
+    from kvbatch_host.prepare.compose import batch_version
+    from kvbatch_host.prepare.wasm_tools import world
 
     if batch_version(world(args.component)) is None:
         return
@@ -234,8 +235,8 @@ def _report_faults(args: argparse.Namespace) -> None:
 def cmd_compose(args: argparse.Namespace) -> int:
     out = compose_provider(args.guest, args.provider, args.output,
                            log=lambda line: print(line, file=sys.stderr))
-    from .compose import keyvalue_version
-    from .wasm_tools import world
+    from kvbatch_host.prepare.compose import keyvalue_version
+    from kvbatch_host.prepare.wasm_tools import world
 
     kv = [name for name in world(out).imports if name.startswith("wasi:keyvalue/")]
     print(f"composed {out}: imports {', '.join(kv)} (wasi:keyvalue@{keyvalue_version(world(out))}) and no batch")
@@ -243,10 +244,10 @@ def cmd_compose(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .backends import open_backend
+    from kvbatch_host.backends import open_backend
     from wasmtime import WasmtimeError
 
-    from .conformance import Implementation, render, run_suite
+    from kvbatch_host.conformance import Implementation, render, run_suite
 
     if args.native and args.component:
         raise ConfigError("give a COMPONENT or --native, not both")
@@ -351,21 +352,21 @@ def parser() -> argparse.ArgumentParser:
                         "(at most 1000; cases grow with N), e.g. --batch-size 50")
     p.set_defaults(func=cmd_check)
 
-    from . import bench
+    from kvbatch_host import bench
 
     p = sub.add_parser("bench", help="benchmarks side by side: harness paths, the wasmtime CLI, Redis, component start",
                        epilog=bench.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     bench.add_arguments(p)
     p.set_defaults(func=bench.command)
 
-    from .bench import cluster as bench_cluster
+    from kvbatch_host.bench import cluster as bench_cluster
 
     p = sub.add_parser("bench-cluster", help="the Redis Cluster backend against one node and redis-py's nonatomic calls; "
                        "3 against 6 masters", epilog=bench_cluster.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     bench_cluster.add_arguments(p)
     p.set_defaults(func=bench_cluster.command)
 
-    from .serve import command as serve_command
+    from kvbatch_host.serve import command as serve_command
 
     serve_command.add_parser(sub)
     return top

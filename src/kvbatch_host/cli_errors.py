@@ -16,7 +16,7 @@ import subprocess
 import sys
 from typing import Callable, NoReturn, Optional
 
-from .errors import ConfigError, HostKvError
+from kvbatch_host.errors import ConfigError, HostKvError
 
 EXIT_USAGE = 2
 """Exit status of every command-line error (bad arguments, files, URLs, stores, components)."""

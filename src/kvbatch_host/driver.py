@@ -22,12 +22,12 @@ from typing import Any, Dict, List, Optional, Tuple
 from wasmtime import Store, WasiConfig, WasmtimeError
 from wasmtime.component import Func, Linker, Variant
 
-from . import build as builder
-from . import bridge as byte_bridge
-from . import components
-from .compose import DRAFT, DRAFT2, check_provider, compose_provider
-from .errors import HostKvError
-from .keyvalue import KeyValueHost, NativeBatch, OpenBucket
+from kvbatch_host.prepare import build as builder
+from kvbatch_host.prepare import bridge as byte_bridge
+from kvbatch_host.prepare import components
+from kvbatch_host.prepare.compose import DRAFT, DRAFT2, check_provider, compose_provider
+from kvbatch_host.errors import HostKvError
+from kvbatch_host.serving.keyvalue import KeyValueHost, NativeBatch, OpenBucket
 
 DRIVERS = {DRAFT2: "check-driver", DRAFT: "check-driver-draft"}
 """The driver's build target for each keyvalue version."""

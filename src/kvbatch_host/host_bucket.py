@@ -13,9 +13,9 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple, TypeVar
 
 from kvbatch.errors import AccessDenied, KvError, NoSuchStore, StoreError
 
-from .errors import HostKvError
-from .keyvalue import OpenBucket
-from .runner import Harness
+from kvbatch_host.errors import HostKvError
+from kvbatch_host.serving.keyvalue import OpenBucket
+from kvbatch_host.runner import Harness
 
 T = TypeVar("T")
 

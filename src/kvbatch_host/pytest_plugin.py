@@ -34,10 +34,10 @@ from typing import Callable, Dict, Iterator, List, Optional
 
 import pytest
 
-from .events import Event, EventLog
-from .faults import FaultPlan, install
-from .runner import Harness
-from .stores import DEFAULT_STORE, StoreRegistry
+from kvbatch_host.faults.events import Event, EventLog
+from kvbatch_host.faults import FaultPlan, install
+from kvbatch_host.runner import Harness
+from kvbatch_host.backends.stores import DEFAULT_STORE, StoreRegistry
 
 
 @dataclass
@@ -144,7 +144,7 @@ def kvbatch_sqlite_url(tmp_path: Path) -> str:
 @pytest.fixture(scope="session")
 def kvbatch_redis_server() -> Iterator[object]:
     """A `redis-server` of the session's own on a free loopback port, stopped after the session."""
-    from .redis_server import LocalRedisServer
+    from kvbatch_host.redis_server import LocalRedisServer
 
     if shutil.which("redis-server") is None:
         pytest.skip("kvbatch_redis_url needs a redis-server binary on PATH")
@@ -162,7 +162,7 @@ def kvbatch_redis_url(kvbatch_redis_server: object, request: pytest.FixtureReque
 @pytest.fixture(scope="session")
 def kvbatch_build_app() -> Callable[..., Path]:
     """`kvbatch_build_app(app_dir, world="guest", module="app")` builds the app (cached) and returns the wasm."""
-    from .app_build import build_app, default_output
+    from kvbatch_host.app_build import build_app, default_output
 
     def build(app_dir: str | os.PathLike[str], world: str = "guest", module: str = "app") -> Path:
         out = default_output(Path(app_dir), world, module)

@@ -4,12 +4,12 @@
 
 1. **provider** (`--batch provider`, the default of `kvbatch run`): a guest that imports
    `wasi:keyvalue/batch` gets the provider of its keyvalue version composed in ahead of time
-   (`kvbatch_host.compose`), exactly as it would be deployed on Spin or the wasmtime CLI; the
+   (`kvbatch_host.prepare.compose`), exactly as it would be deployed on Spin or the wasmtime CLI; the
    result imports only `store` (and `atomics`), and the host sees the provider's per-key calls;
 2. **byte bridge**: a component importing `wasi:keyvalue` (draft2 or draft) gets the bridge
-   composed in (`kvbatch_host.bridge`), so values reach the host as strings instead of one host
+   composed in (`kvbatch_host.prepare.bridge`), so values reach the host as strings instead of one host
    value per byte (off with `bridge=False`, `KVBATCH_BRIDGE=0` or `kvbatch run --no-bridge`);
-3. **compiled**: the result is compiled, or loaded from the cache (`kvbatch_host.components`).
+3. **compiled**: the result is compiled, or loaded from the cache (`kvbatch_host.prepare.components`).
 
 The batch mode then says what the host defines: `native` serves `batch` itself, `provider`
 and `none` define no `batch` (a guest still importing it under `none` fails to link, and
@@ -27,14 +27,15 @@ from typing import Optional, Sequence
 from wasmtime import ExitTrap, Store, WasiConfig, WasmtimeError
 from wasmtime.component import Component, Instance, Linker, Variant
 
-from . import bridge as byte_bridge
-from . import components, wasm_tools
-from .compose import DRAFT2, batch_version, compose_provider, default_provider
-from .driver import RECYCLE_BYTES, DriverBatch
-from .faults import ObservedBatch
-from . import fastpath
-from .keyvalue import BatchOps, KeyValueHost, NativeBatch
-from .stores import StoreRegistry
+from kvbatch_host.prepare import bridge as byte_bridge
+from kvbatch_host.prepare import components
+from kvbatch_host.prepare import wasm_tools
+from kvbatch_host.prepare.compose import DRAFT2, batch_version, compose_provider, default_provider
+from kvbatch_host.driver import RECYCLE_BYTES, DriverBatch
+from kvbatch_host.faults import ObservedBatch
+from kvbatch_host.serving import fastpath
+from kvbatch_host.serving.keyvalue import BatchOps, KeyValueHost, NativeBatch
+from kvbatch_host.backends.stores import StoreRegistry
 
 BATCH_MODES = ("native", "provider", "none")
 
@@ -66,7 +67,7 @@ class Harness:
     """The provider `batch="provider"` composes into guests (default: the project's provider of
     the guest's keyvalue version, built if stale)."""
     bridge: bool = field(default_factory=byte_bridge.enabled)
-    """Whether keyvalue guests run with the byte bridge plugged in (see `kvbatch_host.bridge`)."""
+    """Whether keyvalue guests run with the byte bridge plugged in (see `kvbatch_host.prepare.bridge`)."""
     driver_recycle_bytes: int = RECYCLE_BYTES
     """Payload after which the host-side driver of `batch_ops` gets a fresh instance (see `driver`)."""
     store: Store = field(init=False)

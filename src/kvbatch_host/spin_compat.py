@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, cast
 
-from .build import wasm_tools
+from kvbatch_host.prepare.build import wasm_tools
 
 SPIN_TRIGGER_WORLD = "spin:up/http-trigger@4.1.0"
 SPIN_PLATFORM_WORLD = "spin:up/platform@4.1.0"

@@ -12,7 +12,7 @@ import stat
 from pathlib import Path
 from typing import Type
 
-from .errors import ConfigError
+from kvbatch_host.errors import ConfigError
 
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 """Largest fault plan or runtime config read (4 MiB)."""

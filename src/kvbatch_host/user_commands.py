@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import app_build, resources
-from .errors import ConfigError
+from kvbatch_host import app_build
+
+from kvbatch_host import resources
+from kvbatch_host.errors import ConfigError
 
 EPILOG_BUILD = """examples:
   kvbatch build                                     every project target that is stale

@@ -10,10 +10,10 @@
 
 from __future__ import annotations
 
-from .base import DEFAULT_PAGE_SIZE, Backend
-from .memory import MemoryBackend
-from .sqlite import SqliteBackend
-from ..errors import ConfigError
+from kvbatch_host.backends.base import DEFAULT_PAGE_SIZE, Backend
+from kvbatch_host.backends.memory import MemoryBackend
+from kvbatch_host.backends.sqlite import SqliteBackend
+from kvbatch_host.errors import ConfigError
 
 DEFAULT_STORE_URL = "sqlite:.kvbatch/store.db"
 """Where the main job keeps its data, so it survives between runs."""
@@ -35,7 +35,7 @@ def open_backend(url: str) -> Backend:
         return SqliteBackend(path, url)
     if url.startswith(("redis://", "rediss://", "unix://")):
         try:
-            from .redis import RedisBackend
+            from kvbatch_host.backends.redis import RedisBackend
         except ImportError as err:  # pragma: no cover - redis is a pinned dependency
             raise ConfigError(f"redis URL {url!r}: the redis backend is unavailable ({err})") from None
         redis_backend = RedisBackend(url)
@@ -47,7 +47,7 @@ def open_backend(url: str) -> Backend:
         backend: Backend = redis_backend
         return backend
     if url.startswith("redis+cluster:"):
-        from .redis_cluster import RedisClusterBackend
+        from kvbatch_host.backends.redis_cluster import RedisClusterBackend
 
         return RedisClusterBackend(url)
     raise ConfigError(f"unknown store URL {url!r}; expected memory:, sqlite:PATH, redis://HOST:PORT/DB "

@@ -78,7 +78,7 @@ def encode_counter(value: int) -> bytes:
 
 
 def decode_counter(raw: Optional[bytes], key: str) -> int:
-    from ..errors import HostKvError
+    from kvbatch_host.errors import HostKvError
 
     if raw is None:
         return 0

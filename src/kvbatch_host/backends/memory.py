@@ -6,7 +6,7 @@ import bisect
 import threading
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .base import DEFAULT_PAGE_SIZE, Backend, decode_counter, encode_counter
+from kvbatch_host.backends.base import DEFAULT_PAGE_SIZE, Backend, decode_counter, encode_counter
 
 
 class MemoryBackend(Backend):

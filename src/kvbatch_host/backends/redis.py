@@ -30,8 +30,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import redis
 from redis import exceptions as rx
 
-from ..errors import ConfigError, HostKvError
-from .base import DEFAULT_PAGE_SIZE, Backend
+from kvbatch_host.errors import ConfigError, HostKvError
+from kvbatch_host.backends.base import DEFAULT_PAGE_SIZE, Backend
 
 DEFAULT_NAMESPACE = "kvbatch"
 MGET_CHUNK = 10_000

@@ -43,9 +43,9 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.crc import key_slot
 from redis.retry import Retry
 
-from ..errors import ConfigError, HostKvError
-from .base import DEFAULT_PAGE_SIZE, Backend
-from .redis import CAS_RETRIES, DEFAULT_NAMESPACE, SOCKET_TIMEOUT_S, RedisError
+from kvbatch_host.errors import ConfigError, HostKvError
+from kvbatch_host.backends.base import DEFAULT_PAGE_SIZE, Backend
+from kvbatch_host.backends.redis import CAS_RETRIES, DEFAULT_NAMESPACE, SOCKET_TIMEOUT_S, RedisError
 
 SCHEME = "redis+cluster://"
 MAX_KEYS_PER_COMMAND = 1000

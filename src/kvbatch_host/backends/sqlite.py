@@ -13,8 +13,8 @@ import threading
 from types import TracebackType
 from typing import Dict, List, Literal, Optional, Sequence, Tuple
 
-from ..errors import ConfigError, HostKvError
-from .base import DEFAULT_PAGE_SIZE, Backend, decode_counter, encode_counter
+from kvbatch_host.errors import ConfigError, HostKvError
+from kvbatch_host.backends.base import DEFAULT_PAGE_SIZE, Backend, decode_counter, encode_counter
 
 BUSY_TIMEOUT_MS = 10_000
 """How long a writer waits for another process's lock before the operation fails."""

@@ -4,7 +4,7 @@ Side by side in one run, with the same guest source (`src/kvbatch_guests/bench.p
 times its own `set-many` + `get-many` + `delete-many`):
 
 * `native`: the harness serving `wasi:keyvalue/batch` itself (memory backend), with the byte
-  bridge plugged in as the harness does for draft2 guests (`kvbatch_host.bridge`);
+  bridge plugged in as the harness does for draft2 guests (`kvbatch_host.prepare.bridge`);
 * `provider`: the harness running the guest composed with the provider component (static
   composition, as `kvbatch compose` does), through the byte bridge: the host sees per-key calls;
 * `per-key`: the harness, a guest without `batch` making one `store` call per key;
@@ -27,14 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
-from .. import build as builder
-from .. import fastpath
-from ..errors import ConfigError
-from ..wasmtime_compat import WASMTIME_VERSION
-from . import measure
-from .measure import BenchError, Measurement
-from .plan import REDIS_PATHS, REFERENCE, Job, Plan, make_plan
-from .report import HEADLINE_KEYS_NAMES, Results, document, table, write_json, write_plots
+from kvbatch_host.prepare import build as builder
+from kvbatch_host.serving import fastpath
+from kvbatch_host.errors import ConfigError
+from kvbatch_host.serving.wasmtime_compat import WASMTIME_VERSION
+from kvbatch_host.bench import measure
+from kvbatch_host.bench.measure import BenchError, Measurement
+from kvbatch_host.bench.plan import REDIS_PATHS, REFERENCE, Job, Plan, make_plan
+from kvbatch_host.bench.report import HEADLINE_KEYS_NAMES, Results, document, table, write_json, write_plots
 
 TARGETS = ("provider", "bench", "bench-nobatch", "bench-wasmtime")
 DEFAULT_OUT = Path("build/bench")
@@ -58,7 +58,7 @@ def _redis(enabled: bool, notes: List[str]) -> Iterator[Any]:
     if not enabled:
         yield None
         return
-    from ..redis_server import LocalRedisServer, redis_server_binary
+    from kvbatch_host.redis_server import LocalRedisServer, redis_server_binary
 
     if redis_server_binary() is None:
         notes.append("redis: skipped, redis-server is not installed (apt-get install redis-server)")
@@ -119,7 +119,7 @@ def _run(job: Job, plan: Plan, server: Any, cli_path: Optional[str], cwasm: Opti
         assert cli_path is not None and cwasm is not None
         return measure.run_cli(job.keys, job.value_bytes, plan.repeat, job.chunk, cwasm, cli_path)
     if job.path.startswith("redis-py-"):
-        from ..backends.redis import RedisBackend
+        from kvbatch_host.backends.redis import RedisBackend
 
         backend = RedisBackend(server.url)
         try:
@@ -128,7 +128,7 @@ def _run(job: Job, plan: Plan, server: Any, cli_path: Optional[str], cwasm: Opti
         finally:
             backend.close()
     if job.path.startswith("redis-"):
-        from ..backends.redis import RedisBackend
+        from kvbatch_host.backends.redis import RedisBackend
 
         return measure.run_harness(job.path[len("redis-"):], job.keys, job.value_bytes, plan.repeat, job.chunk,
                                    backend_factory=lambda: RedisBackend(server.url), label=job.path)

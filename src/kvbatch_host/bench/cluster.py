@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-from ..backends.base import Backend
-from .measure import BenchError, bench_value
+from kvbatch_host.backends.base import Backend
+from kvbatch_host.bench.measure import BenchError, bench_value
 
 DEFAULT_KEYS = 10_000
 DEFAULT_VALUE_BYTES = 100
@@ -115,8 +115,8 @@ def measure_redis_py_nonatomic(client: Any, prefix: str, keys: int, value_bytes:
 def measure_guest(path: str, backend_factory: Callable[[], Backend], keys: int, value_bytes: int,
                   repeat: int) -> ClusterMeasurement:
     """The bench guest under the harness, host-native batch over the backend (guest-timed)."""
-    from .measure import run_harness
-    from .plan import chunk_for
+    from kvbatch_host.bench.measure import run_harness
+    from kvbatch_host.bench.plan import chunk_for
 
     m = run_harness("native", keys, value_bytes, repeat, chunk_for(keys, value_bytes), backend_factory=backend_factory,
                     label=path)
@@ -134,9 +134,9 @@ def run(keys: int = DEFAULT_KEYS, value_bytes: int = DEFAULT_VALUE_BYTES, repeat
         guest: bool = False, log: Callable[[str], None] = print) -> Dict[str, Any]:
     """Starts the servers (one node, a 3-master and a 6-master cluster, one at a time), measures
     every path, stops every server, and returns the results document."""
-    from ..backends.redis import RedisBackend
-    from ..backends.redis_cluster import RedisClusterBackend
-    from ..redis_server import LocalRedisCluster, LocalRedisServer
+    from kvbatch_host.backends.redis import RedisBackend
+    from kvbatch_host.backends.redis_cluster import RedisClusterBackend
+    from kvbatch_host.redis_server import LocalRedisCluster, LocalRedisServer
 
     runs: List[ClusterMeasurement] = []
     by: Dict[str, ClusterMeasurement] = {}
@@ -225,8 +225,8 @@ def add_arguments(parser: Any) -> None:
 
 def command(args: Any) -> int:
     """Runs `kvbatch bench-cluster` with parsed `args`; bad arguments raise `ConfigError` (exit 2)."""
-    from ..errors import ConfigError
-    from ..redis_server import redis_server_binary
+    from kvbatch_host.errors import ConfigError
+    from kvbatch_host.redis_server import redis_server_binary
 
     if not 1 <= args.keys <= MAX_KEYS:
         raise ConfigError(f"bench-cluster: --keys must be in 1..{MAX_KEYS:,}, got {args.keys}")
@@ -237,7 +237,7 @@ def command(args: Any) -> int:
     if redis_server_binary() is None:
         raise ConfigError("bench-cluster: redis-server is not installed (apt-get install redis-server)")
     if args.guest:
-        from .. import build as builder
+        from kvbatch_host.prepare import build as builder
 
         builder.build_all(["bench"], log=lambda line: None)
     try:

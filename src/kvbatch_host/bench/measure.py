@@ -19,11 +19,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .. import build as builder
-from .. import components
-from ..backends import Backend, MemoryBackend
-from ..runner import Harness
-from ..stores import StoreRegistry
+from kvbatch_host.prepare import build as builder
+from kvbatch_host.prepare import components
+from kvbatch_host.backends import Backend, MemoryBackend
+from kvbatch_host.runner import Harness
+from kvbatch_host.backends.stores import StoreRegistry
 
 PHASES = ("set_many_s", "get_many_s", "delete_many_s")
 

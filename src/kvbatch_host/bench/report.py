@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from .measure import Measurement, ratio
-from .plan import GROWTH, HEADLINE_KEYS, MIB, REDIS_KEYS, REFERENCE, SMALL_VALUE, Plan, size_label
+from kvbatch_host.bench.measure import Measurement, ratio
+from kvbatch_host.bench.plan import GROWTH, HEADLINE_KEYS, MIB, REDIS_KEYS, REFERENCE, SMALL_VALUE, Plan, size_label
 
 HEADLINE_KEYS_NAMES = (
     "value_1mib_roundtrip_ms",

@@ -10,10 +10,10 @@ case is judged (`judge.py`) from the implementation's answer, the store's final 
 behind the fault layer, and the event log. `kvbatch check` is the command-line front.
 """
 
-from .report import render
-from .scenarios import DEFAULT_LARGE_VALUE_SIZE, FAMILIES, RULES, Scenario, scenarios
-from .suite import Finding, SuiteReport, run_suite
-from .targets import CHECK_STORE, Implementation, Session
+from kvbatch_host.conformance.report import render
+from kvbatch_host.conformance.scenarios import DEFAULT_LARGE_VALUE_SIZE, FAMILIES, RULES, Scenario, scenarios
+from kvbatch_host.conformance.suite import Finding, SuiteReport, run_suite
+from kvbatch_host.conformance.targets import CHECK_STORE, Implementation, Session
 
 __all__ = [
     "CHECK_STORE", "DEFAULT_LARGE_VALUE_SIZE", "FAMILIES", "Finding", "Implementation", "RULES", "Scenario",

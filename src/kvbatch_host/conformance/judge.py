@@ -7,9 +7,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ..events import Event
-from .scenarios import CAPABILITY_KINDS, Scenario
-from .targets import Answer
+from kvbatch_host.faults.events import Event
+from kvbatch_host.conformance.scenarios import CAPABILITY_KINDS, Scenario
+from kvbatch_host.conformance.targets import Answer
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Dict, List, Tuple
 
-from .scenarios import FAMILIES, RULES
-from .suite import Cell, Finding, SuiteReport
+from kvbatch_host.conformance.scenarios import FAMILIES, RULES
+from kvbatch_host.conformance.suite import Cell, Finding, SuiteReport
 
 MAX_EXAMPLES = 2
 """Violations shown per (scenario, rule); the JSON report holds all of them."""

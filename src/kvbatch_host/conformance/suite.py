@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
-from ..backends import Backend
-from ..faults import FaultPlan
-from .judge import Violation, judge
-from .scenarios import DEFAULT_LARGE_VALUE_SIZE, FAMILIES, RULES, Scenario, fault_rule, scenarios
-from .targets import CHECK_STORE, Implementation, Session
+from kvbatch_host.backends import Backend
+from kvbatch_host.faults import FaultPlan
+from kvbatch_host.conformance.judge import Violation, judge
+from kvbatch_host.conformance.scenarios import DEFAULT_LARGE_VALUE_SIZE, FAMILIES, RULES, Scenario, fault_rule, scenarios
+from kvbatch_host.conformance.targets import CHECK_STORE, Implementation, Session
 
 CANARY = "check:canary"
 

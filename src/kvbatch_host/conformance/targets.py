@@ -23,14 +23,14 @@ from typing import Any, List, Optional, Tuple
 
 from wasmtime import Trap, WasmtimeError
 
-from ..backends import Backend
-from ..compose import DRAFT2, check_provider
-from ..driver import DriverBatch, Entry
-from ..errors import HostKvError
-from ..events import EventLog
-from ..faults import FaultLayer, FaultPlan
-from ..keyvalue import KeyValueHost
-from ..stores import StoreRegistry
+from kvbatch_host.backends import Backend
+from kvbatch_host.prepare.compose import DRAFT2, check_provider
+from kvbatch_host.driver import DriverBatch, Entry
+from kvbatch_host.errors import HostKvError
+from kvbatch_host.faults.events import EventLog
+from kvbatch_host.faults import FaultLayer, FaultPlan
+from kvbatch_host.serving.keyvalue import KeyValueHost
+from kvbatch_host.backends.stores import StoreRegistry
 
 CHECK_STORE = "kvbatch-check"
 """The store name the suite works in (its keys are cleared before and after)."""

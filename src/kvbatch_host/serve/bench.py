@@ -16,8 +16,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import List
 
-from . import manifest as manifests
-from . import server
+from kvbatch_host.serve import manifest as manifests
+from kvbatch_host.serve import server
 
 
 def main(argv: List[str] | None = None) -> None:

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import manifest as manifests
-from . import server
+from kvbatch_host.serve import manifest as manifests
+from kvbatch_host.serve import server
 
 EPILOG = """examples:
   SPIN_VARIABLE_KVBATCH_TOKEN=$(openssl rand -hex 32) kvbatch serve       spin.toml's route on 127.0.0.1:3000

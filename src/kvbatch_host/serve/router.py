@@ -17,8 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional, Tuple
 from urllib.parse import urlsplit
 
-from ..errors import ConfigError
-from .manifest import Route
+from kvbatch_host.errors import ConfigError
+from kvbatch_host.serve.manifest import Route
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
 SPIN_HEADERS = ("spin-path-info", "spin-full-url", "spin-matched-route", "spin-component-route",

@@ -14,17 +14,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from .. import build as builder
-from .. import runtime_config
-from ..errors import ConfigError
-from ..events import EventLog
-from ..faults import FaultLayer, FaultPlan
-from ..faults import install as install_faults
-from ..stores import StoreRegistry
-from . import shims
-from .manifest import Manifest
-from .router import Router, free_port
-from .store_server import StoreServer
+from kvbatch_host.prepare import build as builder
+from kvbatch_host.backends import runtime_config
+from kvbatch_host.errors import ConfigError
+from kvbatch_host.faults.events import EventLog
+from kvbatch_host.faults import FaultLayer, FaultPlan
+from kvbatch_host.faults import install as install_faults
+from kvbatch_host.backends.stores import StoreRegistry
+from kvbatch_host.serve import shims
+from kvbatch_host.serve.manifest import Manifest
+from kvbatch_host.serve.router import Router, free_port
+from kvbatch_host.serve.store_server import StoreServer
 
 DEFAULT_LISTEN = "127.0.0.1:3000"
 DEFAULT_STORE_URL = "sqlite:.kvbatch/spin.db"

@@ -23,8 +23,8 @@ from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Callable, List
 
-from .. import build as builder
-from ..errors import ConfigError
+from kvbatch_host.prepare import build as builder
+from kvbatch_host.errors import ConfigError
 
 CACHE = builder.BUILD / "serve"
 ADAPTED = ("wasi:keyvalue/store@0.2.0-draft2", "wasi:keyvalue/batch@0.2.0-draft2", "wasi:keyvalue/atomics@0.2.0-draft2",

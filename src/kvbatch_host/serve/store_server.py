@@ -17,8 +17,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, Optional
 
-from ..errors import HostKvError
-from ..stores import StoreRegistry
+from kvbatch_host.errors import HostKvError
+from kvbatch_host.backends.stores import StoreRegistry
 
 SECRET_HEADER = "kvbatch-serve-secret"
 MAX_REQUEST_BYTES = 64 * 1024 * 1024

@@ -17,8 +17,8 @@ from typing import Dict, Optional, Tuple
 import wasmtime
 from wasmtime import Engine
 
-from . import resources
-from .wasmtime_compat import WASMTIME_VERSION
+from kvbatch_host import resources
+from kvbatch_host.serving.wasmtime_compat import WASMTIME_VERSION
 from wasmtime.component import Component
 
 CACHE_ENV = "KVBATCH_CACHE_DIR"

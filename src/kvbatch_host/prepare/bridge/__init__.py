@@ -31,9 +31,9 @@ from typing import Dict, Iterable, List, Optional
 
 from importlib.metadata import version as package_version
 
-from .. import wasm_tools
-from ..build import BUILD, WIT_DIR
-from ..wasm_tools import digest
+from kvbatch_host.prepare import wasm_tools
+from kvbatch_host.prepare.build import BUILD, WIT_DIR
+from kvbatch_host.prepare.wasm_tools import digest
 
 DRAFT2 = "0.2.0-draft2"
 DRAFT = "0.2.0-draft"

@@ -48,11 +48,11 @@ from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Map
 
 from wasmtime import WasmtimeError
 
-from .backends import Backend, MemoryBackend, SqliteBackend
-from .backends.base import DEFAULT_PAGE_SIZE
-from .errors import ERROR_KINDS, ConfigError, HostKvError
-from .textfiles import read_text
-from .events import BATCH_OPS, EventLog, error_json, value_digest
+from kvbatch_host.backends import Backend, MemoryBackend, SqliteBackend
+from kvbatch_host.backends.base import DEFAULT_PAGE_SIZE
+from kvbatch_host.errors import ERROR_KINDS, ConfigError, HostKvError
+from kvbatch_host.textfiles import read_text
+from kvbatch_host.faults.events import BATCH_OPS, EventLog, error_json, value_digest
 
 OPERATIONS = ("get", "set", "delete", "exists", "list-keys", "increment", "cas")
 """Backend operations a rule can match (`cas` is the compare-and-swap of `atomics.swap`)."""

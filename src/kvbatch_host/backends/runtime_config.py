@@ -27,8 +27,8 @@ import tomllib
 from pathlib import Path
 from typing import Any, Dict, List
 
-from .errors import ConfigError
-from .textfiles import read_text
+from kvbatch_host.errors import ConfigError
+from kvbatch_host.textfiles import read_text
 
 TYPES = ("spin", "redis", "redis-cluster", "memory")
 DEFAULT_SPIN_PATH = ".spin/sqlite_key_value.db"
@@ -97,7 +97,7 @@ def _cluster_url(where: str, settings: Dict[str, Any]) -> str:
     if unknown:
         raise ConfigError(f"{where}: unknown setting(s) {', '.join(sorted(unknown))} for type redis-cluster; "
                           "expected urls and namespace")
-    from .backends.redis_cluster import parse_cluster_url
+    from kvbatch_host.backends.redis_cluster import parse_cluster_url
 
     try:
         parse_cluster_url(spec)  # the same checks as --store, reported against this file

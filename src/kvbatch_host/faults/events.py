@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, Dict, Iterator, List, Optional
 
-from .errors import ConfigError, HostKvError
+from kvbatch_host.errors import ConfigError, HostKvError
 
 WRITE_OPS = ("set", "delete", "increment", "cas")
 """Backend operations that change the store."""

@@ -2,7 +2,7 @@
 
 `KeyValueHost` holds the per-`Store` state (open buckets and CAS handles) and defines the
 `store`, `atomics` and, for host-native batch, `batch` interfaces on a wasmtime `Linker`.
-`define_bridge` serves the same functions to the byte bridge (`kvbatch_host.bridge`), where
+`define_bridge` serves the same functions to the byte bridge (`kvbatch_host.prepare.bridge`), where
 values are latin-1 strings and batch values travel packed.
 
 Every function turns a `HostKvError` from a backend into the `err(error)` the guest sees,
@@ -20,10 +20,14 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from wasmtime.component import LinkerInstance, Record, ResourceAny, ResourceHost, ResourceType, Variant
 
-from . import bridge, fastpath, wasmtime_compat
-from .backends import DEFAULT_PAGE_SIZE, Backend
-from .errors import HostKvError
-from .stores import StoreRegistry
+from kvbatch_host.prepare import bridge
+
+from kvbatch_host.serving import fastpath
+
+from kvbatch_host.serving import wasmtime_compat
+from kvbatch_host.backends import DEFAULT_PAGE_SIZE, Backend
+from kvbatch_host.errors import HostKvError
+from kvbatch_host.backends.stores import StoreRegistry
 
 DRAFT2 = "0.2.0-draft2"
 DRAFT = "0.2.0-draft"
@@ -217,7 +221,7 @@ class KeyValueHost:
                 self._define_batch(inst, version, batch)
 
     def define_bridge(self, root: LinkerInstance, version: str, batch: Optional[BatchOps] = None) -> None:
-        """Defines the interface the byte bridge for `version` imports (see `kvbatch_host.bridge`)
+        """Defines the interface the byte bridge for `version` imports (see `kvbatch_host.prepare.bridge`)
         under `root`: `store`, `atomics` and `batch` of that version with latin-1 values. Without
         `batch`, the batch functions answer `err(other)` (a guest built without `batch` never
         calls them)."""

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from . import build
-from .components import FileKey, file_key
-from .errors import ConfigError
+from kvbatch_host.prepare import build
+from kvbatch_host.prepare.components import FileKey, file_key
+from kvbatch_host.errors import ConfigError
 
 
 class WasmToolsError(ConfigError):

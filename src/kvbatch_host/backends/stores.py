@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Set
 
-from .backends import DEFAULT_STORE_URL, Backend, open_backend
-from .errors import ConfigError, HostKvError
+from kvbatch_host.backends import DEFAULT_STORE_URL, Backend, open_backend
+from kvbatch_host.errors import ConfigError, HostKvError
 
 DEFAULT_STORE = "default"
 """The store name a component gets when the configuration names none (as in Spin)."""

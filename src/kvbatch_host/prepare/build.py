@@ -21,8 +21,8 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from importlib.metadata import version as package_version
 
-from . import resources
-from .errors import ConfigError
+from kvbatch_host import resources
+from kvbatch_host.errors import ConfigError
 
 _CHECKOUT = resources.checkout_root()
 ROOT = _CHECKOUT or resources.build_dir()

@@ -38,8 +38,8 @@ import numpy as np
 from wasmtime import _ffi as ffi
 from wasmtime.component import _func, _linker, _types
 
-from . import wasmtime_compat
-from .wasmtime_compat import PINNED_WASMTIME, WASMTIME_VERSION
+from kvbatch_host.serving import wasmtime_compat
+from kvbatch_host.serving.wasmtime_compat import PINNED_WASMTIME, WASMTIME_VERSION
 
 ENV_SWITCH = "KVBATCH_FASTPATH"
 """Set to `0` (or `off`) to keep the fast path from being installed."""

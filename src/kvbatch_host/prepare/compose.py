@@ -20,9 +20,9 @@ import shutil
 from pathlib import Path
 from typing import Callable, Optional
 
-from . import build as builder
-from . import wasm_tools
-from .wasm_tools import WasmToolsError, World
+from kvbatch_host.prepare import build as builder
+from kvbatch_host.prepare import wasm_tools
+from kvbatch_host.prepare.wasm_tools import WasmToolsError, World
 
 DRAFT2 = "0.2.0-draft2"
 DRAFT = "0.2.0-draft"
