@@ -1,7 +1,7 @@
 """A broken provider: `get-many` answers every value under the first requested key.
 
-Its values are right and in order, so anything that keeps only the values (as the harness's
-old host-level forwarding did) sees nothing wrong; a composed guest gets every value under
+Its values are right and in order, so anything that keeps only the values sees nothing
+wrong; a composed guest gets every value under
 the wrong key. `kvbatch check` must fail it by the rule `entries-name-keys`.
 """
 
