@@ -106,6 +106,14 @@ def test_a_provider_that_swallows_errors_is_caught(built: Callable[[str], Path])
 
 
 @pytest.mark.component
+def test_a_provider_that_answers_values_under_the_wrong_keys_is_caught_by_entries_name_keys(
+        built: Callable[[str], Path]) -> None:
+    report = broken(built, "wrongkeys", "none", "other")
+    assert report.broken_rules == ["entries-name-keys"]
+    assert any("under the key 'check:" in f.message for f in report.findings)
+
+
+@pytest.mark.component
 def test_a_provider_that_leaves_a_third_state_is_caught_only_under_faults(built: Callable[[str], Path]) -> None:
     report = broken(built, "naive", "none", "other")
     assert {"no-third-state", "deleted-once"} <= set(report.broken_rules)
