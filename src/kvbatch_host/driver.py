@@ -70,12 +70,16 @@ class DriverBatch:
         self.trapped = False
         """Whether the current instance trapped."""
         self._carried = 0
+        self._reps: set[int] = set()
+        """The host's bucket handles the current instance opened (they die with it)."""
+        self._opened: set[str] = set()
+        """The stores the current instance has opened."""
         self._start()
 
     def _start(self) -> None:
-        for rep in getattr(self, "_reps", ()):  # the handles the previous instance held die with it
+        for rep in self._reps:
             self._host.close_rep(rep)
-        self._reps: set[int] = set()
+        self._reps, self._opened = set(), set()
         store = Store(components.engine())
         wasi = WasiConfig()  # componentize-py's runtime reads its environment at start
         wasi.inherit_stdout()
@@ -106,14 +110,12 @@ class DriverBatch:
         self.instances += 1
         self.trapped = False
         self._carried = 0
-        self._opened: set[str] = set()
 
     def _call(self, name: str, store_name: str, *args: Any, payload: int = 0) -> Any:
         if (self.trapped and self.restart_after_trap) or self._carried >= self.recycle_bytes:
             self._start()
-        if store_name not in self._opened and name != "open":
-            self._call("open", store_name)
-            self._opened.add(store_name)
+        if name != "open" and store_name not in self._opened:
+            self.open(store_name)
         func = self._funcs[name]
         before = self._host.bucket_reps() if name == "open" else frozenset()
         try:
