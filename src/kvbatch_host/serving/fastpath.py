@@ -35,8 +35,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
+from wasmtime import StoreContext, WasmtimeError
 from wasmtime import _ffi as ffi
-from wasmtime.component import _func, _linker, _types
+from wasmtime.component import _enter, _func, _linker, _types
 
 from kvbatch_host.serving import wasmtime_compat
 from kvbatch_host.serving.wasmtime_compat import PINNED_WASMTIME, WASMTIME_VERSION
@@ -128,6 +129,9 @@ class KindMismatch(Exception):
 class Conv:
     """Converter for one component type."""
 
+    needs_context = False
+    """Whether lifting needs the call's store context (`lift_in`) rather than `lift`."""
+
     def lift(self, raw: bytes, off: int, addr: int) -> Any:
         raise NotImplementedError
 
@@ -140,6 +144,16 @@ class Conv:
     def fill_many(self, store: Any, values: Sequence[Any], buf: bytearray, off: int, addr: int) -> None:
         for i, value in enumerate(values):
             self.fill(store, value, buf, off + i * VAL_SIZE, addr + i * VAL_SIZE)
+
+    def box(self, store: Any, value: Any) -> int:
+        """Lowers `value` into a new C value boxed by wasmtime (as `option`/`result` payloads
+        are held); returns the box's address."""
+        slot = bytearray(VAL_SIZE)
+        slot_addr, anchor = _address(slot)
+        self.fill(store, value, slot, 0, slot_addr)
+        pointer = _val_new(slot_addr)  # moves the value into a box of wasmtime's
+        del anchor
+        return int(pointer)
 
     def place(self, store: Any, value: Any, dest: int) -> None:
         """Lowers `value` into the C value at address `dest` (which must hold no value)."""
@@ -167,12 +181,89 @@ class Delegate(Conv):
         buf[off : off + VAL_SIZE] = ctypes.string_at(ctypes.addressof(slot), VAL_SIZE)
 
 
+class HostRep(int):
+    """A borrowed host-defined resource as the fast path hands it to a host function: its rep.
+
+    The borrow is already released. `handle.to_host(store).rep` works on it as on the
+    `ResourceAny` wasmtime-py would have passed, so host functions need not tell them apart.
+    """
+
+    __slots__ = ()
+
+    def to_host(self, store: Any) -> "HostRep":
+        return self
+
+    @property
+    def rep(self) -> int:
+        return int(self)
+
+
+_any_to_host = _proto("wasmtime_component_resource_any_to_host", _vp, _vp, _vp, _vp)
+_host_rep = _proto("wasmtime_component_resource_host_rep", ctypes.c_uint32, _vp)
+_host_delete = _proto("wasmtime_component_resource_host_delete", None, _vp)
+_any_delete = _proto("wasmtime_component_resource_any_delete", None, _vp)
+_RESOURCE = ffi.WASMTIME_COMPONENT_RESOURCE.value
+
+
+class HostBorrowConv(Conv):
+    """`borrow<R>` of a resource registered with `host_resource()`, lifted to a `HostRep`.
+
+    Four C calls with plain pointer arguments, where wasmtime-py's path builds and frees two
+    wrapper objects and a typed pointer per call. Lifting needs the call's store context.
+    """
+
+    needs_context = True
+
+    def __init__(self) -> None:
+        self._out = ctypes.c_void_p()
+        self._out_ref = ctypes.byref(self._out)
+
+    def lift_in(self, context: int, raw: bytes, off: int, addr: int) -> HostRep:
+        if raw[off] != _RESOURCE:
+            raise KindMismatch("resource")
+        (resource,) = _Q.unpack_from(raw, off + 8)
+        # The `resource_any` stays in its slot: wasmtime frees it with the call's arguments.
+        error = _any_to_host(context, resource, self._out_ref)
+        if error:
+            raise ffi_error(error)
+        host = self._out.value
+        try:
+            return HostRep(_host_rep(host))
+        finally:
+            _host_delete(host)
+
+
+def ffi_error(pointer: int) -> Exception:
+    """The `WasmtimeError` a C call returned as a raw pointer."""
+    return WasmtimeError._from_ptr(ctypes.cast(pointer, ctypes.POINTER(ffi.wasmtime_error_t)))
+
+
+_host_resources: List[Any] = []
+
+
+def host_resource(type_id: int) -> None:
+    """Registers the host-defined resource type `type_id`: host functions defined from now on get
+    its borrows as `HostRep`s (idempotent)."""
+    from wasmtime.component import ResourceType
+
+    if any(known_id == type_id for known_id, _ty in _host_resources):
+        return
+    _host_resources.append((type_id, ResourceType.host(type_id)))
+
+
+def _is_host_borrow(ty: Any) -> bool:
+    return isinstance(ty, _types.BorrowType) and any(ty.ty == known for _id, known in _host_resources)
+
+
 class StringConv(Conv):
     def lift(self, raw: bytes, off: int, addr: int) -> Any:
         if raw[off] != _STRING:
             raise KindMismatch("string")
         size, data = _QQ.unpack_from(raw, off + 8)
-        return _string_at(data, size).decode("utf-8") if size else ""
+        if not size:
+            return ""
+        at = data - _SPACE_BASE
+        return _MEM[at:at + size].tobytes().decode("utf-8")
 
     def lift_many(self, raw: bytes, n: int, addr: int) -> List[Any]:
         if raw[0 : n * VAL_SIZE : VAL_SIZE] != _kinds(_STRING, n):
@@ -186,6 +277,15 @@ class StringConv(Conv):
         data = value.encode("utf-8")
         _byte_vec_new(addr + 8, len(data), data)
         buf[off] = _STRING
+
+    def box(self, store: Any, value: Any) -> int:
+        if not isinstance(value, str):
+            raise TypeError("expected string type")
+        pointer: int = _val_new(_STRING_VAL.pack(_STRING, 0, 0))  # a box holding "", then its vector is set in place
+        if value:
+            data = value.encode("utf-8")
+            _byte_vec_new(pointer + 8, len(data), data)
+        return pointer
 
     def fill_many(self, store: Any, values: Sequence[Any], buf: bytearray, off: int, addr: int) -> None:
         for i, value in enumerate(values):
@@ -284,8 +384,8 @@ class TupleConv(Conv):
         size, data = _QQ.unpack_from(raw, off + 8)
         if size != len(self.elements):
             raise KindMismatch("tuple length")
-        inner = _string_at(data, self.size)
-        return tuple(conv.lift(inner, i * VAL_SIZE, data + i * VAL_SIZE) for i, conv in enumerate(self.elements))
+        at = data - _SPACE_BASE
+        return tuple(conv.lift(_MEM, at + i * VAL_SIZE, data + i * VAL_SIZE) for i, conv in enumerate(self.elements))
 
     def lift_many(self, raw: bytes, n: int, addr: int) -> List[Any]:
         if raw[0 : n * VAL_SIZE : VAL_SIZE] != _kinds(_TUPLE, n):
@@ -348,12 +448,7 @@ class VariantLikeConv(Conv):
         self.tagged = tagged
 
     def _boxed(self, store: Any, conv: Conv, payload: Any) -> int:
-        slot = bytearray(VAL_SIZE)
-        slot_addr, anchor = _address(slot)
-        conv.fill(store, payload, slot, 0, slot_addr)
-        pointer = _val_new(slot_addr)  # moves the value into a box of wasmtime's
-        del anchor
-        return int(pointer)
+        return conv.box(store, payload)
 
     def _choose(self, value: Any) -> Tuple[int, Optional[Conv], Any]:
         if self.tagged:
@@ -375,7 +470,7 @@ class VariantLikeConv(Conv):
         name, conv, _classes = self.cases[index]
         if conv is None:
             return _types.Variant(name) if self.tagged else None
-        payload = conv.lift(_string_at(pointer, VAL_SIZE), 0, pointer)
+        payload = conv.lift(_MEM, pointer - _SPACE_BASE, pointer)
         return _types.Variant(name, payload) if self.tagged else payload
 
 
@@ -392,13 +487,26 @@ class OptionConv(VariantLikeConv):
         _Q.pack_into(buf, off + 8, pointer)
         buf[off] = _OPTION
 
+    def box(self, store: Any, value: Any) -> int:
+        index, conv, payload = self._choose(value)
+        pointer = conv.box(store, payload) if (index == 1 and conv is not None) else 0
+        boxed: int = _val_new(_OPTION_VAL.pack(_OPTION, pointer))
+        return boxed
+
 
 class ResultConv(VariantLikeConv):
     def place(self, store: Any, value: Any, dest: int) -> None:
         if value is None and not self.tagged and self.cases[0][1] is None:
-            ctypes.memmove(dest, _OK_UNIT, VAL_SIZE)  # `ok` of `result<_, E>`: every store.set/delete answers it
+            at = dest - _SPACE_BASE  # `ok` of `result<_, E>`: every store.set/delete answers it
+            _MEM[at:at + VAL_SIZE] = _OK_UNIT
             return
-        super().place(store, value, dest)
+        if isinstance(value, wasmtime_compat.HostErr):
+            index, conv, payload = 1, self.cases[1][1], value.payload
+        else:
+            index, conv, payload = self._choose(value)
+        pointer = conv.box(store, payload) if conv is not None else 0
+        at = dest - _SPACE_BASE
+        _MEM[at:at + VAL_SIZE] = _RESULT_VAL.pack(_RESULT, 1 if index == 0 else 0, pointer)
 
     def lift(self, raw: bytes, off: int, addr: int) -> Any:
         if raw[off] != _RESULT:
@@ -438,6 +546,9 @@ ARENA_MAX = 256 * 1024 * 1024
 
 _SPACE_BASE = 4096
 _SPACE = _view(_SPACE_BASE, (1 << 47) - _SPACE_BASE)
+_MEM = memoryview(_SPACE)
+"""The same view as a writable `memoryview`: `_MEM[address - _SPACE_BASE]` reads or writes the byte at
+`address` without a C call (`ctypes.string_at` and `memmove` cost far more per call)."""
 _val_clone = _proto("wasmtime_component_val_clone", None, _vp, _vp)
 
 
@@ -675,10 +786,22 @@ class _Arena:
 
 
 _OK_UNIT = bytes((_RESULT,)) + bytes(7) + b"\x01" + bytes(23)
+_STRING_VAL = struct.Struct("<B7xQQ8x")
+"""A `string` C value: kind, size, address of the bytes."""
+_OPTION_VAL = struct.Struct("<B7xQ16x")
+"""An `option` C value: kind, then the address of its boxed payload (0: none)."""
+_RESULT_VAL = struct.Struct("<B7xB7xQ8x")
+"""A `result` C value: kind, is-ok, then the address of its boxed payload (0: none)."""
+assert _STRING_VAL.size == _OPTION_VAL.size == _RESULT_VAL.size == VAL_SIZE
+# `wasmtime_component_val_new` moves out of its argument: it overwrites the source with a `bool`.
+# The boxes above are made from freshly packed bytes that nothing else refers to, never from a
+# shared constant.
 
 
 def converter(ty: Any) -> Conv:
     """The converter for a wasmtime-py `ValType` (built once per function type)."""
+    if _is_host_borrow(ty):
+        return HostBorrowConv()
     if isinstance(ty, _types.String):
         return StringConv()
     if isinstance(ty, _types.ListType):
@@ -723,24 +846,32 @@ class Plan:
     params: Tuple[Conv, ...]
     result: Optional[Conv]
     result_ty: Any
+    offsets: Tuple[Tuple[Conv, int], ...] = ()
+    """Each parameter's converter with the offset of its C value in the argument array."""
 
     @classmethod
     def of(cls, fty: Any) -> "Plan":
         result_ty = fty.result
-        return cls(tuple(converter(ty) for _name, ty in fty.params), None if result_ty is None else converter(result_ty), result_ty)
+        params = tuple(converter(ty) for _name, ty in fty.params)
+        return cls(params, None if result_ty is None else converter(result_ty), result_ty,
+                   tuple((conv, i * VAL_SIZE) for i, conv in enumerate(params)))
 
 
 # -- installation ------------------------------------------------------------------------------
 
 _state = threading.local()
+_plain_blocks = 0
+"""How many `plain()` blocks are open in any thread (when none, no thread-local is read)."""
+_plain_lock = threading.Lock()
 _installed = False
+_FUNCTIONS = _linker.FUNCTIONS
 _host_plans: Dict[int, Plan] = {}
 _original_call: Optional[Callable[..., Any]] = None
 
 
 def active() -> bool:
     """Whether the fast path converts values in this thread right now."""
-    return _installed and not getattr(_state, "plain", False)
+    return _installed and not (_plain_blocks and getattr(_state, "plain", False))
 
 
 def installed() -> bool:
@@ -750,54 +881,112 @@ def installed() -> bool:
 @contextlib.contextmanager
 def plain() -> Iterator[None]:
     """Within the block (in this thread), values take wasmtime-py's plain path."""
+    global _plain_blocks
     before = getattr(_state, "plain", False)
     _state.plain = True
+    with _plain_lock:
+        _plain_blocks += 1
     try:
         yield
     finally:
         _state.plain = before
+        with _plain_lock:
+            _plain_blocks -= 1
 
 
-def _host_call(idx: Optional[int], store: Any, ty_raw: Any, args: Any, nargs: int, results: Any, nresults: int) -> None:
-    func = _linker.FUNCTIONS.get(idx or 0)
-    if not active():
-        _plain_host_call(func, store, ty_raw, args, nargs, results, nresults)
-        return
-    plan = _host_plans.get(idx or 0)
-    if plan is None:
-        with _types.FuncType._from_ptr(ty_raw, owner=store) as fty:
-            plan = _host_plans[idx or 0] = Plan.of(fty)
-    if len(plan.params) != nargs or (plan.result is None) != (nresults == 0):
-        raise KindMismatch("host function arity")
-    base = ctypes.addressof(args.contents) if nargs else 0
-    raw = _string_at(base, nargs * VAL_SIZE) if nargs else b""
-    pyargs = [conv.lift(raw, i * VAL_SIZE, base + i * VAL_SIZE) for i, conv in enumerate(plan.params)]
-    result = func(store, *pyargs)
-    if plan.result is None:
-        assert result is None
-    else:
-        plan.result.place(store, result, ctypes.addressof(results.contents))
+class _CallStore(StoreContext):
+    """The store context of one host call, made into wasmtime-py's typed pointer only if asked
+    for (most calls never are)."""
+
+    __slots__ = ("_address", "_pointer")
+
+    def __init__(self, address: int) -> None:
+        self._address: Optional[int] = address
+        self._pointer: Any = None
+
+    def _context(self) -> Any:
+        if self._address is None:
+            raise ValueError("caller is no longer valid")
+        if self._pointer is None:
+            self._pointer = ctypes.cast(self._address, ctypes.POINTER(ffi.wasmtime_context_t))
+        return self._pointer
+
+    def _invalidate(self) -> None:
+        self._address = None
+        self._pointer = None
 
 
-def _plain_host_call(func: Any, store: Any, ty_raw: Any, args: Any, nargs: int, results: Any, nresults: int) -> None:
+def _host_call(idx: int, context: int, ty_raw: int, args: int, nargs: int, results: int, nresults: int) -> int:
+    """One call of a host function: 0, or a `wasmtime_error_t` pointer (as wasmtime-py's
+    `catch_exceptions` returns, `_enter.LAST_EXCEPTION` included)."""
+    store = _CallStore(context)
+    try:
+        func = _FUNCTIONS.get(idx)
+        if not active():
+            _plain_host_call(func, store, ty_raw, args, nargs, results, nresults)
+            return 0
+        plan = _host_plans.get(idx)
+        if plan is None:
+            with _types.FuncType._from_ptr(_func_type_pointer(ty_raw), owner=store) as fty:
+                plan = _host_plans[idx] = Plan.of(fty)
+        if len(plan.params) != nargs or (plan.result is None) != (nresults == 0):
+            raise KindMismatch("host function arity")
+        if nargs:
+            at = args - _SPACE_BASE  # the arguments read in place, through the address-space view
+            pyargs = [conv.lift_in(context, _MEM, at + off, args + off) if conv.needs_context else conv.lift(_MEM, at + off, args + off)
+                      for conv, off in plan.offsets]
+            result = func(store, *pyargs)
+        else:
+            result = func(store)
+        if plan.result is None:
+            assert result is None
+        else:
+            plan.result.place(store, result, results)
+        return 0
+    except WasmtimeError as err:
+        return _error_pointer(err)
+    except Exception as err:
+        _enter.LAST_EXCEPTION = err
+        return _error_pointer(WasmtimeError("python exception"))
+    finally:
+        store._invalidate()
+
+
+def _error_pointer(err: Any) -> int:
+    return ctypes.cast(err._consume(), ctypes.c_void_p).value or 0
+
+
+def _func_type_pointer(ty_raw: int) -> Any:
+    return ctypes.cast(ty_raw, ctypes.POINTER(ffi.wasmtime_component_func_type_t))
+
+
+def _plain_host_call(func: Any, store: Any, ty_raw: int, args: int, nargs: int, results: int, nresults: int) -> None:
     # What wasmtime-py 50.0.1's `_linker.func_impl` does.
-    with _types.FuncType._from_ptr(ty_raw, owner=store) as fty:
+    with _types.FuncType._from_ptr(_func_type_pointer(ty_raw), owner=store) as fty:
         param_tys = fty.params
         result_ty = fty.result
-        pyargs = [ty.convert_from_c(args[i]) for (_name, ty), i in zip(param_tys, range(nargs))]
+        values = (ffi.wasmtime_component_val_t * max(nargs, 1)).from_address(args) if nargs else ()
+        pyargs = [ty.convert_from_c(values[i]) for (_name, ty), i in zip(param_tys, range(nargs))]
         result = func(store, *pyargs)
         if result_ty is None:
             assert result is None
         else:
-            result_ty.convert_to_c(store, result, results)
+            result_ty.convert_to_c(store, result, ctypes.cast(results, ctypes.POINTER(ffi.wasmtime_component_val_t)))
 
 
-@ffi.wasmtime_component_func_callback_t
-def _func_impl(idx, context, ty_raw, args, nargs, results, nresults):  # type: ignore[no-untyped-def]
-    def run(store: Any) -> None:
-        _host_call(idx, store, ty_raw, args, nargs, results, nresults)
+_raw_callback_t = ctypes.CFUNCTYPE(ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                                   ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t)
+"""wasmtime's `wasmtime_component_func_callback_t` with every pointer as a plain address, so a
+call converts no typed pointers (wasmtime-py's type declares them typed)."""
 
-    return _linker.catch_exceptions(context, run)  # type: ignore[attr-defined]
+
+@_raw_callback_t
+def _raw_func_impl(idx, context, ty_raw, args, nargs, results, nresults):  # type: ignore[no-untyped-def]
+    return _host_call(idx or 0, context, ty_raw, args or 0, nargs, results or 0, nresults)
+
+
+_func_impl = ctypes.cast(_raw_func_impl, ffi.wasmtime_component_func_callback_t)
+"""The same C function under the type wasmtime-py's `add_func` passes (`_raw_func_impl` keeps it alive)."""
 
 
 @ctypes.CFUNCTYPE(None, ctypes.c_void_p)

@@ -33,7 +33,11 @@ DRAFT2 = "0.2.0-draft2"
 DRAFT = "0.2.0-draft"
 VERSIONS = (DRAFT2, DRAFT)
 
-_type_ids = itertools.count(0x6B76_0000)
+BUCKET_TYPE = 0x6B76_0001
+CAS_TYPE = 0x6B76_0002
+"""The host resource type ids of `bucket` and `cas`: the same in every `KeyValueHost` (handles
+never cross stores, and each host keeps its own reps), so the fast path recognises their
+borrows once (`fastpath.host_resource`)."""
 
 
 @dataclass(frozen=True)
@@ -160,10 +164,12 @@ class KeyValueHost:
         # allocator is tuned only for the unbridged path (`Harness(bridge=False)`): kept heap blocks
         # help 1 MiB list<u8> crossings, but grow a long run's memory (~0.7 KB a batch call).
         fastpath.install(allocator=False)
+        fastpath.host_resource(BUCKET_TYPE)
+        fastpath.host_resource(CAS_TYPE)
         self.registry = registry
         self.page_size = page_size
-        self.bucket_type = next(_type_ids)
-        self.cas_type = next(_type_ids)
+        self.bucket_type = BUCKET_TYPE
+        self.cas_type = CAS_TYPE
         self._buckets: Dict[int, OpenBucket] = {}
         self._cas: Dict[int, _Cas] = {}
         self._draft_cursors: Dict[int, str] = {}
