@@ -32,7 +32,7 @@ import struct
 import threading
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
 from wasmtime import StoreContext, WasmtimeError
@@ -113,6 +113,10 @@ def _kinds(kind: int, n: int) -> bytes:
     return run
 
 
+Raw = Union[bytes, "memoryview[int]"]
+"""Where a converter reads C values: a copy of them, or `_MEM` (the address space itself)."""
+
+
 class KindMismatch(Exception):
     """A C value's kind is not the one its cached converter expects (never reaches a guest)."""
 
@@ -132,10 +136,14 @@ class Conv:
     needs_context = False
     """Whether lifting needs the call's store context (`lift_in`) rather than `lift`."""
 
-    def lift(self, raw: bytes, off: int, addr: int) -> Any:
+    def lift_in(self, context: int, raw: Raw, off: int, addr: int) -> Any:
+        """`lift` for a value whose conversion needs the call's store context (address)."""
+        return self.lift(raw, off, addr)
+
+    def lift(self, raw: Raw, off: int, addr: int) -> Any:
         raise NotImplementedError
 
-    def lift_many(self, raw: bytes, n: int, addr: int) -> List[Any]:
+    def lift_many(self, raw: Raw, n: int, addr: int) -> List[Any]:
         return [self.lift(raw, i * VAL_SIZE, addr + i * VAL_SIZE) for i in range(n)]
 
     def fill(self, store: Any, value: Any, buf: bytearray, off: int, addr: int) -> None:
@@ -170,7 +178,7 @@ class Delegate(Conv):
     def __init__(self, ty: Any) -> None:
         self.ty = ty
 
-    def lift(self, raw: bytes, off: int, addr: int) -> Any:
+    def lift(self, raw: Raw, off: int, addr: int) -> Any:
         value = self.ty.convert_from_c(ffi.wasmtime_component_val_t.from_address(addr))
         ctypes.memset(addr, 0, VAL_SIZE)  # consumed: leave a `bool` so the owner's drop is a no-op
         return value
@@ -218,7 +226,7 @@ class HostBorrowConv(Conv):
         self._out = ctypes.c_void_p()
         self._out_ref = ctypes.byref(self._out)
 
-    def lift_in(self, context: int, raw: bytes, off: int, addr: int) -> HostRep:
+    def lift_in(self, context: int, raw: Raw, off: int, addr: int) -> HostRep:
         if raw[off] != _RESOURCE:
             raise KindMismatch("resource")
         (resource,) = _Q.unpack_from(raw, off + 8)
@@ -256,7 +264,7 @@ def _is_host_borrow(ty: Any) -> bool:
 
 
 class StringConv(Conv):
-    def lift(self, raw: bytes, off: int, addr: int) -> Any:
+    def lift(self, raw: Raw, off: int, addr: int) -> Any:
         if raw[off] != _STRING:
             raise KindMismatch("string")
         size, data = _QQ.unpack_from(raw, off + 8)
@@ -265,7 +273,7 @@ class StringConv(Conv):
         at = data - _SPACE_BASE
         return _MEM[at:at + size].tobytes().decode("utf-8")
 
-    def lift_many(self, raw: bytes, n: int, addr: int) -> List[Any]:
+    def lift_many(self, raw: Raw, n: int, addr: int) -> List[Any]:
         if raw[0 : n * VAL_SIZE : VAL_SIZE] != _kinds(_STRING, n):
             raise KindMismatch("list<string>")
         words = memoryview(raw).cast("Q")
@@ -299,7 +307,7 @@ class StringConv(Conv):
 class BytesConv(Conv):
     """`list<u8>` as `bytes`."""
 
-    def lift(self, raw: bytes, off: int, addr: int) -> Any:
+    def lift(self, raw: Raw, off: int, addr: int) -> Any:
         if raw[off] != _LIST:
             raise KindMismatch("list<u8>")
         size, data = _QQ.unpack_from(raw, off + 8)
@@ -350,7 +358,7 @@ class ListConv(Conv):
     def __init__(self, element: Conv) -> None:
         self.element = element
 
-    def lift(self, raw: bytes, off: int, addr: int) -> Any:
+    def lift(self, raw: Raw, off: int, addr: int) -> Any:
         if raw[off] != _LIST:
             raise KindMismatch("list")
         size, data = _QQ.unpack_from(raw, off + 8)
@@ -378,7 +386,7 @@ class TupleConv(Conv):
         self.elements = tuple(elements)
         self.size = len(self.elements) * VAL_SIZE
 
-    def lift(self, raw: bytes, off: int, addr: int) -> Any:
+    def lift(self, raw: Raw, off: int, addr: int) -> Any:
         if raw[off] != _TUPLE:
             raise KindMismatch("tuple")
         size, data = _QQ.unpack_from(raw, off + 8)
@@ -387,7 +395,7 @@ class TupleConv(Conv):
         at = data - _SPACE_BASE
         return tuple(conv.lift(_MEM, at + i * VAL_SIZE, data + i * VAL_SIZE) for i, conv in enumerate(self.elements))
 
-    def lift_many(self, raw: bytes, n: int, addr: int) -> List[Any]:
+    def lift_many(self, raw: Raw, n: int, addr: int) -> List[Any]:
         if raw[0 : n * VAL_SIZE : VAL_SIZE] != _kinds(_TUPLE, n):
             raise KindMismatch("list<tuple>")
         words = memoryview(raw).cast("Q")
@@ -475,7 +483,7 @@ class VariantLikeConv(Conv):
 
 
 class OptionConv(VariantLikeConv):
-    def lift(self, raw: bytes, off: int, addr: int) -> Any:
+    def lift(self, raw: Raw, off: int, addr: int) -> Any:
         if raw[off] != _OPTION:
             raise KindMismatch("option")
         (pointer,) = _Q.unpack_from(raw, off + 8)
@@ -508,7 +516,7 @@ class ResultConv(VariantLikeConv):
         at = dest - _SPACE_BASE
         _MEM[at:at + VAL_SIZE] = _RESULT_VAL.pack(_RESULT, 1 if index == 0 else 0, pointer)
 
-    def lift(self, raw: bytes, off: int, addr: int) -> Any:
+    def lift(self, raw: Raw, off: int, addr: int) -> Any:
         if raw[off] != _RESULT:
             raise KindMismatch("result")
         is_ok = raw[off + 8]
@@ -546,7 +554,7 @@ ARENA_MAX = 256 * 1024 * 1024
 
 _SPACE_BASE = 4096
 _SPACE = _view(_SPACE_BASE, (1 << 47) - _SPACE_BASE)
-_MEM = memoryview(_SPACE)
+_MEM = memoryview(_SPACE)  # type: ignore[arg-type]
 """The same view as a writable `memoryview`: `_MEM[address - _SPACE_BASE]` reads or writes the byte at
 `address` without a C call (`ctypes.string_at` and `memmove` cost far more per call)."""
 _val_clone = _proto("wasmtime_component_val_clone", None, _vp, _vp)
@@ -586,7 +594,7 @@ def _decode_all(joined: bytes, lengths: "np.ndarray[Any, Any]") -> List[str]:
     return [piece.decode("utf-8") for piece in _split(joined, lengths)]
 
 
-def _element_words(raw: bytes, n: int, kind: int, what: str) -> "np.ndarray[Any, Any]":
+def _element_words(raw: Raw, n: int, kind: int, what: str) -> "np.ndarray[Any, Any]":
     words = np.frombuffer(raw, dtype=np.uint64, count=n * 4).reshape(n, 4)
     if not ((words[:, 0] & 0xFF) == kind).all():
         raise KindMismatch(what)
@@ -613,7 +621,7 @@ def _read_vectors(kind_words: "np.ndarray[Any, Any]", sizes: "np.ndarray[Any, An
 class StringListConv(ListConv):
     """`list<string>`."""
 
-    def lift(self, raw: bytes, off: int, addr: int) -> Any:
+    def lift(self, raw: Raw, off: int, addr: int) -> Any:
         if raw[off] != _LIST:
             raise KindMismatch("list")
         size, data = _QQ.unpack_from(raw, off + 8)
@@ -651,7 +659,7 @@ class KeyValueListConv(ListConv):
         super().__init__(element)
         self.optional = optional
 
-    def lift(self, raw: bytes, off: int, addr: int) -> Any:
+    def lift(self, raw: Raw, off: int, addr: int) -> Any:
         if raw[off] != _LIST:
             raise KindMismatch("list")
         size, data = _QQ.unpack_from(raw, off + 8)
