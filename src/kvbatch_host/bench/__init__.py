@@ -33,7 +33,7 @@ from kvbatch_host.errors import ConfigError
 from kvbatch_host.serving.wasmtime_compat import WASMTIME_VERSION
 from kvbatch_host.bench import measure
 from kvbatch_host.bench.measure import BenchError, Measurement
-from kvbatch_host.bench.plan import REDIS_PATHS, REFERENCE, Job, Plan, make_plan
+from kvbatch_host.bench.plan import REDIS_PATHS, REFERENCE, REFERENCE_PER_KEY, SMALL_VALUE, Job, Plan, make_plan
 from kvbatch_host.bench.report import HEADLINE_KEYS_NAMES, Results, document, table, write_json, write_plots
 
 TARGETS = ("provider", "bench", "bench-nobatch", "bench-wasmtime")
@@ -74,22 +74,22 @@ def run_benchmarks(options: Options, log: Callable[[str], None] = print) -> Dict
     plan = make_plan(options.quick, options.repeat, cli=options.cli, redis=options.redis)
     notes: List[str] = []
     measurements: List[Measurement] = []
-    cli_path = cwasm = None
-    if options.cli:
-        cli_path = measure.wasmtime_cli()
-        cwasm = measure.precompiled_for_cli(cli_path, builder.TARGETS["bench-wasmtime"].output)
+    cli_path = measure.wasmtime_cli() if options.cli else None
     from tqdm import tqdm
 
     with _redis(options.redis, notes) as server:
         jobs = [job for job in plan.jobs if server is not None or job.path not in REDIS_PATHS]
-        bar = tqdm(total=len(jobs) + 1, desc="kvbatch bench", unit="run", disable=not options.progress, leave=False)
+        bar = tqdm(total=len(jobs) + 2, desc="kvbatch bench", unit="run", disable=not options.progress, leave=False)
         try:
+            bar.set_postfix_str("warm-up")
+            _warm_up(jobs, server, cli_path)
             bar.set_postfix_str("component start")
             start = measure.measure_start(builder.TARGETS["provider"].output, 1 if plan.quick else plan.repeat)
-            bar.update()
+            start.update(measure.measure_run_wall(cli_path, plan.start_repeat))
+            bar.update(2)
             for job in jobs:
                 bar.set_postfix_str(job.label)
-                measurements.append(_run(job, plan, server, cli_path, cwasm))
+                measurements.append(_run(job, plan, server, cli_path))
                 bar.update()
         finally:
             bar.close()
@@ -101,8 +101,9 @@ def run_benchmarks(options: Options, log: Callable[[str], None] = print) -> Dict
         "wasmtime_py": WASMTIME_VERSION,
         "fastpath": fastpath.installed() and fastpath.active(),
         "harness_backend": "memory",
-        "peak_rss": "harness: this whole process (compiled components and heap), reset before each run; "
-                    "wasmtime-cli: the child process, sampled every 5 ms",
+        "processes": "every run is a fresh process: `kvbatch run` (python -m kvbatch_host, bytecode cache on) or "
+                     "`wasmtime run -S keyvalue`, after one untimed run of each configuration fills the caches",
+        "peak_rss": "of each run's own process (VmHWM, sampled every 5 ms)",
         "notes": notes,
     }
     return document(Results(measurements), plan, start, meta)
@@ -114,25 +115,49 @@ def _cpus() -> Optional[int]:
     return os.cpu_count()
 
 
-def _run(job: Job, plan: Plan, server: Any, cli_path: Optional[str], cwasm: Optional[Path]) -> Measurement:
-    if job.path == REFERENCE:
-        assert cli_path is not None and cwasm is not None
-        return measure.run_cli(job.keys, job.value_bytes, plan.repeat, job.chunk, cwasm, cli_path)
+def _store_url(job: Job, server: Any) -> str:
+    return server.url if job.path.startswith("redis-") else "memory:"
+
+
+def _warm_up(jobs: List[Job], server: Any, cli_path: Optional[str]) -> None:
+    """One small untimed run of every configuration the jobs use: compositions, compiled code,
+    bytecode and the CLI's own cache exist before anything is timed."""
+    seen = set()
+    for job in jobs:
+        if job.path.startswith("redis-py-"):
+            continue
+        path = REFERENCE if job.path.startswith(REFERENCE) else job.path.removeprefix("redis-")
+        key = (path, _store_url(job, server))
+        if key in seen:
+            continue
+        seen.add(key)
+        if path == REFERENCE:
+            assert cli_path is not None
+            measure.run_cli(10, SMALL_VALUE, 1, 10, builder.TARGETS["bench-wasmtime"].output, cli_path)
+        else:
+            measure.run_kvbatch(path, 10, SMALL_VALUE, 1, 10, store_url=key[1])
+
+
+def _run(job: Job, plan: Plan, server: Any, cli_path: Optional[str]) -> Measurement:
+    repeat = job.repeat or plan.repeat
+    if job.path in (REFERENCE, REFERENCE_PER_KEY):
+        assert cli_path is not None
+        mode = "per-key" if job.path == REFERENCE_PER_KEY else "batch"
+        return measure.run_cli(job.keys, job.value_bytes, repeat, job.chunk, builder.TARGETS["bench-wasmtime"].output,
+                               cli_path, mode=mode, label=job.path)
     if job.path.startswith("redis-py-"):
         from kvbatch_host.backends.redis import RedisBackend
 
         backend = RedisBackend(server.url)
         try:
-            return measure.run_redis_py(backend.client, backend.prefix("default"), job.keys, job.value_bytes, plan.repeat,
+            return measure.run_redis_py(backend.client, backend.prefix("default"), job.keys, job.value_bytes, repeat,
                                         job.path.rpartition("-")[2])
         finally:
             backend.close()
     if job.path.startswith("redis-"):
-        from kvbatch_host.backends.redis import RedisBackend
-
-        return measure.run_harness(job.path[len("redis-"):], job.keys, job.value_bytes, plan.repeat, job.chunk,
-                                   backend_factory=lambda: RedisBackend(server.url), label=job.path)
-    return measure.run_harness(job.path, job.keys, job.value_bytes, plan.repeat, job.chunk)
+        return measure.run_kvbatch(job.path[len("redis-"):], job.keys, job.value_bytes, repeat, job.chunk,
+                                   store_url=server.url, label=job.path)
+    return measure.run_kvbatch(job.path, job.keys, job.value_bytes, repeat, job.chunk)
 
 
 def print_summary(doc: Dict[str, Any], log: Callable[[str], None] = print) -> None:
@@ -145,7 +170,9 @@ def print_summary(doc: Dict[str, Any], log: Callable[[str], None] = print) -> No
         value = doc["headline"][key]
         log(f"  {key:<36} {'-' if value is None else value}")
     start = doc["start"]
-    log(f"  {'instantiate_composed_ms':<36} {start.get('instantiate_ms', '-')}")
+    for key, name in (("instantiate_ms", "instantiate_composed_ms"), ("kvbatch_run_wall_ms", "kvbatch_run_wall_ms"),
+                      ("cli_run_wall_ms", "cli_run_wall_ms")):
+        log(f"  {name:<36} {start.get(key, '-')}")
     if doc["growth"]:
         log("growth (time at 10x the keys / time before):")
         for path, steps in doc["growth"].items():

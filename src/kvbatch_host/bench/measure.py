@@ -13,6 +13,7 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -26,6 +27,7 @@ from kvbatch_host.runner import Harness
 from kvbatch_host.backends.stores import StoreRegistry
 
 PHASES = ("set_many_s", "get_many_s", "delete_many_s")
+REFERENCE_NAME = "wasmtime-cli"
 
 
 class BenchError(RuntimeError):
@@ -44,6 +46,9 @@ class Measurement:
     delete_ms: float
     repeat: int
     peak_rss_mb: Optional[float] = None
+    """Peak RSS of the process that ran it (a fresh one per run), MB."""
+    wall_ms: Optional[float] = None
+    """Wall time of that whole process (start, load, run, exit), ms."""
     calls: Optional[int] = None
     """Batch calls per phase (workloads above `plan.CALL_BYTES` are split)."""
     samples: Dict[str, List[float]] = field(default_factory=dict)
@@ -120,7 +125,8 @@ batch, the guest composed with the provider component, per-key store calls."""
 
 def run_harness(path: str, keys: int, value_bytes: int, repeat: int, chunk: int,
                 backend_factory: Callable[[], Backend] = MemoryBackend, label: Optional[str] = None) -> Measurement:
-    """Runs the bench guest under a fresh harness configured as `path` (see `HARNESS_PATHS`)."""
+    """Runs the bench guest under a fresh harness in this process, configured as `path` (see
+    `HARNESS_PATHS`), over a backend object (`kvbatch bench-cluster`); its peak RSS is this process's."""
     target, batch, mode, bridge = HARNESS_PATHS[path]
     backend = backend_factory()
     harness = Harness(StoreRegistry().add("default", backend), batch=batch, bridge=bridge)
@@ -136,6 +142,63 @@ def run_harness(path: str, keys: int, value_bytes: int, repeat: int, chunk: int,
     if result.trap or result.exit_code != 0:
         raise BenchError(f"{name} {keys}x{value_bytes}: exit {result.exit_code} {result.trap or ''} {result.stdout[-300:]}")
     return from_report(name, parse_guest_output(name, result.stdout), rss)
+
+
+# -- `kvbatch run` as a user runs it ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Process:
+    """One finished child process: its output, exit status, wall time and peak RSS."""
+
+    stdout: str
+    stderr: str
+    returncode: int
+    wall_s: float
+    peak_rss_mb: Optional[float]
+
+
+def run_process(cmd: List[str], env: Optional[Dict[str, str]] = None) -> Process:
+    """Runs `cmd` to the end, timing it and sampling its peak RSS (`VmHWM`)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        peak = _watch_peak_rss(proc)
+        wall = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        return Process(out.read().decode(errors="replace"), err.read().decode(errors="replace"), proc.returncode or 0,
+                       wall, peak)
+
+
+def kvbatch_env() -> Dict[str, str]:
+    """The environment `kvbatch run` children get: this one, with Python's bytecode cache on (as in
+    an installed package, whose modules pip compiled), whatever `PYTHONDONTWRITEBYTECODE` says here."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def kvbatch_run_command(path: str, store_url: str, args: List[str]) -> List[str]:
+    """`kvbatch run` of the bench guest configured as `path` (see `HARNESS_PATHS`) on `store_url`."""
+    target, batch, _mode, bridge = HARNESS_PATHS[path]
+    return ([sys.executable, "-m", "kvbatch_host", "run", str(builder.TARGETS[target].output),
+             "--store", f"default={store_url}", "--batch", batch] + ([] if bridge else ["--no-bridge"]) + ["--"] + args)
+
+
+def run_kvbatch(path: str, keys: int, value_bytes: int, repeat: int, chunk: int, store_url: str = "memory:",
+                label: Optional[str] = None) -> Measurement:
+    """The bench guest run by `kvbatch run` in a fresh process configured as `path`: phases timed
+    by the guest, peak RSS and wall time those of that one process."""
+    mode = HARNESS_PATHS[path][2]
+    name = label or path
+    proc = run_process(kvbatch_run_command(path, store_url, ["default", str(keys), str(value_bytes), mode, str(repeat),
+                                                             str(chunk)]), env=kvbatch_env())
+    if proc.returncode != 0:
+        raise BenchError(f"{name} {keys}x{value_bytes}: kvbatch run exit {proc.returncode}: "
+                         f"{(proc.stderr or proc.stdout).strip()[-300:]}")
+    m = from_report(name, parse_guest_output(name, proc.stdout), proc.peak_rss_mb)
+    m.wall_ms = round(proc.wall_s * 1000, 3)
+    return m
 
 
 # -- the wasmtime CLI -------------------------------------------------------------------------------
@@ -165,19 +228,21 @@ def precompiled_for_cli(cli: str, wasm: Path, cache: Optional[Path] = None) -> P
     return out
 
 
-def run_cli(keys: int, value_bytes: int, repeat: int, chunk: int, cwasm: Path, cli: str) -> Measurement:
-    """Runs the draft build of the bench guest under `wasmtime run -S keyvalue` (its in-memory
-    store, named "")."""
-    cmd = [cli, "run", "--allow-precompiled", "-S", "keyvalue", str(cwasm), "", str(keys), str(value_bytes), "batch", str(repeat), str(chunk)]
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err)
-        peak = _watch_peak_rss(proc)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+def cli_command(cli: str, wasm: Path, args: List[str]) -> List[str]:
+    """`wasmtime run -S keyvalue` of the draft build of the bench guest (its in-memory store, named "")."""
+    return [cli, "run", "-S", "keyvalue", str(wasm), ""] + args
+
+
+def run_cli(keys: int, value_bytes: int, repeat: int, chunk: int, wasm: Path, cli: str, mode: str = "batch",
+            label: str = REFERENCE_NAME) -> Measurement:
+    """The draft build of the bench guest under `wasmtime run -S keyvalue` in a fresh process, as a
+    user types it (the CLI compiles through its own cache)."""
+    proc = run_process(cli_command(cli, wasm, [str(keys), str(value_bytes), mode, str(repeat), str(chunk)]))
     if proc.returncode != 0:
-        raise BenchError(f"wasmtime-cli {keys}x{value_bytes}: exit {proc.returncode}: {stderr.strip()[-300:]}")
-    return from_report("wasmtime-cli", parse_guest_output("wasmtime-cli", stdout), peak)
+        raise BenchError(f"{label} {keys}x{value_bytes}: exit {proc.returncode}: {proc.stderr.strip()[-300:]}")
+    m = from_report(label, parse_guest_output(label, proc.stdout), proc.peak_rss_mb)
+    m.wall_ms = round(proc.wall_s * 1000, 3)
+    return m
 
 
 def _watch_peak_rss(proc: "subprocess.Popen[bytes]", every_s: float = 0.005) -> Optional[float]:
@@ -281,11 +346,32 @@ def measure_start(wasm: Path, repeat: int) -> Dict[str, float]:
             "instantiate_ms": statistics.median(instantiate) * 1000, "component_mb": wasm.stat().st_size / 1e6}
 
 
+def measure_run_wall(cli: Optional[str], repeat: int) -> Dict[str, float]:
+    """Median wall time (ms) of a whole `kvbatch run` of a small workload (`plan.START_KEYS` keys,
+    native batch, memory store) in a fresh process, and of `wasmtime run` of its draft twin."""
+    from kvbatch_host.bench.plan import SMALL_VALUE, START_KEYS
+
+    args = [str(START_KEYS), str(SMALL_VALUE), "batch", "1", str(START_KEYS)]
+    runs: Dict[str, List[float]] = {"kvbatch_run_wall_ms": []}
+    commands: Dict[str, Tuple[List[str], Optional[Dict[str, str]]]] = {
+        "kvbatch_run_wall_ms": (kvbatch_run_command("native", "memory:", ["default"] + args), kvbatch_env())}
+    if cli is not None:
+        runs["cli_run_wall_ms"] = []
+        commands["cli_run_wall_ms"] = (cli_command(cli, builder.TARGETS["bench-wasmtime"].output, args), None)
+    for _ in range(repeat):
+        for name, (cmd, env) in commands.items():  # interleaved, so both see the same machine
+            proc = run_process(cmd, env=env)
+            if proc.returncode != 0:
+                raise BenchError(f"{name}: {' '.join(cmd[:4])} ... exit {proc.returncode}: {proc.stderr.strip()[-300:]}")
+            runs[name].append(proc.wall_s * 1000)
+    return {name: statistics.median(values) for name, values in runs.items()}
+
+
 def ratio(numerator: Optional[float], denominator: Optional[float]) -> Optional[float]:
     if numerator is None or denominator is None or denominator <= 0:
         return None
     return numerator / denominator
 
 
-__all__ = ["Measurement", "BenchError", "run_harness", "run_cli", "run_redis_py", "measure_start", "HARNESS_PATHS",
+__all__ = ["Measurement", "BenchError", "run_harness", "run_kvbatch", "run_cli", "measure_run_wall", "run_redis_py", "measure_start", "HARNESS_PATHS",
            "precompiled_for_cli", "wasmtime_cli", "ratio", "bench_value"]

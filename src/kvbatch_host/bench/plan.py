@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 MIB = 1024 * 1024
 
 HARNESS = ("native", "provider", "per-key")
 REFERENCE = "wasmtime-cli"
+REFERENCE_PER_KEY = "wasmtime-cli-per-key"
+"""The wasmtime CLI running the same guest with one `store` call per key: the per-call floor."""
 REDIS_PATHS = ("redis-native", "redis-per-key", "redis-py-mset", "redis-py-pipeline")
 """Redis: the harness with host-native batch and with per-key calls over the Redis backend,
 and redis-py's MSET/MGET/DEL and pipelines straight from Python (the backend's floor)."""
@@ -16,7 +18,12 @@ and redis-py's MSET/MGET/DEL and pipelines straight from Python (the backend's f
 SMALL_VALUE = 100
 HEADLINE_KEYS = 20_000
 REDIS_KEYS = 1_000
+REDIS_LARGE_KEYS = 10_000
 GROWTH = (10_000, 100_000)
+GROWTH_REPEAT = 3
+"""Repeats of the growth workloads even in `--quick`: their ratio is of medians."""
+START_KEYS = 100
+"""Keys of the small workload whose whole-process wall time `run_wall_vs_cli` compares."""
 
 CALL_BYTES = 2_000_000
 """Most value bytes one batch call moves; bigger workloads are split into calls of this size.
@@ -42,6 +49,8 @@ class Job:
     path: str
     keys: int
     value_bytes: int
+    repeat: Optional[int] = None
+    """Repeats of this job (None: the plan's)."""
 
     @property
     def chunk(self) -> int:
@@ -67,6 +76,7 @@ class Plan:
 
     jobs: Tuple[Job, ...]
     repeat: int
+    start_repeat: int
     batch_sizes: Tuple[int, ...]
     value_sizes: Tuple[int, ...]
     quick: bool
@@ -76,22 +86,25 @@ def make_plan(quick: bool, repeat: int | None = None, cli: bool = True, redis: b
     """The full plan (batch sizes 10..100,000 at 100 B, value sizes 16 B..1 MiB for one key, on
     every path) or the quick subset that still yields every headline figure."""
     paths: List[str] = list(HARNESS) + ([REFERENCE] if cli else [])
+    runs = repeat or (1 if quick else 3)
+    growth_repeat = max(runs, GROWTH_REPEAT)
     if quick:
         batch_sizes: Tuple[int, ...] = (1_000, 10_000, 100_000)
         value_sizes: Tuple[int, ...] = (16, MIB)
-        jobs = [Job("native", n, SMALL_VALUE) for n in batch_sizes]
+        jobs = [Job("native", n, SMALL_VALUE, growth_repeat if n in GROWTH else None) for n in batch_sizes]
         jobs += [Job(p, 1, v) for p in ("native",) + ((REFERENCE,) if cli else ()) for v in value_sizes]
         jobs += [Job(p, 1_000, SMALL_VALUE) for p in ("per-key",) + ((REFERENCE,) if cli else ())]
         jobs += [Job(p, HEADLINE_KEYS, SMALL_VALUE)
-                 for p in ("native", "provider", "per-key") + ((REFERENCE,) if cli else ())]
+                 for p in ("native", "provider", "per-key") + ((REFERENCE, REFERENCE_PER_KEY) if cli else ())]
     else:
         batch_sizes = (10, 100, 1_000, 10_000, 100_000)
         value_sizes = (16, 256, 4096, 65536, MIB)
-        jobs = [Job(p, n, SMALL_VALUE) for p in paths for n in batch_sizes]
+        jobs = [Job(p, n, SMALL_VALUE, growth_repeat if (p == "native" and n in GROWTH) else None)
+                for p in paths for n in batch_sizes]
         jobs += [Job(p, 1, v) for p in paths for v in value_sizes]
-        jobs += [Job(p, HEADLINE_KEYS, SMALL_VALUE) for p in paths]
+        jobs += [Job(p, HEADLINE_KEYS, SMALL_VALUE) for p in paths + ([REFERENCE_PER_KEY] if cli else [])]
     if redis:
-        for n in ((REDIS_KEYS,) if quick else (REDIS_KEYS, 10_000)):
-            jobs += [Job(p, n, SMALL_VALUE) for p in REDIS_PATHS]
+        jobs += [Job(p, REDIS_KEYS, SMALL_VALUE) for p in REDIS_PATHS]
+        jobs += [Job(p, REDIS_LARGE_KEYS, SMALL_VALUE) for p in (REDIS_PATHS if not quick else ("redis-native", "redis-py-mset"))]
     unique = tuple(dict.fromkeys(jobs))
-    return Plan(unique, repeat or (1 if quick else 3), batch_sizes, value_sizes, quick)
+    return Plan(unique, runs, 3 if quick else 5, batch_sizes, value_sizes, quick)

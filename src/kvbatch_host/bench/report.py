@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from kvbatch_host.bench.measure import Measurement, ratio
-from kvbatch_host.bench.plan import GROWTH, HEADLINE_KEYS, MIB, REDIS_KEYS, REFERENCE, SMALL_VALUE, Plan, size_label
+from kvbatch_host.bench.plan import (GROWTH, HEADLINE_KEYS, MIB, REDIS_KEYS, REDIS_LARGE_KEYS, REFERENCE,
+                                     REFERENCE_PER_KEY, SMALL_VALUE, Plan, size_label)
 
 HEADLINE_KEYS_NAMES = (
     "value_1mib_roundtrip_ms",
@@ -18,6 +19,12 @@ HEADLINE_KEYS_NAMES = (
     "cold_start_ms",
     "cached_start_ms",
     "provider_vs_per_key_20000x100",
+    "value_1mib_vs_cli",
+    "per_key_call_us",
+    "cli_per_key_call_us",
+    "run_wall_vs_cli",
+    "rss_vs_cli",
+    "redis_native_vs_redis_py_10000x100",
 )
 """The figures every run reports under "headline" (null when this run did not measure them)."""
 
@@ -34,7 +41,8 @@ class Results:
 
     def figure(self, path: str, keys: int, value_bytes: int, what: str = "set_get_ms") -> Optional[float]:
         m = self.get(path, keys, value_bytes)
-        return None if m is None else float(getattr(m, what))
+        value = None if m is None else getattr(m, what)
+        return None if value is None else float(value)
 
 
 def headline(results: Results, start: Dict[str, float]) -> Dict[str, Optional[float]]:
@@ -51,8 +59,20 @@ def headline(results: Results, start: Dict[str, float]) -> Dict[str, Optional[fl
         "cold_start_ms": start.get("cold_start_ms"),
         "cached_start_ms": start.get("cached_start_ms"),
         "provider_vs_per_key_20000x100": ratio(results.figure("provider", n, v), results.figure("per-key", n, v)),
+        "value_1mib_vs_cli": ratio(results.figure("native", 1, MIB), results.figure(REFERENCE, 1, MIB)),
+        "per_key_call_us": per_call_us(results.get("per-key", n, v)),
+        "cli_per_key_call_us": per_call_us(results.get(REFERENCE_PER_KEY, n, v)),
+        "run_wall_vs_cli": ratio(start.get("kvbatch_run_wall_ms"), start.get("cli_run_wall_ms")),
+        "rss_vs_cli": ratio(results.figure("native", n, v, "peak_rss_mb"), results.figure(REFERENCE, n, v, "peak_rss_mb")),
+        "redis_native_vs_redis_py_10000x100": ratio(results.figure("redis-native", REDIS_LARGE_KEYS, v, "total_ms"),
+                                                    results.figure("redis-py-mset", REDIS_LARGE_KEYS, v, "total_ms")),
     }
     return {key: None if figures[key] is None else round(float(figures[key]), 3) for key in HEADLINE_KEYS_NAMES}  # type: ignore[arg-type]
+
+
+def per_call_us(m: Optional[Measurement]) -> Optional[float]:
+    """Microseconds per `store` call of a per-key run: its three phases make one call per key each."""
+    return None if m is None or m.keys == 0 else m.total_ms * 1000 / (3 * m.keys)
 
 
 def growth(results: Results, plan: Plan) -> Dict[str, Dict[str, Optional[float]]]:
@@ -72,9 +92,13 @@ def growth(results: Results, plan: Plan) -> Dict[str, Dict[str, Optional[float]]
 
 
 def reference_for(m: Measurement) -> Optional[str]:
+    """The path a measurement's "vs ref" column divides by: redis-py for Redis, the wasmtime CLI
+    making the same calls (per key for the per-key path) for the rest."""
     if m.path.startswith("redis-"):
         return None if m.path == "redis-py-mset" else "redis-py-mset"
-    return None if m.path == REFERENCE else REFERENCE
+    if m.path in (REFERENCE, REFERENCE_PER_KEY):
+        return None
+    return REFERENCE_PER_KEY if m.path == "per-key" else REFERENCE
 
 
 def peak_memory(results: Results, plan: Plan) -> Dict[str, Dict[str, Optional[float]]]:
@@ -94,7 +118,8 @@ def peak_memory(results: Results, plan: Plan) -> Dict[str, Dict[str, Optional[fl
 
 def table(results: Results) -> str:
     """A fixed-width table: one row per measurement, with its ratio to the reference path."""
-    head = f"{'path':<18} {'keys':>7} {'value':>8} {'set ms':>9} {'get ms':>9} {'del ms':>8} {'total ms':>9} {'keys/s':>10} {'vs ref':>8} {'RSS MB':>7}"
+    head = (f"{'path':<20} {'keys':>7} {'value':>8} {'set ms':>9} {'get ms':>9} {'del ms':>8} {'total ms':>9} {'keys/s':>10} "
+            f"{'vs ref':>8} {'RSS MB':>7} {'run ms':>7}")
     lines = [head, "-" * len(head)]
     for m in sorted(results.measurements, key=lambda m: (m.path.startswith("redis"), m.value_bytes != SMALL_VALUE, m.keys, m.value_bytes, m.path)):
         ref = reference_for(m)
@@ -102,8 +127,9 @@ def table(results: Results) -> str:
         vs = f"{m.total_ms / base.total_ms:7.1f}x" if base and base.total_ms > 0 else "       -"
         rate = m.keys / (m.total_ms / 1000) if m.total_ms > 0 else 0.0
         rss = f"{m.peak_rss_mb:7.0f}" if m.peak_rss_mb is not None else "      -"
-        lines.append(f"{m.path:<18} {m.keys:>7} {size_label(m.value_bytes):>8} {m.set_ms:9.1f} {m.get_ms:9.1f} {m.delete_ms:8.1f} "
-                     f"{m.total_ms:9.1f} {rate:10.0f} {vs} {rss}")
+        wall = f"{m.wall_ms:7.0f}" if m.wall_ms is not None else "      -"
+        lines.append(f"{m.path:<20} {m.keys:>7} {size_label(m.value_bytes):>8} {m.set_ms:9.1f} {m.get_ms:9.1f} {m.delete_ms:8.1f} "
+                     f"{m.total_ms:9.1f} {rate:10.0f} {vs} {rss} {wall}")
     return "\n".join(lines)
 
 
