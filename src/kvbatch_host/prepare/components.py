@@ -18,6 +18,8 @@ import wasmtime
 from wasmtime import Engine
 
 from kvbatch_host import resources
+from kvbatch_host.prepare import filememo
+from kvbatch_host.prepare.filememo import FileKey, file_key
 from kvbatch_host.serving.wasmtime_compat import WASMTIME_VERSION
 from wasmtime.component import Component
 
@@ -27,7 +29,6 @@ CACHE_ENV = "KVBATCH_CACHE_DIR"
 DEFAULT_CACHE_DIR = resources.build_dir() / "cache" / "compiled"
 """The cache beside the other build outputs (`resources.build_dir()`), wherever the command runs from."""
 
-FileKey = Tuple[str, int, int]
 
 _engine: Optional[Engine] = None
 _loaded: Dict[Tuple[str, str], Component] = {}
@@ -47,13 +48,6 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE_DIR)
 
 
-def file_key(path: str | os.PathLike[str]) -> FileKey:
-    """A cheap identity for a file's current contents: its resolved path, modification time (ns)
-    and size. Builds replace their outputs (`os.replace`), so a rebuilt file gets a new key."""
-    stat = os.stat(path)
-    return str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size
-
-
 def cache_key(wasm: bytes) -> str:
     return f"{hashlib.sha256(wasm).hexdigest()}-wasmtime{WASMTIME_VERSION}"
 
@@ -71,8 +65,7 @@ def load_component(path: str | os.PathLike[str], use_cache: bool = True) -> Comp
         known = _by_file.get(at_file)
     if known is not None:
         return known
-    wasm = Path(path).read_bytes()
-    key = cache_key(wasm)
+    key = f"{filememo.sha256_of(path)}-wasmtime{WASMTIME_VERSION}"  # = cache_key(the file's bytes)
     with _lock:
         memo = _loaded.get((str(cache_dir()), key))
         if memo is not None:
@@ -82,11 +75,11 @@ def load_component(path: str | os.PathLike[str], use_cache: bool = True) -> Comp
         component = None
         if cached.exists():
             try:
-                component = Component.deserialize(engine(), cached.read_bytes())
+                component = Component.deserialize_file(engine(), str(cached))  # mapped, not copied into this process
             except wasmtime.WasmtimeError:
                 component = None  # written by an incompatible engine: recompile below
         if component is None:
-            component = Component(engine(), wasm)
+            component = Component(engine(), Path(path).read_bytes())
             _write_atomically(cached, bytes(component.serialize()))
         _loaded[(str(cache_dir()), key)] = component
         _by_file[at_file] = component

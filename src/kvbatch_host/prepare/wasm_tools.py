@@ -3,8 +3,8 @@ plugging one component into another (`wasm-tools compose`), cached by the inputs
 
 Reading a component's world with `wasm-tools component wit` takes about a tenth of a second,
 where compiling it to ask wasmtime takes seconds, so every check before a run uses this.
-Results are remembered per file identity (`components.file_key`: path, mtime, size), so an
-unchanged file is neither read again nor hashed again in one process.
+Results are remembered per file identity (`filememo`: path, mtime, size), across processes, so
+an unchanged file is neither read again nor hashed again, nor asked of wasm-tools again.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 from kvbatch_host.prepare import build
-from kvbatch_host.prepare.components import FileKey, file_key
+from kvbatch_host.prepare import filememo
+from kvbatch_host.prepare.filememo import FileKey, file_key
 from kvbatch_host.errors import ConfigError
 
 
@@ -47,7 +48,6 @@ def executable() -> str:
     return build.wasm_tools()
 
 
-_worlds: Dict[FileKey, World] = {}
 _plugged: Dict[Tuple[FileKey, FileKey, str], Path] = {}
 _lock = threading.Lock()
 
@@ -74,10 +74,11 @@ def world(component: str | os.PathLike[str]) -> World:
         raise WasmToolsError(f"{component}: no such file")
     if not path.is_file():
         raise WasmToolsError(f"{component}: not a file")
-    key = file_key(path)
-    known = _worlds.get(key)
-    if known is not None:
-        return known
+    names = filememo.remembered("world", [path], lambda: _read_world(component, path))
+    return World(tuple(names["imports"]), tuple(names["exports"]))
+
+
+def _read_world(component: str | os.PathLike[str], path: Path) -> Dict[str, List[str]]:
     try:
         text = run([executable(), "component", "wit", str(path)])
     except WasmToolsError as err:
@@ -95,9 +96,7 @@ def world(component: str | os.PathLike[str]) -> World:
             for word, names in (("import ", imports), ("export ", exports)):
                 if item.startswith(word):
                     names.append(item[len(word):].rstrip(";").split(": ", 1)[0])  # `name: func(...)` for a function
-    found = World(tuple(imports), tuple(exports))
-    _worlds[key] = found
-    return found
+    return {"imports": imports, "exports": exports}
 
 
 def digest(*parts: bytes) -> str:
@@ -105,6 +104,14 @@ def digest(*parts: bytes) -> str:
     total = hashlib.sha256()
     for part in parts:
         total.update(hashlib.sha256(part).digest())
+    return total.hexdigest()
+
+
+def digest_of_hashes(*sha256_hex: str) -> str:
+    """`digest` of several inputs given their SHA-256s (hex) instead of their bytes."""
+    total = hashlib.sha256()
+    for part in sha256_hex:
+        total.update(bytes.fromhex(part))
     return total.hexdigest()
 
 
@@ -118,7 +125,8 @@ def plug(socket: str | os.PathLike[str], plug_component: str | os.PathLike[str],
     known = _plugged.get(seen)
     if known is not None and known.exists():
         return known  # unchanged since this process composed or found it: no need to hash 18 MB again
-    out = cache / f"{Path(socket).stem}+{tag}-{digest(Path(socket).read_bytes(), Path(plug_component).read_bytes())[:24]}.wasm"
+    name = digest_of_hashes(filememo.sha256_of(socket), filememo.sha256_of(plug_component))[:24]  # = digest(both files)
+    out = cache / f"{Path(socket).stem}+{tag}-{name}.wasm"
     with _lock:
         if not out.exists():
             cache.mkdir(parents=True, exist_ok=True)
