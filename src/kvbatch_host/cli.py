@@ -20,7 +20,6 @@ from kvbatch_host.faults import install as install_faults
 from kvbatch_host.prepare.compose import compose_provider
 from kvbatch_host.runner import BATCH_MODES, Harness
 from kvbatch_host.backends.stores import DEFAULT_STORE, StoreRegistry
-from kvbatch_host.conformance.scenarios import DEFAULT_LARGE_VALUE_SIZE
 
 FIRED_SHOWN = 20
 """Fired faults listed after a run; the event log has them all."""
@@ -291,84 +290,106 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return cmd_run(args)
 
 
-def parser() -> argparse.ArgumentParser:
+COMMANDS = ("build", "wit", "bindings", "run", "demo", "compose", "check", "bench", "bench-cluster", "serve")
+
+
+def parser(command: Optional[str] = None) -> argparse.ArgumentParser:
+    """The `kvbatch` parser. With `command` one of `COMMANDS` only that subcommand is defined, so
+    a run imports nothing of the others; otherwise all of them (for help, or a mistyped name)."""
     top = OneLineParser(
         prog="kvbatch",
         description="Batch key-value operations for WebAssembly components: build them, run them on real stores.",
     )
     sub = top.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("build", help="build the components into build/ (skips what is up to date), or your own --app",
-                       epilog=user_commands.EPILOG_BUILD, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("targets", nargs="*", metavar="TARGET", help=f"targets to build (default: all): {', '.join(builder.TARGETS)}")
-    p.add_argument("--force", action="store_true", help="rebuild even when the inputs are unchanged")
-    user_commands.add_build_arguments(p)
-    p.set_defaults(func=cmd_build)
-    user_commands.add_wit_parser(sub)
+    def wanted(name: str) -> bool:
+        return command not in COMMANDS or command == name
 
-    p = sub.add_parser("bindings", help="regenerate the Python bindings of the WIT worlds into build/bindings/")
-    p.set_defaults(func=cmd_bindings)
+    if wanted('build'):
+        p = sub.add_parser("build", help="build the components into build/ (skips what is up to date), or your own --app",
+                           epilog=user_commands.EPILOG_BUILD, formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("targets", nargs="*", metavar="TARGET", help=f"targets to build (default: all): {', '.join(builder.TARGETS)}")
+        p.add_argument("--force", action="store_true", help="rebuild even when the inputs are unchanged")
+        user_commands.add_build_arguments(p)
+        p.set_defaults(func=cmd_build)
 
-    p = sub.add_parser("run", help="run a command component under the harness", epilog=EPILOG_RUN,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("component", help="path to a component exporting wasi:cli/run; arguments for it go after --")
-    _add_store_options(p)
-    _add_fault_options(p)
-    p.set_defaults(func=cmd_run)
+    if wanted('wit'):
+        user_commands.add_wit_parser(sub)
 
-    p = sub.add_parser("demo", help="build everything and run the demo guest on the embedded SQLite store",
-                       epilog=EPILOG_RUN, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _add_store_options(p)
-    _add_fault_options(p)
-    p.set_defaults(func=cmd_demo)
+    if wanted('bindings'):
+        p = sub.add_parser("bindings", help="regenerate the Python bindings of the WIT worlds into build/bindings/")
+        p.set_defaults(func=cmd_bindings)
 
-    p = sub.add_parser("compose", help="plug the provider into a guest's wasi:keyvalue/batch import ahead of time",
-                       epilog=EPILOG_COMPOSE, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("guest", metavar="GUEST.wasm", help="a component importing wasi:keyvalue/batch (draft2 or draft)")
-    p.add_argument("-o", "--output", required=True, metavar="OUT.wasm", help="where to write the composed component")
-    p.add_argument("--provider", metavar="PATH",
-                   help="the provider to plug in (default: build/provider.wasm for a draft2 guest, "
-                        "build/provider-draft.wasm for a draft guest, built if stale)")
-    p.set_defaults(func=cmd_compose)
+    if wanted('run'):
+        p = sub.add_parser("run", help="run a command component under the harness", epilog=EPILOG_RUN,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("component", help="path to a component exporting wasi:cli/run; arguments for it go after --")
+        _add_store_options(p)
+        _add_fault_options(p)
+        p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("check", help="hold a batch implementation to DESIGN.md's semantics under faults (conformance suite)",
-                       epilog=EPILOG_CHECK, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("component", nargs="?", metavar="COMPONENT",
-                   help="a provider component exporting wasi:keyvalue/batch (draft2 or draft) over an imported store, "
-                        "composed with the suite's driver as a guest would be "
-                        "(default: build/provider.wasm, built if stale), e.g. kvbatch check build/broken/naive.wasm")
-    p.add_argument("--native", action="store_true",
-                   help="check the harness's own host-native batch instead of a component, e.g. kvbatch check --native")
-    p.add_argument("--store", default="memory:", metavar="URL",
-                   help="the backend to run on: memory: (default), sqlite:PATH, redis://HOST:PORT/DB, "
-                        "e.g. --store sqlite:/tmp/check.db")
-    p.add_argument("--json", action="store_true",
-                   help="print the report as JSON (for machines) instead of the table, e.g. kvbatch check --json > report.json")
-    p.add_argument("--large-value-size", type=int, default=DEFAULT_LARGE_VALUE_SIZE, metavar="BYTES",
-                   help=f"value size of the large-value scenarios (default {DEFAULT_LARGE_VALUE_SIZE}, at most 1048576), "
-                        "e.g. --large-value-size 1048576")
-    p.add_argument("--batch-size", type=int, default=0, metavar="N",
-                   help="also sweep faults over every position of get-many/set-many/delete-many of N keys "
-                        "(at most 1000; cases grow with N), e.g. --batch-size 50")
-    p.set_defaults(func=cmd_check)
+    if wanted('demo'):
+        p = sub.add_parser("demo", help="build everything and run the demo guest on the embedded SQLite store",
+                           epilog=EPILOG_RUN, formatter_class=argparse.RawDescriptionHelpFormatter)
+        _add_store_options(p)
+        _add_fault_options(p)
+        p.set_defaults(func=cmd_demo)
 
-    from kvbatch_host import bench
+    if wanted('compose'):
+        p = sub.add_parser("compose", help="plug the provider into a guest's wasi:keyvalue/batch import ahead of time",
+                           epilog=EPILOG_COMPOSE, formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("guest", metavar="GUEST.wasm", help="a component importing wasi:keyvalue/batch (draft2 or draft)")
+        p.add_argument("-o", "--output", required=True, metavar="OUT.wasm", help="where to write the composed component")
+        p.add_argument("--provider", metavar="PATH",
+                       help="the provider to plug in (default: build/provider.wasm for a draft2 guest, "
+                            "build/provider-draft.wasm for a draft guest, built if stale)")
+        p.set_defaults(func=cmd_compose)
 
-    p = sub.add_parser("bench", help="benchmarks side by side: harness paths, the wasmtime CLI, Redis, component start",
-                       epilog=bench.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    bench.add_arguments(p)
-    p.set_defaults(func=bench.command)
+    if wanted('check'):
+        from kvbatch_host.conformance.scenarios import DEFAULT_LARGE_VALUE_SIZE
 
-    from kvbatch_host.bench import cluster as bench_cluster
+        p = sub.add_parser("check", help="hold a batch implementation to DESIGN.md's semantics under faults (conformance suite)",
+                           epilog=EPILOG_CHECK, formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("component", nargs="?", metavar="COMPONENT",
+                       help="a provider component exporting wasi:keyvalue/batch (draft2 or draft) over an imported store, "
+                            "composed with the suite's driver as a guest would be "
+                            "(default: build/provider.wasm, built if stale), e.g. kvbatch check build/broken/naive.wasm")
+        p.add_argument("--native", action="store_true",
+                       help="check the harness's own host-native batch instead of a component, e.g. kvbatch check --native")
+        p.add_argument("--store", default="memory:", metavar="URL",
+                       help="the backend to run on: memory: (default), sqlite:PATH, redis://HOST:PORT/DB, "
+                            "e.g. --store sqlite:/tmp/check.db")
+        p.add_argument("--json", action="store_true",
+                       help="print the report as JSON (for machines) instead of the table, e.g. kvbatch check --json > report.json")
+        p.add_argument("--large-value-size", type=int, default=DEFAULT_LARGE_VALUE_SIZE, metavar="BYTES",
+                       help=f"value size of the large-value scenarios (default {DEFAULT_LARGE_VALUE_SIZE}, at most 1048576), "
+                            "e.g. --large-value-size 1048576")
+        p.add_argument("--batch-size", type=int, default=0, metavar="N",
+                       help="also sweep faults over every position of get-many/set-many/delete-many of N keys "
+                            "(at most 1000; cases grow with N), e.g. --batch-size 50")
+        p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("bench-cluster", help="the Redis Cluster backend against one node and redis-py's nonatomic calls; "
-                       "3 against 6 masters", epilog=bench_cluster.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    bench_cluster.add_arguments(p)
-    p.set_defaults(func=bench_cluster.command)
+    if wanted('bench'):
+        from kvbatch_host import bench
 
-    from kvbatch_host.serve import command as serve_command
+        p = sub.add_parser("bench", help="benchmarks side by side: harness paths, the wasmtime CLI, Redis, component start",
+                           epilog=bench.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        bench.add_arguments(p)
+        p.set_defaults(func=bench.command)
 
-    serve_command.add_parser(sub)
+    if wanted('bench-cluster'):
+        from kvbatch_host.bench import cluster as bench_cluster
+
+        p = sub.add_parser("bench-cluster", help="the Redis Cluster backend against one node and redis-py's nonatomic calls; "
+                           "3 against 6 masters", epilog=bench_cluster.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        bench_cluster.add_arguments(p)
+        p.set_defaults(func=bench_cluster.command)
+
+    if wanted('serve'):
+        from kvbatch_host.serve import command as serve_command
+
+        serve_command.add_parser(sub)
+
     return top
 
 
@@ -378,7 +399,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if "--" in argv:
         at = argv.index("--")
         argv, component_args = argv[:at], argv[at + 1 :]
-    args = parser().parse_args(argv)
+    args = parser(argv[0] if argv else None).parse_args(argv)
     args.args = component_args
     try:
         return guarded(args.func, args)
