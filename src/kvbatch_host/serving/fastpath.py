@@ -34,13 +34,29 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
-import numpy as np
+from typing import TYPE_CHECKING
+
 from wasmtime import StoreContext, WasmtimeError
 from wasmtime import _ffi as ffi
 from wasmtime.component import _enter, _func, _linker, _types
 
 from kvbatch_host.serving import wasmtime_compat
 from kvbatch_host.serving.wasmtime_compat import PINNED_WASMTIME, WASMTIME_VERSION
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    class _LazyNumpy:
+        """numpy, imported on first use: only lists of `VECTOR_MIN` elements or more and values of
+        `BULK_BYTES` or more need it, and its import is a third of a small run's start."""
+
+        def __getattr__(self, name: str) -> Any:
+            import numpy
+
+            globals()["np"] = numpy
+            return getattr(numpy, name)
+
+    np = _LazyNumpy()
 
 ENV_SWITCH = "KVBATCH_FASTPATH"
 """Set to `0` (or `off`) to keep the fast path from being installed."""
@@ -261,6 +277,26 @@ def host_resource(type_id: int) -> None:
 
 def _is_host_borrow(ty: Any) -> bool:
     return isinstance(ty, _types.BorrowType) and any(ty.ty == known for _id, known in _host_resources)
+
+
+class U32Conv(Conv):
+    """`u32` (the bridge's bucket handles)."""
+
+    def lift(self, raw: Raw, off: int, addr: int) -> Any:
+        if raw[off] != _U32:
+            raise KindMismatch("u32")
+        (value,) = _U32_AT.unpack_from(raw, off + 8)
+        return value
+
+    def fill(self, store: Any, value: Any, buf: bytearray, off: int, addr: int) -> None:
+        if not isinstance(value, int) or not 0 <= value <= 0xFFFF_FFFF:
+            raise TypeError("expected u32 value")
+        _U32_AT.pack_into(buf, off + 8, value)
+        buf[off] = _U32
+
+
+_U32 = ffi.WASMTIME_COMPONENT_U32.value
+_U32_AT = struct.Struct("<I")
 
 
 class StringConv(Conv):
@@ -537,14 +573,14 @@ class ResultConv(VariantLikeConv):
 # -- vectorised lists: the shapes wasi:keyvalue batches move -------------------------------------
 #
 # Reading: every pointer and size of a list's elements is gathered with numpy from a view over
-# the process's address space (`_SPACE`; only addresses wasmtime handed over are touched), so a
+# the process's address space (`_space()`; only addresses wasmtime handed over are touched), so a
 # list of N keys costs a few numpy operations plus one slice per key instead of N*3 FFI calls.
 # Writing: the whole list is laid out in one arena of ours (element array, tuples, option boxes,
 # key bytes, value arrays) with numpy, then wasmtime deep-copies it in ONE call
 # (`wasmtime_component_val_clone`) into memory it owns.
 
-VECTOR_MIN = 16
-"""Lists shorter than this are converted element by element."""
+VECTOR_MIN = 256
+"""Lists shorter than this are converted element by element (through `_MEM`, without numpy)."""
 
 GATHER_CHUNK = 1 << 21
 """Bytes gathered per numpy step (bounds the index arrays to 16 MiB)."""
@@ -553,10 +589,19 @@ ARENA_MAX = 256 * 1024 * 1024
 """A list whose arena would exceed this is converted element by element."""
 
 _SPACE_BASE = 4096
-_SPACE = _view(_SPACE_BASE, (1 << 47) - _SPACE_BASE)
-_MEM = memoryview(_SPACE)  # type: ignore[arg-type]
-"""The same view as a writable `memoryview`: `_MEM[address - _SPACE_BASE]` reads or writes the byte at
-`address` without a C call (`ctypes.string_at` and `memmove` cost far more per call)."""
+_SPACE_BYTES = (1 << 47) - _SPACE_BASE
+_MEM = memoryview((ctypes.c_ubyte * _SPACE_BYTES).from_address(_SPACE_BASE)).cast("B")
+"""The address space as a writable `memoryview`: `_MEM[address - _SPACE_BASE]` reads or writes the
+byte at `address` without a C call (`ctypes.string_at` and `memmove` cost far more per call)."""
+_space_view: Optional["np.ndarray[Any, Any]"] = None
+
+
+def _space() -> "np.ndarray[Any, Any]":
+    """The address space as a numpy byte array (made on first use)."""
+    global _space_view
+    if _space_view is None:
+        _space_view = _view(_SPACE_BASE, _SPACE_BYTES)
+    return _space_view
 _val_clone = _proto("wasmtime_component_val_clone", None, _vp, _vp)
 
 
@@ -576,7 +621,7 @@ def _gather(starts: "np.ndarray[Any, Any]", lengths: "np.ndarray[Any, Any]", str
         if count:
             run_starts = np.repeat(starts[first:last].astype(np.int64) - _SPACE_BASE, lens)
             offsets = np.arange(count, dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens)
-            pieces.append(_SPACE[run_starts + offsets * stride].tobytes())
+            pieces.append(_space()[run_starts + offsets * stride].tobytes())
         first = last
     return b"".join(pieces)
 
@@ -612,7 +657,7 @@ def _read_vectors(kind_words: "np.ndarray[Any, Any]", sizes: "np.ndarray[Any, An
     present = lengths > 0
     if present.any():
         first = datas[present]
-        heads = _SPACE[first.astype(np.int64) - _SPACE_BASE]
+        heads = _space()[first.astype(np.int64) - _SPACE_BASE]
         if not (heads == _U8).all():
             raise KindMismatch("list<u8>")
     return _split(_gather(datas + 8, lengths, VAL_SIZE), lengths)
@@ -812,6 +857,8 @@ def converter(ty: Any) -> Conv:
         return HostBorrowConv()
     if isinstance(ty, _types.String):
         return StringConv()
+    if isinstance(ty, _types.U32):
+        return U32Conv()
     if isinstance(ty, _types.ListType):
         element = ty.element
         if isinstance(element, _types.U8):
