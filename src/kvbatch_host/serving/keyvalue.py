@@ -182,8 +182,11 @@ class KeyValueHost:
         """How many bucket handles the guests hold now (for leak checks)."""
         return len(self._buckets)
 
-    def bucket_of(self, store: Any, handle: ResourceAny) -> OpenBucket:
-        """The bucket a borrowed or owned handle names; releases a borrow."""
+    def bucket_of(self, store: Any, handle: Any) -> OpenBucket:
+        """The bucket a handle names: a bridge's `u32`, a borrow the fast path already turned into
+        its rep (`fastpath.HostRep`, an `int`), or a `ResourceAny` (whose borrow this releases)."""
+        if isinstance(handle, int):
+            return self._buckets[handle]
         rep = handle.to_host(store).rep  # to_host consumes the borrow: no drop() after it
         return self._buckets[rep]
 
@@ -234,7 +237,7 @@ class KeyValueHost:
         if version not in VERSIONS:
             raise ValueError(f"unknown wasi:keyvalue version {version!r}; expected one of {VERSIONS}")
         with root.add_instance(bridge.FLAVORS[version].interface) as inst:
-            self._define_store(inst, version, AS_LATIN1)
+            self._define_store(inst, version, AS_LATIN1, bridged=True)
             self._define_atomics(inst, version, AS_LATIN1)
             self._define_packed_batch(inst, batch)
 
@@ -247,11 +250,22 @@ class KeyValueHost:
 
         return call
 
-    def _define_store(self, inst: LinkerInstance, version: str, codec: ValueCodec = AS_BYTES) -> None:
-        inst.add_resource("bucket", ResourceType.host(self.bucket_type), self._drop_bucket)
+    def _define_store(self, inst: LinkerInstance, version: str, codec: ValueCodec = AS_BYTES, bridged: bool = False) -> None:
+        """`store`'s functions; `bridged`: as the bridge imports them, buckets being `u32` handles
+        (`open`/`close` and plain functions) instead of a `bucket` resource with methods."""
+        if bridged:
+            def open_(store: Any, name: str) -> Any:
+                return self.open_bucket(name).rep
 
-        def open_(store: Any, name: str) -> Any:
-            return ResourceHost.own(self.open_bucket(name).rep, self.bucket_type)
+            def close(store: Any, handle: int) -> None:
+                self._buckets.pop(handle, None)
+
+            inst.add_func("close", close)
+        else:
+            inst.add_resource("bucket", ResourceType.host(self.bucket_type), self._drop_bucket)
+
+            def open_(store: Any, name: str) -> Any:
+                return ResourceHost.own(self.open_bucket(name).rep, self.bucket_type)
 
         def get(store: Any, handle: ResourceAny, key: str) -> Any:
             b = self.bucket_of(store, handle)
@@ -279,13 +293,14 @@ class KeyValueHost:
             setattr(response, "cursor", self._cursor_from_after(version, next_after))
             return response
 
+        method = "{}" if bridged else "[method]bucket.{}"
         for name, fn in (
             ("open", open_),
-            ("[method]bucket.get", get),
-            ("[method]bucket.set", set_),
-            ("[method]bucket.delete", delete),
-            ("[method]bucket.exists", exists),
-            ("[method]bucket.list-keys", list_keys),
+            (method.format("get"), get),
+            (method.format("set"), set_),
+            (method.format("delete"), delete),
+            (method.format("exists"), exists),
+            (method.format("list-keys"), list_keys),
         ):
             inst.add_func(name, self._guard(fn))
 
@@ -371,8 +386,8 @@ class KeyValueHost:
 
     def _define_packed_batch(self, inst: LinkerInstance, ops: Optional[BatchOps]) -> None:
         if ops is None:
-            def no_batch(store: Any, handle: ResourceAny, *args: Any) -> None:
-                handle.to_host(store)  # release the borrow
+            def no_batch(store: Any, handle: Any, *args: Any) -> None:
+                self.bucket_of(store, handle)  # (a borrow, were it one, is released)
                 raise HostKvError("other", "this host serves no wasi:keyvalue/batch")
 
             for name in ("get-many", "set-many", "delete-many"):

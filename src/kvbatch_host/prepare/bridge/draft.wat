@@ -2,17 +2,17 @@
 ;; kvbatch:components/bridge-draft, wit/bridge.wit). What both keyvalue versions share, and how
 ;; the bridge works, is in common.wat; this file holds the draft-only parts.
 (module
-  (import "cm32p2|kvbatch:components/keyvalue-bridge-draft@0.1" "[method]bucket.get" (func $host_get (param i32 i32 i32 i32)))
-  (import "cm32p2|kvbatch:components/keyvalue-bridge-draft@0.1" "[method]bucket.set" (func $host_set (param i32 i32 i32 i32 i32 i32)))
-  (import "cm32p2|kvbatch:components/keyvalue-bridge-draft@0.1" "[method]bucket.delete" (func $host_delete (param i32 i32 i32 i32)))
-  (import "cm32p2|kvbatch:components/keyvalue-bridge-draft@0.1" "[method]bucket.exists" (func $host_exists (param i32 i32 i32 i32)))
-  (import "cm32p2|kvbatch:components/keyvalue-bridge-draft@0.1" "[method]bucket.list-keys" (func $host_list_keys (param i32 i32 i64 i32)))
+  (import "cm32p2|kvbatch:components/keyvalue-bridge-draft@0.1" "get" (func $host_get (param i32 i32 i32 i32)))
+  (import "cm32p2|kvbatch:components/keyvalue-bridge-draft@0.1" "set" (func $host_set (param i32 i32 i32 i32 i32 i32)))
+  (import "cm32p2|kvbatch:components/keyvalue-bridge-draft@0.1" "delete" (func $host_delete (param i32 i32 i32 i32)))
+  (import "cm32p2|kvbatch:components/keyvalue-bridge-draft@0.1" "exists" (func $host_exists (param i32 i32 i32 i32)))
+  (import "cm32p2|kvbatch:components/keyvalue-bridge-draft@0.1" "list-keys" (func $host_list_keys (param i32 i32 i64 i32)))
   (import "cm32p2|kvbatch:components/keyvalue-bridge-draft@0.1" "open" (func $host_open (param i32 i32 i32)))
   (import "cm32p2|kvbatch:components/keyvalue-bridge-draft@0.1" "increment" (func $host_increment (param i32 i32 i32 i64 i32)))
   (import "cm32p2|kvbatch:components/keyvalue-bridge-draft@0.1" "get-many" (func $host_get_many (param i32 i32 i32 i32)))
   (import "cm32p2|kvbatch:components/keyvalue-bridge-draft@0.1" "set-many" (func $host_set_many (param i32 i32 i32 i32 i32 i32 i32 i32)))
   (import "cm32p2|kvbatch:components/keyvalue-bridge-draft@0.1" "delete-many" (func $host_delete_many (param i32 i32 i32 i32)))
-  (import "cm32p2|kvbatch:components/keyvalue-bridge-draft@0.1" "bucket_drop" (func $host_bucket_drop (param i32)))
+  (import "cm32p2|kvbatch:components/keyvalue-bridge-draft@0.1" "close" (func $host_bucket_drop (param i32)))
   (import "cm32p2|_ex_wasi:keyvalue/store@0.2.0-draft" "bucket_new" (func $bucket_new (param i32) (result i32)))
 
 
