@@ -70,7 +70,8 @@ def test_compiled_component_is_cached_and_reloaded_without_compiling(built, tmp_
     def no_compiling(*args, **kwargs):
         raise AssertionError("compiled although a cached build exists")
 
-    monkeypatch.setattr(components, "Component", type("C", (), {"__new__": no_compiling, "deserialize": components.Component.deserialize}))
+    monkeypatch.setattr(components, "Component", type("C", (), {"__new__": no_compiling,
+                                                               "deserialize_file": components.Component.deserialize_file}))
     assert components.load_component(wasm) is not None
 
 

@@ -42,6 +42,12 @@ class MemoryBackend(Backend):
         with self._lock:
             self._store(store).update((key, bytes(value)) for key, value in items)
 
+    def delete_many(self, store: str, keys: Sequence[str]) -> None:
+        with self._lock:
+            data = self._store(store)
+            for key in keys:
+                data.pop(key, None)
+
     def list_keys(self, store: str, after: Optional[str], limit: int = DEFAULT_PAGE_SIZE) -> Tuple[List[str], Optional[str]]:
         with self._lock:
             ordered = sorted(self._store(store))

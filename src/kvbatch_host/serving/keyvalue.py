@@ -115,12 +115,8 @@ def unpack_values(packed: Any, count: int) -> List[bytes]:
     if len(sizes) != count or ABSENT in sizes or sum(sizes) != len(data):
         raise ValueError(f"packed values do not match their sizes: {len(sizes)} sizes for {count} keys, "
                          f"{len(data)} bytes of data")
-    values: List[bytes] = []
-    at = 0
-    for size in sizes:
-        values.append(data[at:at + size])
-        at += size
-    return values
+    ends = list(itertools.accumulate(sizes))
+    return [data[start:end] for start, end in zip([0] + ends[:-1], ends)]
 
 
 def interface(version: str, name: str) -> str:
