@@ -592,6 +592,11 @@ class Bucket:
         return Writer(self, flush_at=flush_at or self.chunk_size, flush_bytes=flush_bytes or self.chunk_bytes,
                       flush_on_error=flush_on_error, stop_on_error=stop_on_error, retry=retry, progress=progress)
 
+    def check_condition(self, only_if: Optional[Condition], operation: str = "set_many") -> None:
+        """Raises `ValueError` for an unknown `only_if`, and `Unsupported` when `only_if` is set
+        and this bucket has no compare-and-swap; does nothing otherwise."""
+        _check_condition(only_if, self.raw, operation)
+
     def builder(self) -> Builder:
         """A mixed-operation builder: see `kvbatch.builder.Builder`."""
         return Builder(self)
