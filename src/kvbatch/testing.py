@@ -123,7 +123,10 @@ class Fault:
     * by default nothing is applied, except for a `*_many` call that names `key`: the
       items before the key's first position are applied (as a host that stops there would);
     * `after=k` (a `*_many` call): the first `k` items are applied;
-    * `in_doubt=True`: the whole call is applied, and the error is raised anyway.
+    * `in_doubt=True`: the whole call is applied, and the error is raised anyway (for `swap`:
+      the swap is attempted, succeeding only if the key is unchanged, and the error raised).
+
+    A `cas` fault fails the check (no handle is made); a `swap` fault fails the write.
     """
 
     op: str
