@@ -220,3 +220,34 @@ def test_stop_on_error_ends_the_write_stream_after_the_first_chunk_that_did_not_
         ((f"k{i}", b"v") for i in range(6)), chunk_size=2, stop_on_error=True))
     assert len(results) == 1 and list(results[0].failed) == ["k1"]
     assert faulty.counts["set_many"] == 1
+
+
+@pytest.mark.parametrize("position", range(6))
+def test_an_opaque_fault_at_every_position_of_a_write_stream_is_attributed_exactly(position):
+    store = MemoryBucket()
+    bad = f"k{position}"
+    faulty = FaultyBucket(store).fail("set_many", times=None, key=bad).fail("set", key=bad, times=None)
+    results = list(kvbatch.Bucket(faulty, retry=NO_RETRY).iter_set_many(
+        ((f"k{i}", b"v%d" % i) for i in range(6)), chunk_size=3))
+    outcomes = {k: s for r in results for k, s in r.outcomes().items()}
+    assert [k for k, s in outcomes.items() if s != "succeeded"] == [bad]
+    assert store.data == {f"k{i}": b"v%d" % i for i in range(6) if i != position}
+
+
+@pytest.mark.parametrize("position", range(6))
+def test_a_read_fault_at_every_position_of_a_read_stream_fails_only_that_key(position):
+    store = MemoryBucket({f"k{i}": b"v%d" % i for i in range(6)})
+    bad = f"k{position}"
+    faulty = FaultyBucket(store).fail("*", key=bad, times=None)
+    results = list(kvbatch.Bucket(faulty, retry=NO_RETRY).iter_get_many((f"k{i}" for i in range(6)), chunk_size=4))
+    assert [k for r in results for k in r.failed] == [bad]
+    assert {k: v for r in results for k, v in r.values.items()} == {k: v for k, v in store.data.items() if k != bad}
+
+
+def test_a_capability_error_ends_a_write_stream_with_the_chunks_partial_result():
+    faulty = FaultyBucket(MemoryBucket()).fail("set_many", call=2, error=kvbatch.AccessDenied("s"))
+    stream = kvbatch.Bucket(faulty).iter_set_many(((f"k{i}", b"v") for i in range(6)), chunk_size=2)
+    assert next(stream).all_succeeded
+    with pytest.raises(kvbatch.AccessDenied) as caught:
+        next(stream)
+    assert caught.value.partial.unknown == ("k2", "k3")
