@@ -15,6 +15,7 @@ import sys
 from componentize_py_types import Err
 from spin_sdk import http
 from spin_sdk.wit.imports import spin_variables_variables_3_0_0 as variables
+from spin_sdk.wit.imports import wasi_keyvalue_atomics_0_2_0_draft2 as kv_atomics
 from spin_sdk.wit.imports import wasi_keyvalue_batch_0_2_0_draft2 as kv_batch
 from spin_sdk.wit.imports import wasi_keyvalue_store_0_2_0_draft2 as kv_store
 
@@ -24,7 +25,7 @@ from kvbatch_bulk.messages import error_response
 TOKEN_VARIABLE = "token"
 PATH_INFO = "spin-path-info"
 """The header where Spin puts the request path after the route prefix (`/kv/stores/x/keys` → `/stores/x/keys`)."""
-STORES = WitStores(kv_store, kv_batch, Err)
+STORES = WitStores(kv_store, kv_batch, Err, atomics_module=kv_atomics)
 
 
 async def _token() -> str | None:

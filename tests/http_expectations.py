@@ -156,4 +156,83 @@ def test_more_than_1000_keys_is_413(driver: Driver) -> None:
     assert status == 413 and "1000" in body["error"]
 
 
+def copy_many(driver: Driver, body: Any, store: str = "default") -> Tuple[int, Any]:
+    status, _, answer = send(driver, "POST", f"/kv/stores/{store}/copy-many", body)
+    return status, answer
+
+
+def test_copy_many_copies_pairs_keyed_by_source_and_keeps_an_existing_destination_207(driver: Driver) -> None:
+    set_text(driver, {"a": "1", "b": "2", "taken": "old"})
+    status, body = copy_many(driver, {"pairs": [["a", "a2"], ["b", "taken"]]})
+    assert status == 207 and body["succeeded"] == ["a"] and body["total"] == 2
+    assert body["failed"] == {"b": "key 'taken' already holds a value"}
+    assert driver.items("default") == {"a": b"1", "b": b"2", "taken": b"old", "a2": b"1"}
+
+
+def test_copy_many_with_overwrite_replaces_destinations(driver: Driver) -> None:
+    set_text(driver, {"a": "1", "taken": "old"})
+    status, body = copy_many(driver, {"pairs": [["a", "taken"]], "overwrite": True})
+    assert status == 200 and body["succeeded"] == ["a"]
+    assert driver.items("default")["taken"] == b"1"
+
+
+def test_copy_many_into_another_store_names_it_in_the_answer(driver: Driver) -> None:
+    set_text(driver, {"a": "1", "b": "2"})
+    status, body = copy_many(driver, {"pairs": [["a", "a"], ["b", "b"]], "to_store": "backup"})
+    assert status == 200 and body["to_store"] == "backup" and body["succeeded"] == ["a", "b"]
+    assert driver.items("backup") == {"a": b"1", "b": b"2"}
+
+
+def test_copy_many_of_a_missing_source_is_a_per_key_failure_207(driver: Driver) -> None:
+    status, body = copy_many(driver, {"pairs": [["nothing", "x"]]})
+    assert status == 207 and body["failed"] == {"nothing": "key 'nothing' holds no value"}
+    assert driver.items("default") == {}
+
+
+def test_copy_many_into_a_store_not_granted_is_403(driver: Driver) -> None:
+    set_text(driver, {"a": "1"})
+    status, body = copy_many(driver, {"pairs": [["a", "a"]], "to_store": "secret"})
+    assert status == 403 and "secret" in body["error"]
+
+
+def test_copy_many_with_a_source_named_twice_is_400_and_copies_nothing(driver: Driver) -> None:
+    set_text(driver, {"a": "1"})
+    status, body = copy_many(driver, {"pairs": [["a", "x"], ["a", "y"]]})
+    assert status == 400 and "source 'a' is named twice" in body["error"]
+    assert driver.items("default") == {"a": b"1"}
+
+
+def test_copy_many_with_more_than_1000_pairs_is_413(driver: Driver) -> None:
+    status, body = copy_many(driver, {"pairs": [[f"s{i}", f"d{i}"] for i in range(1001)]})
+    assert status == 413 and "1000" in body["error"]
+
+
+def test_copy_many_with_a_malformed_pair_is_400_naming_it(driver: Driver) -> None:
+    status, body = copy_many(driver, {"pairs": [["a", "b"], ["c"]]})
+    assert status == 400 and "pairs[1]" in body["error"]
+
+
+def test_set_many_only_if_absent_keeps_existing_keys_207(driver: Driver) -> None:
+    set_text(driver, {"a": "old"})
+    status, _, body = send(driver, "POST", "/kv/stores/default/set-many",
+                           {"items": {"a": "new", "b": "new"}, "encoding": "text", "only_if": "absent"})
+    assert status == 207 and body["succeeded"] == ["b"] and body["failed"] == {"a": "key 'a' already holds a value"}
+    assert driver.items("default") == {"a": b"old", "b": b"new"}
+
+
+def test_set_many_only_if_present_writes_only_existing_keys_207(driver: Driver) -> None:
+    set_text(driver, {"a": "old"})
+    status, _, body = send(driver, "POST", "/kv/stores/default/set-many",
+                           {"items": {"a": "new", "b": "new"}, "encoding": "text", "only_if": "present"})
+    assert status == 207 and body["succeeded"] == ["a"] and body["failed"] == {"b": "key 'b' holds no value"}
+    assert driver.items("default") == {"a": b"new"}
+
+
+def test_set_many_with_an_unknown_only_if_is_400(driver: Driver) -> None:
+    status, _, body = send(driver, "POST", "/kv/stores/default/set-many",
+                           {"items": {"a": "new"}, "encoding": "text", "only_if": "sometimes"})
+    assert status == 400 and "only_if must be one of" in body["error"]
+    assert driver.items("default") == {}
+
+
 EXPECTATIONS: List[str] = [name for name in dict(globals()) if name.startswith("test_")]

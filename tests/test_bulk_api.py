@@ -9,6 +9,7 @@ import pytest
 import kvbatch
 from bulk_helpers import MemoryStores, api_for, b64, call
 
+from kvbatch.testing import FaultyBucket
 from kvbatch_bulk import BulkApi, Limits
 from kvbatch_bulk.messages import JSON
 
@@ -287,3 +288,57 @@ def test_store_failing_as_a_whole_is_503_with_retry_after_and_no_store_message(s
     assert response.status == 503 and response.headers["retry-after"] == "1"
     assert response.json() == {"error": "the store reported an error"}
     assert any("hunter2" in line for line in log)
+
+
+class NoCasStores(MemoryStores):
+    """Granted stores whose buckets have no compare-and-swap (a host without atomics cas)."""
+
+    def __init__(self) -> None:
+        super().__init__(granted=("default", "backup"))
+        for bucket in self.memory.values():
+            bucket.has_cas = False
+        self.faulty = {name: FaultyBucket(bucket) for name, bucket in self.memory.items()}
+
+
+def test_copy_many_without_overwrite_on_a_store_without_cas_is_501_and_copies_nothing():
+    stores = NoCasStores()
+    stores.data()["a"] = b"1"
+    response = call(api_for(stores), "POST", "/stores/default/copy-many", {"pairs": [["a", "b"]]})
+    assert response.status == 501 and "compare-and-swap" in response.json()["error"]
+    assert stores.data() == {"a": b"1"}
+
+
+def test_copy_many_with_overwrite_needs_no_cas():
+    stores = NoCasStores()
+    stores.data()["a"] = b"1"
+    response = call(api_for(stores), "POST", "/stores/default/copy-many", {"pairs": [["a", "b"]], "overwrite": True})
+    assert response.status == 200 and stores.data() == {"a": b"1", "b": b"1"}
+
+
+def test_set_many_only_if_on_a_store_without_cas_is_501():
+    response = call(api_for(NoCasStores()), "POST", "/stores/default/set-many",
+                    {"items": {"a": "1"}, "encoding": "text", "only_if": "absent"})
+    assert response.status == 501
+
+
+def test_copy_many_to_store_naming_the_same_store_is_a_copy_within_it():
+    stores = MemoryStores()
+    stores.data()["a"] = b"1"
+    response = call(api_for(stores), "POST", "/stores/default/copy-many",
+                    {"pairs": [["a", "a"]], "to_store": "default"})
+    assert response.status == 400 and "both a source and a destination" in response.json()["error"]
+
+
+def test_copy_many_overwrite_must_be_a_boolean():
+    response = call(api_for(MemoryStores()), "POST", "/stores/default/copy-many", {"pairs": [["a", "b"]], "overwrite": "no"})
+    assert response.status == 400 and "'overwrite' must be true or false" in response.json()["error"]
+
+
+def test_copy_many_when_the_store_fails_mid_copy_reports_unknown_or_failed_per_source():
+    stores = MemoryStores()
+    stores.data().update({"a": b"1", "b": b"2"})
+    stores.faulty["default"].fail("swap", key="b2", times=None)
+    response = call(api_for(stores), "POST", "/stores/default/copy-many", {"pairs": [["a", "a2"], ["b", "b2"]]})
+    body = response.json()
+    assert response.status == 207 and body["succeeded"] == ["a"]
+    assert body["failed"] == {"b": "the store reported an error"} and "b2" not in stores.data()

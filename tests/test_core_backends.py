@@ -84,6 +84,21 @@ def test_compare_and_swap_fails_when_the_value_changed(backend):
     assert backend.get("s", "k") == b"v2"
 
 
+def test_compare_and_swap_expecting_absent_creates_a_key_only_while_it_is_absent(backend):
+    assert backend.compare_and_swap("s", "fresh", None, b"first")
+    assert not backend.compare_and_swap("s", "fresh", None, b"second")  # what an insert that lost a race sees
+    backend.delete("s", "fresh")
+    assert backend.compare_and_swap("s", "fresh", None, b"third")
+    assert backend.get("s", "fresh") == b"third"
+
+
+def test_compare_and_swap_expecting_a_value_fails_once_the_key_is_deleted(backend):
+    backend.set("s", "k", b"v1")
+    backend.delete("s", "k")
+    assert not backend.compare_and_swap("s", "k", b"v1", b"v2")  # an update never resurrects a deleted key
+    assert backend.get("s", "k") is None
+
+
 def _write_range(path: str, start: int) -> None:
     b = SqliteBackend(path)
     for i in range(start, start + 200):

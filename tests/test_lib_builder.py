@@ -98,3 +98,46 @@ def test_builder_behaves_as_if_ops_ran_one_by_one_in_order(start, ops):
     assert store.data == model
     batch_calls = len(builder.plan())
     assert batch_calls <= len(ops)
+
+
+def test_insert_writes_only_an_absent_key_and_update_only_a_present_one():
+    store = MemoryBucket({"here": b"old"})
+    results = (kvbatch.Bucket(store).builder()
+               .insert("here", b"1").insert("new", b"2").update("here", b"3").update("gone", b"4").execute())
+    assert [(r.op, r.key, r.status, type(r.error).__name__) for r in results] == [
+        ("insert", "here", "failed", "KeyExists"), ("insert", "new", "succeeded", "NoneType"),
+        ("update", "here", "succeeded", "NoneType"), ("update", "gone", "failed", "KeyNotFound")]
+    assert store.data == {"here": b"3", "new": b"2"}
+
+
+def test_upsert_is_set():
+    store = MemoryBucket({"a": b"old"})
+    results = kvbatch.Bucket(store).builder().upsert("a", b"1").upsert("b", b"2").execute()
+    assert [(r.op, r.status) for r in results] == [("set", "succeeded"), ("set", "succeeded")]
+    assert store.data == {"a": b"1", "b": b"2"}
+
+
+def test_an_update_after_an_insert_of_the_same_key_sees_the_insert():
+    store = MemoryBucket()
+    results = kvbatch.Bucket(store).builder().insert("k", b"1").update("k", b"2").insert("k", b"3").execute()
+    assert [r.status for r in results] == ["succeeded", "succeeded", "failed"]
+    assert store.data == {"k": b"2"}
+
+
+def test_a_conditional_op_never_shares_a_phase_with_another_op_on_its_key():
+    builder = kvbatch.Bucket(MemoryBucket()).builder().set("k", b"1").insert("k", b"2").set("j", b"3").update("j", b"4")
+    assert [(p.kind, p.ops) for p in builder.plan()] == [("set", (0, 2)), ("set", (1, 3))]
+
+
+def test_a_builder_with_an_insert_on_a_bucket_without_cas_is_refused_before_anything_is_sent():
+    store = MemoryBucket(cas=False)
+    with pytest.raises(kvbatch.Unsupported, match="builder insert"):
+        kvbatch.Bucket(store).builder().get("a").insert("b", b"1").execute()
+    assert store.calls == []
+
+
+def test_a_racing_writer_between_an_inserts_check_and_write_is_not_overwritten():
+    store = MemoryBucket()
+    faulty = FaultyBucket(store).before("swap", lambda: store.set("k", b"theirs"), key="k")
+    results = kvbatch.Bucket(faulty).builder().insert("k", b"mine").execute()
+    assert results[0].status == "failed" and store.data == {"k": b"theirs"}

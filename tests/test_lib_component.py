@@ -131,3 +131,81 @@ def test_draft_build_under_the_wasmtime_cli_prints_the_harness_report(built, was
     assert cli.stdout == harness.stdout
     assert_report_matches_backend(harness.stdout, backend, store="")
     assert f"store check: {RECORDS} of {RECORDS} keys agree" in cli.stdout
+
+
+# -- the newer verbs (scenario `verbs`): conditional writes, copy_many, streaming, on_error ----------
+
+VERBS_OK = "verbs check: all outcomes agree with the store"
+
+
+class CasFailingBackend(MemoryBackend):
+    """A memory backend whose compare-and-swap on `broken` keys answers an error without writing."""
+
+    def __init__(self, broken: Sequence[str] = ()) -> None:
+        super().__init__()
+        self.broken = set(broken)
+        self.swaps = 0
+
+    def compare_and_swap(self, store: str, key: str, expected, value: bytes) -> bool:  # type: ignore[no-untyped-def]
+        self.swaps += 1
+        if key in self.broken:
+            raise HostKvError("other", f"cas failed at {key}")
+        return super().compare_and_swap(store, key, expected, value)
+
+
+def verbs_line(report: str, prefix: str) -> str:
+    return next(line for line in report.splitlines() if line.startswith(prefix))
+
+
+@pytest.mark.parametrize("batch", ["native", "provider"])
+def test_conditional_writes_and_copies_in_a_component_never_clobber_a_racing_writer(harness_for, built, batch):
+    backend = CasFailingBackend()
+    result = run(harness_for(backend, batch=batch), built("library-report"), ["default", "verbs"])
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert VERBS_OK in result.stdout and "(wasi:keyvalue/batch, cas)" in result.stdout
+    stored = dict(backend.all_items("default"))
+    assert stored["v:race"] == b"theirs" and stored["v:old:0"] == b"old"  # the host's cas kept them
+    assert stored["v:taken"] == b"old" and stored["v:dst:0"] == b"s0" and "v:dst:9" not in stored
+    assert verbs_line(result.stdout, "set_many only_if=absent:") == (
+        "set_many only_if=absent: v:new:0=succeeded v:old:0=failed(KeyExists) v:race=failed(KeyExists) "
+        "v:doubt=succeeded v:flaky=succeeded")
+    assert backend.swaps > 0
+
+
+def test_a_host_cas_that_fails_leaves_the_key_unwritten_and_reported_failed(harness_for, built):
+    backend = CasFailingBackend(broken=["v:new:0", "v:dst:0"])
+    result = run(harness_for(backend, batch="native"), built("library-report"), ["default", "verbs"])
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert VERBS_OK in result.stdout
+    assert "v:new:0=failed(StoreError)" in result.stdout and "v:src:0=failed(StoreError)" in result.stdout
+    stored = dict(backend.all_items("default"))
+    assert "v:new:0" not in stored and "v:dst:0" not in stored
+
+
+def test_copy_many_in_a_component_copies_into_another_store(built):
+    here, there = MemoryBackend(), MemoryBackend()
+    registry = StoreRegistry().add("default", here).add("backup", there)
+    result = run(Harness(registry, batch="native"), built("library-report"), ["default", "verbs", "backup"])
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "copy_many to 'backup': v:src:0=succeeded v:src:1=succeeded" in result.stdout
+    assert dict(there.all_items("backup")) == {"v:src:0": b"s0", "v:src:1": b"s1"}
+
+
+def test_the_newer_verbs_work_without_a_batch_import(harness_for, built):
+    backend = MemoryBackend()
+    result = run(harness_for(backend, batch="none"), built("library-report-nobatch"), ["default", "verbs"])
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "(per-key store calls, cas)" in result.stdout and VERBS_OK in result.stdout
+    assert dict(backend.all_items("default"))["v:race"] == b"theirs"
+
+
+@pytest.mark.wasmtime_cli
+def test_without_cas_the_wasmtime_cli_build_refuses_conditional_verbs_and_copies_with_overwrite(built, wasmtime_cli):
+    cli = subprocess.run([wasmtime_cli, "run", "-S", "keyvalue", str(built("library-report-wasmtime")), "", "verbs"],
+                         capture_output=True, text=True, timeout=300)
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    assert "(wasi:keyvalue/batch, no cas)" in cli.stdout and VERBS_OK in cli.stdout
+    for verb in ("set_many only_if=absent", "copy_many", "builder"):
+        assert f"{verb}: refused: Unsupported: " in cli.stdout, verb
+    assert "copy_many overwrite=True, opaque error after 1: v:src:0=succeeded v:src:1=failed(StoreError) " \
+           "v:src:2=succeeded" in cli.stdout

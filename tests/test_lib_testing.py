@@ -72,3 +72,60 @@ def test_fault_with_times_none_fires_on_every_match_and_carries_its_error():
 def test_unknown_op_is_rejected():
     with pytest.raises(ValueError, match="unknown op 'put'"):
         FaultyBucket(MemoryBucket()).fail("put")
+
+
+def test_memory_cas_swaps_only_if_the_key_still_holds_what_it_saw():
+    store = MemoryBucket({"a": b"1"})
+    first, second = store.cas("a"), store.cas("a")
+    assert first.current() == b"1" and first.swap(b"2") is True
+    assert second.swap(b"3") is False and store.data == {"a": b"2"}
+
+
+def test_memory_cas_on_an_absent_key_creates_it_only_if_it_is_still_absent():
+    store = MemoryBucket()
+    first, second = store.cas("a"), store.cas("a")
+    assert first.current() is None and first.swap(b"1") is True
+    assert second.swap(b"2") is False and store.data == {"a": b"1"}
+
+
+def test_a_memory_cas_handle_is_used_once():
+    handle = MemoryBucket().cas("a")
+    handle.swap(b"1")
+    with pytest.raises(RuntimeError, match="already used"):
+        handle.swap(b"2")
+
+
+def test_a_memory_bucket_made_without_cas_says_so():
+    assert kvbatch.has_cas(MemoryBucket()) and not kvbatch.has_cas(MemoryBucket(cas=False))
+    assert not kvbatch.has_cas(FaultyBucket(MemoryBucket(cas=False)))
+
+
+def test_faulty_swap_fails_without_writing_and_in_doubt_writes_then_fails():
+    store = MemoryBucket()
+    faulty = FaultyBucket(store).fail("swap", key="a").fail("swap", key="b", in_doubt=True)
+    with pytest.raises(kvbatch.StoreError):
+        faulty.cas("a").swap(b"1")
+    with pytest.raises(kvbatch.StoreError):
+        faulty.cas("b").swap(b"2")
+    assert store.data == {"b": b"2"}
+
+
+def test_faulty_cas_fails_the_check():
+    faulty = FaultyBucket(MemoryBucket()).fail("cas", key="a", error=kvbatch.AccessDenied("s"))
+    with pytest.raises(kvbatch.AccessDenied):
+        faulty.cas("a")
+
+
+def test_a_before_hook_runs_just_before_the_matching_call_and_the_call_goes_on():
+    store = MemoryBucket()
+    order = []
+    faulty = FaultyBucket(store).before("set", lambda: order.append(dict(store.data)), key="b")
+    faulty.set("a", b"1")
+    faulty.set("b", b"2")
+    faulty.set("b", b"3")  # times=1: once only
+    assert order == [{"a": b"1"}] and store.data == {"a": b"1", "b": b"3"}
+
+
+def test_a_hook_on_an_unknown_op_is_refused():
+    with pytest.raises(ValueError, match="unknown op 'swop'"):
+        FaultyBucket(MemoryBucket()).before("swop", lambda: None)

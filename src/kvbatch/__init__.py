@@ -12,30 +12,36 @@ imported at build time exist at run time.
 """
 
 from . import limits, testing
-from .bucket import Bucket, open, wrap
+from .bucket import CONDITIONS, Bucket, Condition, open, wrap
 from .builder import Builder, OpResult, Phase
 from .errors import (
     AccessDenied,
     BatchFailed,
     CapabilityError,
+    CasConflict,
+    KeyExists,
     KeyNotFound,
     KvError,
     NoSuchStore,
     StoreError,
+    Unsupported,
     ValidationError,
     from_wit_error,
 )
-from .limits import DEFAULT_CHUNK_BYTES, DEFAULT_CHUNK_SIZE, MAX_KEY_BYTES, MAX_KEYS_PER_CALL, MAX_VALUE_BYTES
-from .raw import RawBucket, WitBucket
-from .results import BatchResult, ExistsResult, GetResult, Status, combine
+from .limits import (DEFAULT_CHUNK_BYTES, DEFAULT_CHUNK_SIZE, MAX_CAS_ATTEMPTS, MAX_KEY_BYTES, MAX_KEYS_PER_CALL,
+                     MAX_VALUE_BYTES)
+from .raw import CasBucket, CasHandle, RawBucket, WitBucket, has_cas
+from .results import BatchResult, CopyResult, ExistsResult, GetResult, Status, combine
 from .retry import DEFAULT_RETRY, NO_RETRY, RetryPolicy, is_transient
-from .stats import Progress, ProgressCallback, Stats
+from .stats import ErrorCallback, Progress, ProgressCallback, Stats
 from .writer import Writer
 
 __all__ = [
     "DEFAULT_CHUNK_BYTES",
     "DEFAULT_CHUNK_SIZE",
     "DEFAULT_RETRY",
+    "CONDITIONS",
+    "MAX_CAS_ATTEMPTS",
     "MAX_KEY_BYTES",
     "MAX_KEYS_PER_CALL",
     "MAX_VALUE_BYTES",
@@ -46,8 +52,15 @@ __all__ = [
     "Bucket",
     "Builder",
     "CapabilityError",
+    "CasBucket",
+    "CasConflict",
+    "CasHandle",
+    "Condition",
+    "CopyResult",
+    "ErrorCallback",
     "ExistsResult",
     "GetResult",
+    "KeyExists",
     "KeyNotFound",
     "KvError",
     "NoSuchStore",
@@ -60,11 +73,13 @@ __all__ = [
     "Stats",
     "Status",
     "StoreError",
+    "Unsupported",
     "ValidationError",
     "WitBucket",
     "Writer",
     "combine",
     "from_wit_error",
+    "has_cas",
     "is_transient",
     "limits",
     "open",

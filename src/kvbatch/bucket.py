@@ -35,23 +35,30 @@ Without concurrent writers to the same keys, the report is exact.
 
 from __future__ import annotations
 
+import itertools
 import time
-from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, TypedDict, TypeVar, Unpack
+from typing import (Callable, Dict, Iterable, Iterator, List, Literal, Mapping, Optional, Sequence, Tuple, TypedDict,
+                    TypeVar, Unpack)
 
 from .builder import Builder
 from .chunking import chunked
-from .errors import CapabilityError, KeyNotFound, KvError, StoreError, attach_partial
-from .limits import DEFAULT_CHUNK_BYTES, DEFAULT_CHUNK_SIZE, MAX_KEY_BYTES, MAX_KEYS_PER_CALL, MAX_VALUE_BYTES
-from .raw import RawBucket, WitBucket
-from .results import _SUCCEEDED, BatchResult, ExistsResult, GetResult, Status, _build
+from .errors import (CapabilityError, CasConflict, KeyExists, KeyNotFound, KvError, StoreError, Unsupported,
+                     ValidationError, attach_partial)
+from .limits import (DEFAULT_CHUNK_BYTES, DEFAULT_CHUNK_SIZE, MAX_CAS_ATTEMPTS, MAX_KEY_BYTES, MAX_KEYS_PER_CALL,
+                     MAX_VALUE_BYTES)
+from .raw import RawBucket, WitBucket, has_cas
+from .results import _SUCCEEDED, BatchResult, CopyResult, ExistsResult, GetResult, Status, _build
 from .retry import DEFAULT_RETRY, RetryPolicy
-from .stats import Progress, ProgressCallback, Stats
-from .validation import Items, check_items, check_key, check_keys, check_value
+from .stats import ErrorCallback, Progress, ProgressCallback, Stats
+from .validation import Items, Pairs, check_items, check_key, check_keys, check_pairs, check_value, iter_items
 from .writer import Writer
 
 R = TypeVar("R")
 Outcome = Tuple[Status, Optional[KvError]]
 _OK: Outcome = _SUCCEEDED
+Condition = Literal["absent", "present"]
+"""`only_if` of a conditional write: write a key only if it holds no value, or only if it holds one."""
+CONDITIONS: Tuple[Condition, ...] = ("absent", "present")
 
 
 class _Run:
@@ -170,14 +177,24 @@ class Bucket:
         retry: Optional[RetryPolicy] = None,
         progress: Optional[ProgressCallback] = None,
         raise_on_error: bool = False,
+        on_error: Optional[ErrorCallback] = None,
     ) -> GetResult:
         """Reads `keys`: the values found, the keys missing and the keys that failed.
 
         Each distinct key is read once (duplicates are listed in `duplicates`). A partial
         failure is reported in the result, not raised, unless `raise_on_error` is set
-        (then `BatchFailed` is raised when any key was not read).
+        (then `BatchFailed` is raised when any key was not read). `on_error(key, index,
+        error)` is called for each key whose read failed, in input order, chunk by chunk.
         """
         wanted = check_keys(keys, max_key_bytes=self.max_key_bytes, max_keys=self.max_keys_per_call)
+        result = self._get_many(wanted, chunk_size, stop_on_error, retry, progress, on_error, 0)
+        if raise_on_error:
+            result.raise_for_failures()
+        return result
+
+    def _get_many(self, wanted: List[str], chunk_size: Optional[int], stop_on_error: bool,
+                  retry: Optional[RetryPolicy], progress: Optional[ProgressCallback],
+                  on_error: Optional[ErrorCallback], base: int) -> GetResult:
         distinct, duplicates = _distinct(wanted)
         values: Dict[str, bytes] = {}
         missing: List[str] = []
@@ -199,38 +216,53 @@ class Bucket:
             return outcome
 
         try:
-            base = self._run_chunks("get_many", distinct, duplicates, process, chunk_size, None, stop_on_error, retry,
-                                    progress)
+            base_result = self._run_chunks("get_many", distinct, duplicates, process, chunk_size, None, stop_on_error,
+                                           retry, progress, _reporter(on_error, wanted, base))
         except BaseException as err:
             partial = getattr(err, "partial", None)
             if isinstance(partial, BatchResult):  # with the values of the keys it reports read
                 attach_partial(err, _read(partial, values, missing))
             raise
         # Chunks run in input order, so `values` and `missing` already are in it.
-        result = _read(base, values, missing)
-        if raise_on_error:
-            result.raise_for_failures()
-        return result
+        return _read(base_result, values, missing)
 
     def set_many(
         self,
         items: Items,
         *,
+        only_if: Optional[Condition] = None,
         chunk_size: Optional[int] = None,
         chunk_bytes: Optional[int] = None,
         stop_on_error: bool = False,
         retry: Optional[RetryPolicy] = None,
         progress: Optional[ProgressCallback] = None,
         verify: Optional[bool] = None,
+        on_error: Optional[ErrorCallback] = None,
     ) -> BatchResult:
         """Writes `items` (a mapping or `(key, value)` pairs); returns each key's outcome.
 
         A key given more than once is written once, with the **last** value given (as if the
         writes were applied in order), at the position of its first appearance; it is listed
         in `duplicates`. Every key and value is checked before anything is sent.
+
+        `only_if="absent"` writes a key only if it holds no value (else it is `failed` with
+        `KeyExists`), `only_if="present"` only if it holds one (else `failed` with
+        `KeyNotFound`). Each such key is written with a compare-and-swap (`wasi:keyvalue/atomics`
+        `cas`), so a writer racing between the check and the write is never overwritten: the
+        swap fails and the condition is checked again. A bucket without `cas` raises
+        `Unsupported` before anything is sent. `on_error(key, index, error)` is called for each
+        key that ends `failed` or `unknown`, in input order, chunk by chunk.
         """
+        _check_condition(only_if, self.raw, "set_many")
         pairs = check_items(items, max_key_bytes=self.max_key_bytes, max_value_bytes=self.max_value_bytes,
                             max_keys=self.max_keys_per_call)
+        return self._set_many(pairs, only_if, chunk_size, chunk_bytes, stop_on_error, retry, progress, verify,
+                              on_error, 0)
+
+    def _set_many(self, pairs: List[Tuple[str, bytes]], only_if: Optional[Condition], chunk_size: Optional[int],
+                  chunk_bytes: Optional[int], stop_on_error: bool, retry: Optional[RetryPolicy],
+                  progress: Optional[ProgressCallback], verify: Optional[bool], on_error: Optional[ErrorCallback],
+                  base: int) -> BatchResult:
         latest: Dict[str, bytes] = dict(pairs)  # first position, last value
         duplicates = _repeated([key for key, _ in pairs]) if len(latest) != len(pairs) else ()
         limit = chunk_bytes if chunk_bytes is not None else self.chunk_bytes
@@ -240,22 +272,15 @@ class Bucket:
         raw = self.raw
         do_verify = self.verify if verify is None else verify
 
-        def batch(keys: List[str]) -> None:
-            raw.set_many([(k, latest[k]) for k in keys])
-
-        def single(key: str) -> None:
-            raw.set(key, latest[key])
-
-        def confirm(run: _Run, key: str) -> bool:
-            return run.call(raw.get, key) == latest[key]
-
         def process(run: _Run, chunk: List[str]) -> Dict[str, Outcome]:
-            _, errors = self._settle(run, chunk, batch if raw.has_native_batch else None, single)
-            return self._settle_writes(run, chunk, errors, confirm, do_verify)
+            if only_if is not None:
+                return self._cas_writes(run, raw, chunk, latest.__getitem__, only_if, do_verify)
+            return self._plain_writes(run, raw, chunk, latest.__getitem__, do_verify)
 
+        reporter = _reporter(on_error, [key for key, _ in pairs], base) if on_error is not None else None
         return self._run_chunks("set_many", list(latest), duplicates, process, chunk_size,
                                 (limit, lambda k: len(latest[k]) + len(k)) if heavy else None,
-                                stop_on_error, retry, progress)
+                                stop_on_error, retry, progress, reporter)
 
     def delete_many(
         self,
@@ -267,12 +292,15 @@ class Bucket:
         retry: Optional[RetryPolicy] = None,
         progress: Optional[ProgressCallback] = None,
         verify: Optional[bool] = None,
+        on_error: Optional[ErrorCallback] = None,
     ) -> BatchResult:
         """Deletes `keys`; returns each distinct key's outcome.
 
         With `missing_ok=True` (the default, like `wasi:keyvalue`) deleting a missing key
         succeeds. With `missing_ok=False` each key is checked first: a missing key `failed`
         with `KeyNotFound` and is not deleted (another writer may create it in between).
+        `on_error(key, index, error)` is called for each key that ends `failed` or `unknown`,
+        in input order, chunk by chunk.
         """
         wanted = check_keys(keys, max_key_bytes=self.max_key_bytes, max_keys=self.max_keys_per_call)
         distinct, duplicates = _distinct(wanted)
@@ -301,7 +329,8 @@ class Bucket:
                 outcome.update(self._settle_writes(run, todo, errors, confirm, do_verify))
             return {k: outcome[k] for k in chunk}
 
-        return self._run_chunks("delete_many", distinct, duplicates, process, chunk_size, None, stop_on_error, retry, progress)
+        return self._run_chunks("delete_many", distinct, duplicates, process, chunk_size, None, stop_on_error, retry,
+                                progress, _reporter(on_error, wanted, 0))
 
     def exists_many(
         self,
@@ -311,10 +340,12 @@ class Bucket:
         stop_on_error: bool = False,
         retry: Optional[RetryPolicy] = None,
         progress: Optional[ProgressCallback] = None,
+        on_error: Optional[ErrorCallback] = None,
     ) -> ExistsResult:
         """Whether each key holds a value: a mapping key → bool over the keys answered, with
-        keys whose check failed in `failed`. `wasi:keyvalue` has no batch `exists`, so this
-        makes one `exists` call per key (it transfers no values)."""
+        keys whose check failed in `failed` (and passed to `on_error(key, index, error)`).
+        `wasi:keyvalue` has no batch `exists`, so this makes one `exists` call per key (it
+        transfers no values)."""
         wanted = check_keys(keys, max_key_bytes=self.max_key_bytes, max_keys=self.max_keys_per_call)
         distinct, duplicates = _distinct(wanted)
         answers: Dict[str, bool] = {}
@@ -325,10 +356,220 @@ class Bucket:
             answers.update(found)
             return {k: (("failed", errors[k]) if k in errors else ("succeeded", None)) for k in chunk}
 
-        base = self._run_chunks("exists_many", distinct, duplicates, process, chunk_size, None, stop_on_error, retry, progress)
+        base = self._run_chunks("exists_many", distinct, duplicates, process, chunk_size, None, stop_on_error, retry,
+                                progress, _reporter(on_error, wanted, 0))
         return ExistsResult(succeeded=base.succeeded, failed=base.failed, not_attempted=base.not_attempted,
                             duplicates=base.duplicates, order=base.order, operation="exists_many", stats=base.stats,
                             exists={k: answers[k] for k in base.succeeded})
+
+    def copy_many(
+        self,
+        pairs: Pairs,
+        *,
+        overwrite: bool = False,
+        to: Optional["Bucket"] = None,
+        missing_ok: bool = False,
+        chunk_size: Optional[int] = None,
+        stop_on_error: bool = False,
+        retry: Optional[RetryPolicy] = None,
+        progress: Optional[ProgressCallback] = None,
+        verify: Optional[bool] = None,
+        on_error: Optional[ErrorCallback] = None,
+    ) -> CopyResult:
+        """Copies each `(source, destination)` pair's value, within this bucket or into bucket
+        `to` (another store); returns each pair's outcome **keyed by source**.
+
+        Chunk by chunk, the sources are read (one `get-many`), then the destinations written.
+        With `overwrite=False` (the default) a destination that holds a value is never
+        replaced, even by a writer racing between the check and the write: each destination
+        is written with a compare-and-swap (`cas`) that creates it only if it is still absent,
+        and a pair whose destination exists is `failed` with `KeyExists`. A destination bucket
+        without `cas` raises `Unsupported` before anything is sent (pass `overwrite=True` to
+        copy with plain batch writes, attributed after an opaque error as in `set_many`).
+        A source with no value `failed` with `KeyNotFound`, unless `missing_ok`: then nothing
+        is copied, the pair `succeeded` and the source is listed in `missing`. A source or
+        destination named twice, or (within one bucket) a key that is both, is refused with
+        `ValidationError` before anything is sent. The value copied is the one read: a source
+        changed after its chunk was read is copied as it was. `on_error(source, index, error)`
+        is called for each pair that ends `failed` or `unknown`, in input order, chunk by chunk.
+        """
+        target = to if to is not None else self
+        checked = check_pairs(pairs, max_key_bytes=self.max_key_bytes, max_destination_bytes=target.max_key_bytes,
+                              max_keys=self.max_keys_per_call, same_bucket=to is None or to.raw is self.raw)
+        if not overwrite and not has_cas(target.raw):
+            raise Unsupported(f"copy_many(overwrite=False) into store {target.name!r} needs wasi:keyvalue/atomics cas "
+                              "to leave existing destinations untouched, and this bucket has none (keyvalue draft has "
+                              "no cas): pass overwrite=True, or use a draft2 host")
+        destination = dict(checked)
+        sources = list(destination)
+        missing: List[str] = []
+        raw, out = self.raw, target.raw
+        do_verify = self.verify if verify is None else verify
+        limit = target.chunk_bytes
+
+        def process(run: _Run, chunk: List[str]) -> Dict[str, Outcome]:
+            done, errors = self._settle(run, chunk, raw.get_many if raw.has_native_batch else None, raw.get)
+            outcome: Dict[str, Outcome] = {}
+            values: Dict[str, bytes] = {}
+            for src in chunk:
+                value = done.get(src)
+                if src in errors:
+                    outcome[src] = ("failed", errors[src])
+                elif value is None:
+                    if missing_ok:
+                        missing.append(src)
+                        outcome[src] = _OK
+                    else:
+                        outcome[src] = ("failed", KeyNotFound(src))
+                else:
+                    try:
+                        values[destination[src]] = check_value(destination[src], value,
+                                                               max_value_bytes=target.max_value_bytes)
+                    except ValidationError as err:  # the destination allows less than the source
+                        outcome[src] = ("failed", err)
+            written: Dict[str, Outcome] = {}
+            for part in chunked(list(values), len(values) or 1, limit, lambda k: len(values[k]) + len(k)):
+                if overwrite:
+                    written.update(self._plain_writes(run, out, part, values.__getitem__, do_verify))
+                else:
+                    written.update(self._cas_writes(run, out, part, values.__getitem__, "absent", do_verify))
+            for src in chunk:
+                if src not in outcome:
+                    outcome[src] = written[destination[src]]
+            return {src: outcome[src] for src in chunk}
+
+        def as_copy(result: BatchResult) -> CopyResult:
+            reported = set(result.succeeded)
+            return CopyResult(succeeded=result.succeeded, failed=result.failed, unknown=result.unknown,
+                              not_attempted=result.not_attempted, unknown_errors=result.unknown_errors,
+                              order=result.order, operation="copy_many", stats=result.stats, pairs=destination,
+                              missing=tuple(k for k in missing if k in reported))
+
+        try:
+            result = self._run_chunks("copy_many", sources, (), process, chunk_size, None, stop_on_error, retry,
+                                      progress, _reporter(on_error, sources, 0))
+        except BaseException as err:
+            partial = getattr(err, "partial", None)
+            if isinstance(partial, BatchResult):
+                attach_partial(err, as_copy(partial))
+            raise
+        return as_copy(result)
+
+    # -- streaming ------------------------------------------------------------------------
+
+    def iter_get_many(
+        self,
+        keys: Iterable[str],
+        *,
+        chunk_size: Optional[int] = None,
+        stop_on_error: bool = False,
+        retry: Optional[RetryPolicy] = None,
+        on_error: Optional[ErrorCallback] = None,
+    ) -> Iterator[GetResult]:
+        """Reads `keys` (any iterable, a generator included) chunk by chunk, yielding each
+        chunk's `GetResult` as soon as that chunk is read.
+
+        Yields in input order: one result per `chunk_size` keys taken from `keys`, each
+        answering exactly those keys. Only one chunk of keys and values is held at a time,
+        so any number of keys is read in bounded memory (no `max_keys_per_call` limit).
+        Nothing is sent before the first `next()`, and nothing more after the loop stops
+        (`break`, or `close()`): keys not yet taken are never read. Each chunk is its own
+        operation (its own retries and time budget); a key named twice is read once per
+        chunk it is in. A bad key raises `ValidationError` (naming its position in `keys`)
+        when its chunk is reached. With `stop_on_error`, iteration ends after the first chunk
+        with a failed key. `on_error(key, index, error)`: as in `get_many`, `index` counted
+        over all of `keys`.
+        """
+        size = chunk_size if chunk_size is not None else self.chunk_size
+        _check_chunking(size, 1)
+        if isinstance(keys, (str, bytes)):
+            raise ValidationError(f"keys must be an iterable of str, not a single {type(keys).__name__} ({keys!r})")
+        return self._iter_get(iter(keys), size, stop_on_error, retry, on_error)
+
+    def _iter_get(self, keys: Iterator[str], size: int, stop_on_error: bool, retry: Optional[RetryPolicy],
+                  on_error: Optional[ErrorCallback]) -> Iterator[GetResult]:
+        start = 0
+        while True:
+            chunk = check_keys(itertools.islice(keys, size), max_key_bytes=self.max_key_bytes, max_keys=size,
+                               start=start)
+            if not chunk:
+                return
+            result = self._get_many(chunk, size, False, retry, None, on_error, start)
+            start += len(chunk)
+            yield result
+            if stop_on_error and not result.all_succeeded:
+                return
+
+    def iter_set_many(
+        self,
+        items: Items,
+        *,
+        only_if: Optional[Condition] = None,
+        chunk_size: Optional[int] = None,
+        chunk_bytes: Optional[int] = None,
+        stop_on_error: bool = False,
+        retry: Optional[RetryPolicy] = None,
+        verify: Optional[bool] = None,
+        on_error: Optional[ErrorCallback] = None,
+    ) -> Iterator[BatchResult]:
+        """Writes `items` (a mapping, or any iterable of `(key, value)` pairs: a generator
+        included) chunk by chunk, yielding each chunk's `BatchResult` once it is written.
+
+        Yields in input order: items are taken from `items` until a chunk holds `chunk_size`
+        items or the next item would bring it past `chunk_bytes`; that chunk is then written
+        and its result yielded. At most one chunk (and the one item that did not fit) is held
+        at a time, so any number of items is written in bounded memory (no
+        `max_keys_per_call` limit). Nothing is sent before the first `next()`, and nothing
+        more after the loop stops: items not yet taken are never taken. Each chunk is its own
+        `set_many` (same `only_if`, retries, verification); a key named twice in one chunk is
+        written once with its last value, and in two chunks twice, in order, so the last
+        value wins either way. A bad item raises `ValidationError` (naming its position) when
+        its chunk is reached. With `stop_on_error`, iteration ends after the first chunk with
+        a key that did not succeed. `on_error`: as in `set_many`, `index` counted over all items.
+        """
+        size = chunk_size if chunk_size is not None else self.chunk_size
+        limit = chunk_bytes if chunk_bytes is not None else self.chunk_bytes
+        _check_chunking(size, limit)
+        _check_condition(only_if, self.raw, "iter_set_many")
+        if isinstance(items, (str, bytes)):
+            raise ValidationError(f"items must be a mapping or (key, value) pairs, not {type(items).__name__}")
+        return self._iter_set(iter_items(items), size, limit, only_if, stop_on_error, retry, verify, on_error)
+
+    def _iter_set(self, items: Iterator[Tuple[object, object]], size: int, limit: int, only_if: Optional[Condition],
+                  stop_on_error: bool, retry: Optional[RetryPolicy], verify: Optional[bool],
+                  on_error: Optional[ErrorCallback]) -> Iterator[BatchResult]:
+        start = 0
+        held: Optional[Tuple[str, bytes]] = None  # the item that did not fit in the last chunk
+        exhausted = False
+        while not exhausted or held is not None:
+            chunk: List[Tuple[str, bytes]] = []
+            weight = 0
+            if held is not None:
+                chunk.append(held)
+                weight = len(held[0]) + len(held[1])
+                held = None
+            while len(chunk) < size and not exhausted:
+                try:
+                    raw_pair = next(items)
+                except StopIteration:
+                    exhausted = True
+                    break
+                key = check_key(raw_pair[0], max_key_bytes=self.max_key_bytes, index=start + len(chunk))
+                pair = (key, check_value(key, raw_pair[1], max_value_bytes=self.max_value_bytes,
+                                         index=start + len(chunk)))
+                w = len(pair[0]) + len(pair[1])
+                if chunk and weight + w > limit:
+                    held = pair
+                    break
+                chunk.append(pair)
+                weight += w
+            if not chunk:
+                return
+            result = self._set_many(chunk, only_if, len(chunk), limit, False, retry, None, verify, on_error, start)
+            start += len(chunk)
+            yield result
+            if stop_on_error and not result.all_succeeded:
+                return
 
     # -- writer and builder ---------------------------------------------------------------
 
@@ -351,6 +592,11 @@ class Bucket:
         return Writer(self, flush_at=flush_at or self.chunk_size, flush_bytes=flush_bytes or self.chunk_bytes,
                       flush_on_error=flush_on_error, stop_on_error=stop_on_error, retry=retry, progress=progress)
 
+    def check_condition(self, only_if: Optional[Condition], operation: str = "set_many") -> None:
+        """Raises `ValueError` for an unknown `only_if`, and `Unsupported` when `only_if` is set
+        and this bucket has no compare-and-swap; does nothing otherwise."""
+        _check_condition(only_if, self.raw, operation)
+
     def builder(self) -> Builder:
         """A mixed-operation builder: see `kvbatch.builder.Builder`."""
         return Builder(self)
@@ -368,13 +614,14 @@ class Bucket:
         stop_on_error: bool,
         retry: Optional[RetryPolicy],
         progress: Optional[ProgressCallback],
+        report: Optional[Callable[[str, Outcome], None]] = None,
     ) -> BatchResult:
         size = chunk_size if chunk_size is not None else self.chunk_size
         _check_chunking(size, by_bytes[0] if by_bytes else 1)
         chunks = chunked(keys, size, *by_bytes) if by_bytes else chunked(keys, size)
         outcomes: Dict[str, Outcome] = {}
         counts = {"succeeded": 0, "failed": 0, "unknown": 0}
-        in_flight: Status = "unknown" if operation in ("set_many", "delete_many") else "not_attempted"
+        in_flight: Status = "unknown" if operation in ("set_many", "delete_many", "copy_many") else "not_attempted"
         current: List[str] = []
         try:
             run = _Run(retry if retry is not None else self.retry, self._clock)
@@ -393,6 +640,9 @@ class Bucket:
                     counts[status] += statuses.count(status)  # type: ignore[arg-type]
                 outcomes.update(settled)
                 current = []
+                if report is not None:  # final now: a failure is passed on, in input order
+                    for key in chunk:
+                        report(key, settled[key])
                 if progress is not None:
                     progress(Progress(len(outcomes), len(keys), counts["succeeded"], counts["failed"], counts["unknown"]))
                 if stop_on_error and not clean:
@@ -422,15 +672,17 @@ class Bucket:
         keys: List[str],
         batch: Optional[Callable[[List[str]], Optional[Sequence[R]]]],
         single: Callable[[str], R],
+        counted: bool = True,
     ) -> Tuple[Dict[str, R], Dict[str, KvError]]:
         """Runs `keys` through attempts and retries; returns the answers and the last error
-        of each key that never succeeded. Capability errors propagate."""
+        of each key that never succeeded. Capability errors propagate. `counted=False`: a
+        `single` that counts its own host calls."""
         done: Dict[str, R] = {}
         errors: Dict[str, KvError] = {}
         pending = list(keys)
         attempt = 1
         while True:
-            self._attempt(run, pending, batch, single, done, errors)
+            self._attempt(run, pending, batch, single, done, errors, counted)
             pending = [k for k in pending if k in errors and run.policy.should_retry(errors[k])] if errors else []
             if not pending:
                 break
@@ -451,6 +703,7 @@ class Bucket:
         single: Callable[[str], R],
         done: Dict[str, R],
         errors: Dict[str, KvError],
+        counted: bool = True,
     ) -> None:
         if errors:
             for key in pending:
@@ -472,11 +725,85 @@ class Bucket:
                 return
         for key in pending:
             try:
-                done[key] = run.call(single, key)
+                done[key] = run.call(single, key) if counted else single(key)
             except CapabilityError:
                 raise
             except KvError as err:
                 errors[key] = err
+
+    def _plain_writes(self, run: _Run, raw: RawBucket, keys: List[str], value_of: Callable[[str], bytes],
+                      verify: bool) -> Dict[str, Outcome]:
+        """Writes `keys` (their values from `value_of`) with one `set-many` (key by key without
+        batch), attributing an opaque error key by key; each key's outcome."""
+
+        def batch(chunk: List[str]) -> None:
+            raw.set_many([(k, value_of(k)) for k in chunk])
+
+        def single(key: str) -> None:
+            raw.set(key, value_of(key))
+
+        def confirm(run: _Run, key: str) -> bool:
+            return run.call(raw.get, key) == value_of(key)
+
+        _, errors = self._settle(run, keys, batch if raw.has_native_batch else None, single)
+        return self._settle_writes(run, keys, errors, confirm, verify)
+
+    def _cas_writes(self, run: _Run, raw: RawBucket, keys: List[str], value_of: Callable[[str], bytes],
+                    only_if: Condition, verify: bool) -> Dict[str, Outcome]:
+        """Writes each key only if `only_if` holds, with a compare-and-swap per key; each key's outcome.
+
+        Per attempt: `cas(key)` sees the key's value; if the condition fails the key is
+        `failed` (`KeyExists` / `KeyNotFound`), else `swap` writes only if nobody changed the
+        key since: a lost race checks again, up to `MAX_CAS_ATTEMPTS` times (then `CasConflict`,
+        which the retry policy retries). A swap that returned an error may have been applied:
+        the next attempt that finds the key holding this value counts it written, and a key
+        whose last attempt was such a swap is read back (`verify`) or `unknown`.
+        """
+        cas = getattr(raw, "cas")
+        in_doubt: set[str] = set()
+
+        def single(key: str) -> None:
+            value = value_of(key)
+            for _ in range(MAX_CAS_ATTEMPTS):
+                handle = run.call(cas, key)
+                try:
+                    current = run.call(handle.current)
+                except BaseException:
+                    handle.close()
+                    raise
+                if key in in_doubt and current == value:
+                    in_doubt.discard(key)
+                    return  # an earlier swap that answered an error did write it
+                if (only_if == "absent") == (current is not None):
+                    handle.close()
+                    in_doubt.discard(key)
+                    raise KeyExists(key) if only_if == "absent" else KeyNotFound(key)
+                try:
+                    swapped = run.call(handle.swap, value)
+                except CapabilityError:
+                    raise
+                except KvError:
+                    in_doubt.add(key)
+                    raise
+                in_doubt.discard(key)
+                if swapped:
+                    return
+            raise CasConflict(key, MAX_CAS_ATTEMPTS)
+
+        def confirm(run: _Run, key: str) -> bool:
+            return run.call(raw.get, key) == value_of(key)
+
+        _, errors = self._settle(run, keys, None, single, counted=False)
+        outcome: Dict[str, Outcome] = dict.fromkeys(keys, _OK)
+        doubtful: Dict[str, KvError] = {}
+        for key, error in errors.items():
+            if key in in_doubt:
+                doubtful[key] = error
+            else:  # the condition did not hold, or nothing was written: the key keeps its value
+                outcome[key] = ("failed", error)
+        if doubtful:
+            outcome.update(self._settle_writes(run, list(doubtful), doubtful, confirm, verify))
+        return outcome
 
     def _settle_writes(
         self,
@@ -515,6 +842,37 @@ def _read(base: BatchResult, values: Mapping[str, bytes], missing: Sequence[str]
     return GetResult(succeeded=base.succeeded, failed=base.failed, unknown=base.unknown, not_attempted=base.not_attempted,
                      duplicates=base.duplicates, order=base.order, operation="get_many", stats=base.stats,
                      values={k: v for k, v in values.items() if k in read}, missing=tuple(k for k in missing if k in read))
+
+
+def _reporter(on_error: Optional[ErrorCallback], keys: Sequence[str], base: int) -> Optional[Callable[[str, Outcome], None]]:
+    """What `_run_chunks` calls with each settled key: `on_error(key, index, error)` for a key
+    that ended `failed` or `unknown`, `index` its first position in `keys` plus `base`."""
+    if on_error is None:
+        return None
+    if not callable(on_error):
+        raise TypeError(f"on_error must be callable(key, index, error), got {on_error!r}")
+    first: Dict[str, int] = {}
+    for i, key in enumerate(keys):
+        first.setdefault(key, base + i)
+
+    def report(key: str, outcome: Outcome) -> None:
+        status, error = outcome
+        if status == "failed" or status == "unknown":
+            on_error(key, first[key], error if error is not None else StoreError("the outcome is unknown"))
+
+    return report
+
+
+def _check_condition(only_if: object, raw: RawBucket, operation: str) -> None:
+    """Refuses an unknown `only_if`, and a conditional write where `raw` has no compare-and-swap."""
+    if only_if is None:
+        return
+    if only_if not in CONDITIONS:
+        raise ValueError(f"only_if must be one of {', '.join(map(repr, CONDITIONS))} or None, got {only_if!r}")
+    if not has_cas(raw):
+        raise Unsupported(f"{operation}(only_if={only_if!r}) on store {raw.name!r} needs wasi:keyvalue/atomics cas to "
+                          "be race-free, and this bucket has none (keyvalue draft has no cas): use only_if=None, or a "
+                          "draft2 host")
 
 
 def _distinct(keys: Sequence[str]) -> Tuple[List[str], Tuple[str, ...]]:
@@ -576,4 +934,4 @@ def wrap(target: object, name: str = "", *, use_batch: bool = True, **options: U
     return Bucket(raw, **options)
 
 
-__all__ = ["Bucket", "BucketOptions", "open", "wrap"]
+__all__ = ["CONDITIONS", "Bucket", "BucketOptions", "Condition", "open", "wrap"]

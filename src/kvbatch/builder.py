@@ -16,6 +16,12 @@ phase: two `set`s of a key are sent once, last value winning). So a `get` after 
 same key sees the new value, and a builder of independent keys takes one call per kind (per
 chunk). Each phase uses the bucket's batch operations, with their chunking, attribution and
 retries.
+
+Conditional writes: `insert(key, value)` writes only if the key holds no value, `update` only
+if it holds one (as `set_many(only_if="absent" | "present")`: race-free through `cas`, and a key
+whose condition does not hold is `failed` with `KeyExists` / `KeyNotFound`); `upsert` is `set`.
+They run in the write phases, but never share a phase with another op on their key (each
+condition is checked against the state the ops before it left).
 """
 
 from __future__ import annotations
@@ -23,15 +29,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Literal, Optional, Tuple
 
-from .errors import KvError
-from .results import BatchResult, GetResult, Status
+from .errors import KvError, StoreError
+from .results import BatchResult, GetResult, Status, combine
 from .ops import BatchOps
 from .retry import RetryPolicy
+from .stats import ErrorCallback
 from .validation import Items, check_key, check_value, iter_items
 
 OpKind = Literal["get", "set", "delete"]
+"""The kind of batch call (phase) an op runs in."""
+OpName = Literal["get", "set", "delete", "insert", "update"]
+"""What an op is: a kind, or a conditional write (`insert`: only if absent; `update`: only if present)."""
 _KIND_ORDER: Dict[OpKind, int] = {"get": 0, "set": 1, "delete": 2}
 _KINDS: Tuple[OpKind, ...] = ("get", "set", "delete")
+_KIND_OF: Dict[OpName, OpKind] = {"get": "get", "set": "set", "delete": "delete", "insert": "set", "update": "set"}
+_CONDITION: Dict[OpName, Optional[Literal["absent", "present"]]] = {"insert": "absent", "update": "present"}
 
 
 @dataclass(frozen=True)
@@ -40,7 +52,7 @@ class OpResult:
     the `value` read (for a `get`; `None` when missing) and the `error` if it failed."""
 
     index: int
-    op: OpKind
+    op: OpName
     key: str
     status: Status
     value: Optional[bytes] = None
@@ -69,7 +81,7 @@ class Builder:
 
     def __init__(self, bucket: BatchOps) -> None:
         self.bucket = bucket
-        self._ops: List[Tuple[OpKind, str, Optional[bytes]]] = []
+        self._ops: List[Tuple[OpName, str, Optional[bytes]]] = []
 
     def __len__(self) -> int:
         return len(self._ops)
@@ -82,6 +94,24 @@ class Builder:
         index = len(self._ops)
         key = check_key(key, max_key_bytes=self.bucket.max_key_bytes, index=index)
         self._ops.append(("set", key, check_value(key, value, max_value_bytes=self.bucket.max_value_bytes, index=index)))
+        return self
+
+    def insert(self, key: str, value: bytes) -> "Builder":
+        """Writes `value` only if `key` holds no value (else the op is `failed` with `KeyExists`)."""
+        return self._write("insert", key, value)
+
+    def update(self, key: str, value: bytes) -> "Builder":
+        """Writes `value` only if `key` holds a value (else the op is `failed` with `KeyNotFound`)."""
+        return self._write("update", key, value)
+
+    def upsert(self, key: str, value: bytes) -> "Builder":
+        """Writes `value` whether or not `key` holds one: the same op as `set` (recorded as `set`)."""
+        return self.set(key, value)
+
+    def _write(self, op: OpName, key: str, value: bytes) -> "Builder":
+        index = len(self._ops)
+        key = check_key(key, max_key_bytes=self.bucket.max_key_bytes, index=index)
+        self._ops.append((op, key, check_value(key, value, max_value_bytes=self.bucket.max_value_bytes, index=index)))
         return self
 
     def delete(self, key: str) -> "Builder":
@@ -106,31 +136,47 @@ class Builder:
     def plan(self) -> List[Phase]:
         """The batch calls `execute()` will make (before chunking), in order."""
         last: Dict[str, int] = {}
+        conditional: Dict[str, bool] = {}  # whether the key's last op was an insert/update
         phases: Dict[int, List[int]] = {}
-        for index, (kind, key, _) in enumerate(self._ops):
-            c = _KIND_ORDER[kind]
+        for index, (op, key, _) in enumerate(self._ops):
+            c = _KIND_ORDER[_KIND_OF[op]]
             previous = last.get(key)
             number = c if previous is None else previous + (c - previous) % 3
+            is_conditional = op in _CONDITION
+            if previous == number and (is_conditional or conditional.get(key, False)):
+                number += 3  # a condition is checked after the write before it, never merged with it
             last[key] = number
+            conditional[key] = is_conditional
             phases.setdefault(number, []).append(index)
         return [Phase(_KINDS[n % 3], tuple(phases[n])) for n in sorted(phases)]
 
     def execute(self, *, chunk_size: Optional[int] = None, stop_on_error: bool = False,
-                retry: Optional[RetryPolicy] = None) -> List[OpResult]:
+                retry: Optional[RetryPolicy] = None, on_error: Optional[ErrorCallback] = None) -> List[OpResult]:
         """Runs every op; returns one `OpResult` per op, in input order.
 
         With `stop_on_error`, the first phase in which an op does not succeed ends the run:
         the ops of later phases are `not_attempted`. An exception that ends the run (a
         capability error, or anything the bucket raised) carries `partial_ops`: one
-        `OpResult` per op, as far as the run got.
+        `OpResult` per op, as far as the run got. A builder with an `insert` or `update` on a
+        bucket without `cas` raises `Unsupported` before anything is sent.
+
+        `on_error(key, index, error)` is called once for each op that ends `failed` or
+        `unknown`, in op order, once every phase has run (`index`: the op's index); an
+        exception it raises propagates with `partial_ops` (every op's final result) on it.
         """
+        if on_error is not None and not callable(on_error):
+            raise TypeError(f"on_error must be callable(key, index, error), got {on_error!r}")
+        check = getattr(self.bucket, "check_condition", None)
+        if callable(check):
+            for op in dict.fromkeys(op for op, _, _ in self._ops if op in _CONDITION):
+                check(_CONDITION[op], "builder " + op)
         results: Dict[int, OpResult] = {}
         stopped = False
         for phase in self.plan():
             ops = [(i, self._ops[i]) for i in phase.ops]
             if stopped:
-                for i, (kind, key, _) in ops:
-                    results[i] = OpResult(i, kind, key, "not_attempted")
+                for i, (op, key, _) in ops:
+                    results[i] = OpResult(i, op, key, "not_attempted")
                 continue
             try:
                 outcome = self._run_phase(phase.kind, ops, chunk_size, retry)
@@ -138,23 +184,38 @@ class Builder:
                 self._account_for(err, ops, results)
                 raise
             status = outcome.outcomes()
-            for i, (kind, key, _) in ops:
+            for i, (op, key, _) in ops:
                 value = outcome.values.get(key) if isinstance(outcome, GetResult) else None
-                results[i] = OpResult(i, kind, key, status[key], value, outcome.error(key))
+                results[i] = OpResult(i, op, key, status[key], value, outcome.error(key))
             stopped = stop_on_error and not outcome.all_succeeded
-        return [results[i] for i in range(len(self._ops))]
+        final = [results[i] for i in range(len(self._ops))]
+        if on_error is not None:
+            for r in final:
+                if r.status in ("failed", "unknown"):
+                    try:
+                        on_error(r.key, r.index, r.error if r.error is not None else StoreError("the outcome is unknown"))
+                    except BaseException as err:
+                        _set_partial_ops(err, final)
+                        raise
+        return final
 
-    def _run_phase(self, kind: OpKind, ops: List[Tuple[int, Tuple[OpKind, str, Optional[bytes]]]],
+    def _run_phase(self, kind: OpKind, ops: List[Tuple[int, Tuple[OpName, str, Optional[bytes]]]],
                    chunk_size: Optional[int], retry: Optional[RetryPolicy]) -> BatchResult:
         keys = [key for _, (_, key, _) in ops]
         if kind == "get":
             return self.bucket.get_many(keys, chunk_size=chunk_size, retry=retry)
         if kind == "set":
-            items = [(key, value) for _, (_, key, value) in ops if value is not None]
-            return self.bucket.set_many(items, chunk_size=chunk_size, retry=retry)
+            # Keys of one phase are distinct across conditions (plan() keeps a conditional op alone on its key).
+            parts = []
+            for condition in (None, "absent", "present"):
+                items = [(key, value) for _, (op, key, value) in ops
+                         if value is not None and _CONDITION.get(op) == condition]
+                if items:
+                    parts.append(self.bucket.set_many(items, only_if=condition, chunk_size=chunk_size, retry=retry))
+            return parts[0] if len(parts) == 1 else combine(parts, operation="set_many")
         return self.bucket.delete_many(keys, chunk_size=chunk_size, retry=retry)
 
-    def _account_for(self, err: BaseException, ops: List[Tuple[int, Tuple[OpKind, str, Optional[bytes]]]],
+    def _account_for(self, err: BaseException, ops: List[Tuple[int, Tuple[OpName, str, Optional[bytes]]]],
                      results: Dict[int, OpResult]) -> None:
         """Sets `err.partial_ops`: one `OpResult` per op, for an exception that ended `execute`.
 
@@ -164,17 +225,22 @@ class Builder:
         """
         partial = getattr(err, "partial", None)
         known = partial.outcomes() if isinstance(partial, BatchResult) else {}
-        for i, (kind, key, _) in ops:
-            default: Status = "not_attempted" if kind == "get" else "unknown"
+        for i, (op, key, _) in ops:
+            default: Status = "not_attempted" if op == "get" else "unknown"
             status = known.get(key, default)
             error = partial.error(key) if isinstance(partial, BatchResult) else None
             value = partial.values.get(key) if isinstance(partial, GetResult) else None
-            results[i] = OpResult(i, kind, key, status, value, error)
-        every = [results.get(i) or OpResult(i, kind, key, "not_attempted") for i, (kind, key, _) in enumerate(self._ops)]
-        try:
-            setattr(err, "partial_ops", every)
-        except (AttributeError, TypeError):
-            err.add_note(f"kvbatch builder: {sum(r.ok for r in every)} of {len(every)} ops succeeded before the error")
+            results[i] = OpResult(i, op, key, status, value, error)
+        every = [results.get(i) or OpResult(i, op, key, "not_attempted") for i, (op, key, _) in enumerate(self._ops)]
+        _set_partial_ops(err, every)
+
+
+def _set_partial_ops(err: BaseException, every: List[OpResult]) -> None:
+    """Sets `err.partial_ops` (a note with the count when the exception takes no attributes)."""
+    try:
+        setattr(err, "partial_ops", every)
+    except (AttributeError, TypeError):
+        err.add_note(f"kvbatch builder: {sum(r.ok for r in every)} of {len(every)} ops succeeded before the error")
 
 
 __all__ = ["Builder", "OpResult", "Phase"]

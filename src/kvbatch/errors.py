@@ -120,7 +120,8 @@ class ValidationError(KvError, ValueError):
 
 
 class KeyNotFound(KvError):
-    """`delete_many(..., missing_ok=False)` found no value at this key."""
+    """No value at this key where one was required: `delete_many(..., missing_ok=False)`,
+    `set_many(..., only_if="present")` (`update`), or the source of a `copy_many` pair."""
 
     def __init__(self, key: str) -> None:
         self.key = key
@@ -131,6 +132,38 @@ class KeyNotFound(KvError):
 
     def __hash__(self) -> int:
         return hash((KeyNotFound, self.key))
+
+
+class KeyExists(KvError):
+    """A value is already at this key where none was allowed: `set_many(..., only_if="absent")`
+    (`insert`), or the destination of a `copy_many(..., overwrite=False)` pair."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"a value already exists at key {key!r}")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, KeyExists) and other.key == self.key
+
+    def __hash__(self) -> int:
+        return hash((KeyExists, self.key))
+
+
+class CasConflict(StoreError):
+    """Every compare-and-swap attempt on a key lost to another writer (the key kept changing).
+
+    A `StoreError`, so the operation's `RetryPolicy` retries it like any transient error.
+    """
+
+    def __init__(self, key: str, attempts: int) -> None:
+        self.key = key
+        self.attempts = attempts
+        super().__init__(f"key {key!r} changed under each of {attempts} compare-and-swap attempts")
+
+
+class Unsupported(KvError, ValueError):
+    """The operation needs something this bucket does not have (`wasi:keyvalue/atomics`'s `cas`
+    for a conditional write). Raised before anything is sent; the message says what is missing."""
 
 
 def _listed(keys: Sequence[str], limit: int = 10) -> str:

@@ -43,4 +43,12 @@ call can carry (about 2.7 million list elements, one per value byte: a `set-many
 traps "fuel allocated for hostcalls has been exhausted" under the kvbatch harness).
 """
 
-__all__ = ["DEFAULT_CHUNK_BYTES", "DEFAULT_CHUNK_SIZE", "MAX_KEYS_PER_CALL", "MAX_KEY_BYTES", "MAX_VALUE_BYTES"]
+MAX_CAS_ATTEMPTS = 8
+"""Compare-and-swap rounds a conditional write makes on one key before it gives up with
+`CasConflict` (a transient `StoreError`: the operation's `RetryPolicy` may try again later).
+
+Each lost round means another writer changed the key between this writer's check and its
+swap; eight in a row is a key under heavy contention, where backing off is the better move.
+"""
+
+__all__ = ["DEFAULT_CHUNK_BYTES", "MAX_CAS_ATTEMPTS", "DEFAULT_CHUNK_SIZE", "MAX_KEYS_PER_CALL", "MAX_KEY_BYTES", "MAX_VALUE_BYTES"]

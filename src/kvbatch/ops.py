@@ -6,7 +6,7 @@ so the layers stay one-way: `bucket` imports `writer` and `builder`, never the r
 
 from __future__ import annotations
 
-from typing import Iterable, Optional, Protocol
+from typing import Iterable, Literal, Optional, Protocol
 
 from .results import BatchResult, GetResult
 from .retry import RetryPolicy
@@ -24,7 +24,8 @@ class BatchOps(Protocol):
                  retry: Optional[RetryPolicy] = None, progress: Optional[ProgressCallback] = None,
                  raise_on_error: bool = False) -> GetResult: ...
 
-    def set_many(self, items: Items, *, chunk_size: Optional[int] = None, chunk_bytes: Optional[int] = None,
+    def set_many(self, items: Items, *, only_if: Optional[Literal["absent", "present"]] = None,
+                 chunk_size: Optional[int] = None, chunk_bytes: Optional[int] = None,
                  stop_on_error: bool = False, retry: Optional[RetryPolicy] = None,
                  progress: Optional[ProgressCallback] = None, verify: Optional[bool] = None) -> BatchResult: ...
 

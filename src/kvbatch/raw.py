@@ -9,6 +9,10 @@ the bindings componentize-py generates, for either keyvalue version:
 Both are normalized to one `Optional[bytes]` per requested key, in request order. When the
 world imports no `batch` interface, the `*_many` calls fall back to per-key `store` calls.
 Every `err` from the host is raised as a `kvbatch.errors.KvError`.
+
+Compare-and-swap (`CasBucket`) is optional: a raw bucket that has it says `has_cas = True` and
+offers `cas(key)`. `WitBucket` has it where the world imports `wasi:keyvalue/atomics@0.2.0-draft2`
+(its `cas` resource and `swap`); draft's `atomics` has only `increment`, so there it has none.
 """
 
 from __future__ import annotations
@@ -36,6 +40,40 @@ class RawBucket(Protocol):
     def delete_many(self, keys: Sequence[str]) -> None: ...
 
 
+class CasHandle(Protocol):
+    """One compare-and-swap on one key, begun by `CasBucket.cas(key)`: it remembers the key's
+    value at that moment. Each method is one host call that raises `KvError`."""
+
+    def current(self) -> Optional[bytes]:
+        """The key's value when the handle was made (`None`: absent)."""
+        ...
+
+    def swap(self, value: bytes) -> bool:
+        """Writes `value` only if the key still holds what `current()` saw (absent included:
+        then it creates the key only if it is still absent); `True` if it wrote, `False` if
+        another writer changed the key first (nothing written). Consumes the handle."""
+        ...
+
+    def close(self) -> None:
+        """Releases the handle without swapping (nothing if it was consumed already)."""
+        ...
+
+
+class CasBucket(RawBucket, Protocol):
+    """A `RawBucket` with compare-and-swap (`has_cas` true)."""
+
+    has_cas: bool
+
+    def cas(self, key: str) -> CasHandle:
+        """Begins a compare-and-swap on `key` (`wasi:keyvalue/atomics` `cas.new`)."""
+        ...
+
+
+def has_cas(raw: object) -> bool:
+    """Whether `raw` offers compare-and-swap (a `CasBucket` whose `has_cas` is true)."""
+    return bool(getattr(raw, "has_cas", False)) and callable(getattr(raw, "cas", None))
+
+
 # Inside a component, only modules imported while componentize-py pre-initializes the app
 # (at build time) can be imported at all: the bundle is not there at run time. So the
 # generated bindings are imported here, at module level, whenever they exist; on plain
@@ -49,17 +87,31 @@ try:
     from wit_world.imports import batch as _batch  # type: ignore[import-not-found,unused-ignore]
 except ImportError:
     _batch = None
+try:
+    from wit_world.imports import atomics as _atomics  # type: ignore[import-not-found,unused-ignore]
+except ImportError:
+    _atomics = None
+
+
+def _cas_module(module: Optional[ModuleType]) -> Optional[ModuleType]:
+    """`module` if it is a draft2 `atomics` binding (a `Cas` resource and `swap`), else `None`."""
+    if module is not None and hasattr(module, "Cas") and hasattr(module, "swap"):
+        return module
+    return None
 
 
 class WitBucket:
     """A `RawBucket` over a generated `wasi:keyvalue` binding's bucket resource."""
 
-    def __init__(self, handle: Any, name: str, batch_module: Optional[ModuleType], err_type: type[BaseException]) -> None:
+    def __init__(self, handle: Any, name: str, batch_module: Optional[ModuleType], err_type: type[BaseException],
+                 atomics_module: Optional[ModuleType] = None) -> None:
         self._handle = handle
         self._batch = batch_module
         self._err = err_type
+        self._atomics = _cas_module(atomics_module)
         self.name = name
         self.has_native_batch = batch_module is not None
+        self.has_cas = self._atomics is not None
 
     @classmethod
     def open(cls, name: str, *, use_batch: bool = True) -> "WitBucket":
@@ -74,22 +126,24 @@ class WitBucket:
             handle = _store.open(name)
         except _Err as err:
             raise from_wit_error(err.value, name) from None
-        return cls(handle, name, _batch if use_batch else None, _Err)
+        return cls(handle, name, _batch if use_batch else None, _Err, _atomics)
 
     @classmethod
     def wrap(cls, handle: Any, name: str = "", *, use_batch: bool = True, batch_module: Optional[ModuleType] = None,
-             err_type: Optional[type[BaseException]] = None) -> "WitBucket":
+             err_type: Optional[type[BaseException]] = None,
+             atomics_module: Optional[ModuleType] = None) -> "WitBucket":
         """Wraps a bucket resource the component already opened (e.g. through other bindings).
 
-        `batch_module` and `err_type` default to the component's own `wit_world.imports.batch`
-        and `componentize_py_types.Err`; pass those of other bindings (spin-sdk's) to use them.
-        `name` is only used in error messages and reports.
+        `batch_module`, `atomics_module` and `err_type` default to the component's own
+        `wit_world.imports.batch`, `wit_world.imports.atomics` and `componentize_py_types.Err`;
+        pass those of other bindings (spin-sdk's) to use them. `name` is only used in error
+        messages and reports.
         """
         err = err_type if err_type is not None else _Err
         if err is None:
             raise RuntimeError("no componentize_py_types.Err here: pass err_type= (the bindings' Err class)")
         batch = (batch_module if batch_module is not None else _batch) if use_batch else None
-        return cls(handle, name, batch, err)
+        return cls(handle, name, batch, err, atomics_module if atomics_module is not None else _atomics)
 
     @property
     def handle(self) -> Any:
@@ -135,9 +189,53 @@ class WitBucket:
             return
         self._call(self._batch.delete_many, self._handle, list(keys))
 
+    def cas(self, key: str) -> CasHandle:
+        """Begins a compare-and-swap on `key` through `atomics`' `cas` resource (draft2 only)."""
+        if self._atomics is None:
+            raise RuntimeError(f"store {self.name!r}: this world has no wasi:keyvalue/atomics cas (check has_cas first)")
+        return _WitCas(self, self._call(self._atomics.Cas.new, self._handle, key))
+
     def close(self) -> None:
         """Drops the bucket resource now rather than when it is garbage-collected."""
         exit_ = getattr(self._handle, "__exit__", None)
+        if exit_ is not None:
+            exit_(None, None, None)
+
+
+class _WitCas:
+    """A `CasHandle` over a draft2 `atomics.cas` resource."""
+
+    def __init__(self, bucket: WitBucket, handle: Any) -> None:
+        self._bucket = bucket
+        self._handle = handle
+
+    def current(self) -> Optional[bytes]:
+        value: Optional[bytes] = self._bucket._call(self._handle.current)
+        return value
+
+    def swap(self, value: bytes) -> bool:
+        bucket = self._bucket
+        atomics = bucket._atomics
+        assert atomics is not None
+        handle, self._handle = self._handle, None
+        if handle is None:
+            raise RuntimeError("this compare-and-swap handle was already used")
+        try:
+            atomics.swap(handle, value)
+        except bucket._err as err:
+            payload = getattr(err, "value", err)
+            inner = getattr(payload, "value", None)
+            if type(payload).__name__.endswith("CasFailed"):
+                exit_ = getattr(inner, "__exit__", None)
+                if exit_ is not None:  # the fresh handle the host returned: not needed
+                    exit_(None, None, None)
+                return False
+            raise from_wit_error(inner if inner is not None else payload, bucket.name) from None
+        return True
+
+    def close(self) -> None:
+        handle, self._handle = self._handle, None
+        exit_ = getattr(handle, "__exit__", None)
         if exit_ is not None:
             exit_(None, None, None)
 
@@ -150,4 +248,4 @@ def _entry_value(entry: Any) -> Optional[bytes]:
     return value
 
 
-__all__ = ["RawBucket", "WitBucket", "KvError"]
+__all__ = ["CasBucket", "CasHandle", "RawBucket", "WitBucket", "KvError", "has_cas"]

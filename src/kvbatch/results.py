@@ -161,6 +161,25 @@ class ExistsResult(BatchResult, Mapping[str, bool]):
         return tuple(k for k in self.order if self.exists.get(k))
 
 
+@dataclass(frozen=True, kw_only=True)
+class CopyResult(BatchResult):
+    """`copy_many`'s result, keyed by **source**: a source `succeeded` when its destination now
+    holds its value (or, with `missing_ok`, when it had no value and nothing was copied: those
+    sources are also listed in `missing`); `pairs` maps each source to its destination."""
+
+    pairs: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    missing: Tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "pairs", _frozen_map(self.pairs))
+        object.__setattr__(self, "missing", tuple(self.missing))
+
+    def destination(self, source: str) -> str:
+        """Where `source` was to be copied; `KeyError` if it was not given."""
+        return self.pairs[source]
+
+
 _SUCCEEDED: Tuple[Status, Optional[KvError]] = ("succeeded", None)
 
 
@@ -201,4 +220,4 @@ def _build(cls: type[BatchResult], order: Mapping[str, None], latest: Mapping[st
                order=tuple(order), operation=operation, stats=stats)
 
 
-__all__ = ["STATUSES", "BatchResult", "ExistsResult", "GetResult", "Status", "combine"]
+__all__ = ["STATUSES", "BatchResult", "CopyResult", "ExistsResult", "GetResult", "Status", "combine"]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Callable, NamedTuple
+from typing import TYPE_CHECKING, Callable, NamedTuple
+
+if TYPE_CHECKING:
+    from .errors import KvError
 
 
 @dataclass
@@ -53,4 +56,8 @@ class Progress(NamedTuple):
 
 ProgressCallback = Callable[[Progress], None]
 
-__all__ = ["Progress", "ProgressCallback", "Stats"]
+ErrorCallback = Callable[[str, int, "KvError"], None]
+"""`on_error(key, index, error)`: called once for each key that ends `failed` or `unknown`, in
+input order, as soon as its outcome is final; `index` is the key's (first) position in the input."""
+
+__all__ = ["ErrorCallback", "Progress", "ProgressCallback", "Stats"]

@@ -4,7 +4,8 @@
     faulty = FaultyBucket(store).fail("set_many", after=2)   # 1st set-many writes 2 items, then errs
     faulty.fail("set", key="k3", times=None)                 # every single set of k3 errs, unapplied
     faulty.fail("set", key="k4", in_doubt=True)              # k4's next set is applied, then errs
-    result = kvbatch.Bucket(faulty).set_many(items)
+    faulty.before("swap", lambda: store.set("k5", b"theirs"), key="k5")  # a racing writer between
+    result = kvbatch.Bucket(faulty).set_many(items)          # the check (cas) and the write (swap)
     assert store.data == {...}
 
 Both are ordinary `RawBucket`s, stdlib only: usable on CPython and inside components
@@ -14,25 +15,56 @@ Both are ordinary `RawBucket`s, stdlib only: usable on CPython and inside compon
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .errors import KvError, StoreError
-from .raw import RawBucket
+from .raw import CasHandle, RawBucket, has_cas
 
-OPS = ("get", "set", "delete", "exists", "get_many", "set_many", "delete_many")
+OPS = ("get", "set", "delete", "exists", "get_many", "set_many", "delete_many", "cas", "swap")
+"""What a fault or a `before` hook can name: the `RawBucket` calls, `cas` (beginning a
+compare-and-swap: `cas.new`) and `swap` (finishing one)."""
 MANY_OPS = ("get_many", "set_many", "delete_many")
+
+
+class MemoryCas:
+    """A compare-and-swap on a `MemoryBucket` key: `swap` writes only if the key still holds
+    the value `current()` saw (absent included)."""
+
+    def __init__(self, bucket: "MemoryBucket", key: str) -> None:
+        self.bucket = bucket
+        self.key = key
+        self.seen = bucket.data.get(key)
+        self.used = False
+
+    def current(self) -> Optional[bytes]:
+        return self.seen
+
+    def swap(self, value: bytes) -> bool:
+        if self.used:
+            raise RuntimeError("this compare-and-swap handle was already used")
+        self.used = True
+        self.bucket._log("swap", self.key)
+        if self.bucket.data.get(self.key) != self.seen:
+            return False
+        self.bucket.data[self.key] = bytes(value)
+        return True
+
+    def close(self) -> None:
+        self.used = True
 
 
 class MemoryBucket:
     """A `RawBucket` on a dict, with DESIGN.md's batch semantics (`set_many`: each key's
-    last value, in order; `delete_many`: missing keys skipped). `calls` logs each call as
-    `(op, keys)`."""
+    last value, in order; `delete_many`: missing keys skipped), and compare-and-swap
+    (`cas`, as `wasi:keyvalue/atomics@0.2.0-draft2` offers it) unless `cas=False`.
+    `calls` logs each call as `(op, keys)`."""
 
     def __init__(self, data: Optional[Mapping[str, bytes]] = None, *, name: str = "memory",
-                 native_batch: bool = True) -> None:
+                 native_batch: bool = True, cas: bool = True) -> None:
         self.data: Dict[str, bytes] = dict(data or {})
         self.name = name
         self.has_native_batch = native_batch
+        self.has_cas = cas
         self.calls: List[Tuple[str, Tuple[str, ...]]] = []
 
     def _log(self, op: str, *keys: str) -> None:
@@ -72,6 +104,12 @@ class MemoryBucket:
         for key in keys:
             self.data.pop(key, None)
 
+    def cas(self, key: str) -> MemoryCas:
+        if not self.has_cas:
+            raise RuntimeError("this MemoryBucket was made with cas=False")
+        self._log("cas", key)
+        return MemoryCas(self, key)
+
 
 @dataclass
 class Fault:
@@ -85,7 +123,10 @@ class Fault:
     * by default nothing is applied, except for a `*_many` call that names `key`: the
       items before the key's first position are applied (as a host that stops there would);
     * `after=k` (a `*_many` call): the first `k` items are applied;
-    * `in_doubt=True`: the whole call is applied, and the error is raised anyway.
+    * `in_doubt=True`: the whole call is applied, and the error is raised anyway (for `swap`:
+      the swap is attempted, succeeding only if the key is unchanged, and the error raised).
+
+    A `cas` fault fails the check (no handle is made); a `swap` fault fails the write.
     """
 
     op: str
@@ -104,6 +145,49 @@ class Fault:
             raise ValueError(f"after= applies to {', '.join(MANY_OPS)}, not {self.op!r}")
 
 
+@dataclass
+class Hook:
+    """An action run just before a matching call reaches the inner bucket (the call then goes
+    on as usual): another writer acting between two of the library's calls. Matches as a
+    `Fault` does (`op` or `"*"`, `call`, `key`, `times`)."""
+
+    op: str
+    action: Callable[[], object]
+    call: Optional[int] = None
+    key: Optional[str] = None
+    times: Optional[int] = 1
+    fired: int = 0
+
+    def __post_init__(self) -> None:
+        if self.op != "*" and self.op not in OPS:
+            raise ValueError(f"unknown op {self.op!r}; expected one of {', '.join(OPS)} or '*'")
+
+
+class FaultyCas:
+    """A compare-and-swap begun through a `FaultyBucket`: `swap` goes through its faults and hooks."""
+
+    def __init__(self, bucket: "FaultyBucket", key: str, inner: CasHandle) -> None:
+        self.bucket = bucket
+        self.key = key
+        self.inner = inner
+
+    def current(self) -> Optional[bytes]:
+        return self.inner.current()
+
+    def swap(self, value: bytes) -> bool:
+        fault = self.bucket._match("swap", [self.key])
+        if fault is not None:
+            if fault.in_doubt:
+                self.inner.swap(value)
+            else:
+                self.inner.close()
+            raise fault.error
+        return self.inner.swap(value)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 class FaultyBucket:
     """Wraps a `RawBucket` and injects `Fault`s at given calls, keys and positions.
 
@@ -114,7 +198,9 @@ class FaultyBucket:
         self.inner = inner
         self.name = inner.name
         self.has_native_batch = inner.has_native_batch
+        self.has_cas = has_cas(inner)
         self.faults: List[Fault] = list(faults)
+        self.hooks: List[Hook] = []
         self.counts: Dict[str, int] = {op: 0 for op in OPS}
         self.log: List[Tuple[str, int, Tuple[str, ...], Optional[Fault]]] = []
 
@@ -125,6 +211,14 @@ class FaultyBucket:
                                  call, key, after, in_doubt, times))
         return self
 
+    def before(self, op: str, action: Callable[[], object], *, call: Optional[int] = None, key: Optional[str] = None,
+               times: Optional[int] = 1) -> "FaultyBucket":
+        """Runs `action()` just before a matching call reaches the inner bucket (see `Hook`):
+        e.g. `before("swap", lambda: store.set("k", b"theirs"), key="k")` makes another writer
+        win the race between a compare-and-swap's check and its write. Returns `self`."""
+        self.hooks.append(Hook(op, action, call, key, times))
+        return self
+
     @property
     def fired(self) -> int:
         """How many faults have fired so far."""
@@ -133,6 +227,13 @@ class FaultyBucket:
     def _match(self, op: str, keys: Sequence[str]) -> Optional[Fault]:
         self.counts[op] += 1
         number = self.counts[op]
+        for hook in self.hooks:
+            if hook.op not in ("*", op) or (hook.times is not None and hook.fired >= hook.times):
+                continue
+            if (hook.call is not None and hook.call != number) or (hook.key is not None and hook.key not in keys):
+                continue
+            hook.fired += 1
+            hook.action()
         for fault in self.faults:
             if fault.op not in ("*", op):
                 continue
@@ -210,10 +311,18 @@ class FaultyBucket:
             raise fault.error
         self.inner.delete_many(keys)
 
+    def cas(self, key: str) -> FaultyCas:
+        if not self.has_cas:
+            raise RuntimeError(f"the bucket under this FaultyBucket has no compare-and-swap")
+        fault = self._match("cas", [key])
+        if fault is not None:
+            raise fault.error
+        return FaultyCas(self, key, self.inner.cas(key))  # type: ignore[attr-defined]
+
     def close(self) -> None:
         close = getattr(self.inner, "close", None)
         if callable(close):
             close()
 
 
-__all__ = ["Fault", "FaultyBucket", "MemoryBucket"]
+__all__ = ["Fault", "FaultyBucket", "FaultyCas", "Hook", "MemoryBucket", "MemoryCas"]

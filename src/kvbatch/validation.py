@@ -77,9 +77,10 @@ def check_count(count: int, max_keys: int, what: str) -> None:
             None, max_keys)
 
 
-def check_keys(keys: Iterable[str], *, max_key_bytes: int = MAX_KEY_BYTES, max_keys: int = MAX_KEYS_PER_CALL) -> list[str]:
+def check_keys(keys: Iterable[str], *, max_key_bytes: int = MAX_KEY_BYTES, max_keys: int = MAX_KEYS_PER_CALL,
+               start: int = 0) -> list[str]:
     """All of `keys`, checked, in order (duplicates kept). A lone `str` is rejected: it
-    would otherwise be read as its characters."""
+    would otherwise be read as its characters. Errors name positions counted from `start`."""
     if isinstance(keys, (str, bytes)):
         raise ValidationError(f"keys must be an iterable of str, not a single {type(keys).__name__} ({keys!r})")
     checked = list(keys)
@@ -88,7 +89,7 @@ def check_keys(keys: Iterable[str], *, max_key_bytes: int = MAX_KEY_BYTES, max_k
         # The common case without a call per key: a short ASCII str.
         if type(key) is str and key and key.isascii() and len(key) <= max_key_bytes:
             continue
-        check_key(key, max_key_bytes=max_key_bytes, index=i)
+        check_key(key, max_key_bytes=max_key_bytes, index=start + i)
     return checked
 
 
@@ -110,8 +111,10 @@ def _pair(pair: object, index: int) -> Tuple[object, object]:
 
 
 def check_items(items: Items, *, max_key_bytes: int = MAX_KEY_BYTES,
-                max_value_bytes: int = MAX_VALUE_BYTES, max_keys: int = MAX_KEYS_PER_CALL) -> list[Tuple[str, bytes]]:
-    """All `(key, value)` pairs of `items`, checked, in order (duplicates kept)."""
+                max_value_bytes: int = MAX_VALUE_BYTES, max_keys: int = MAX_KEYS_PER_CALL,
+                start: int = 0) -> list[Tuple[str, bytes]]:
+    """All `(key, value)` pairs of `items`, checked, in order (duplicates kept). Errors name
+    positions counted from `start`."""
     if isinstance(items, (Mapping, list)):
         check_count(len(items), max_keys, "items")
     checked: list[Tuple[str, bytes]] = []
@@ -119,17 +122,60 @@ def check_items(items: Items, *, max_key_bytes: int = MAX_KEY_BYTES,
     source = items.items() if isinstance(items, Mapping) else (items if type(items) is list else iter_items(items))
     for i, pair in enumerate(source):
         if type(pair) is not tuple or len(pair) != 2:  # a list given as items may hold anything
-            pair = _pair(pair, i)
+            pair = _pair(pair, start + i)
         key, value = pair
         # The common case without a call per item: a short ASCII str key and a bytes value.
         if (type(key) is str and key and key.isascii() and len(key) <= max_key_bytes
                 and type(value) is bytes and len(value) <= max_value_bytes):
             append(pair)
             continue
-        k = check_key(key, max_key_bytes=max_key_bytes, index=i)
-        append((k, check_value(k, value, max_value_bytes=max_value_bytes, index=i)))
+        k = check_key(key, max_key_bytes=max_key_bytes, index=start + i)
+        append((k, check_value(k, value, max_value_bytes=max_value_bytes, index=start + i)))
     check_count(len(checked), max_keys, "items")
     return checked
 
 
-__all__ = ["Items", "check_count", "check_items", "check_key", "check_keys", "check_value", "iter_items"]
+Pairs = Union[Mapping[str, str], Iterable[Tuple[str, str]]]
+"""What `copy_many` accepts: a mapping source → destination, or `(source, destination)` pairs."""
+
+
+def check_pairs(pairs: Pairs, *, max_key_bytes: int = MAX_KEY_BYTES, max_destination_bytes: int = MAX_KEY_BYTES,
+                max_keys: int = MAX_KEYS_PER_CALL, same_bucket: bool = True) -> list[Tuple[str, str]]:
+    """All `(source, destination)` pairs of `pairs`, checked, in order.
+
+    Outcomes are keyed by source, so a source may appear once; a destination may appear once
+    (two sources into one key would leave one of them reported `succeeded` without its value);
+    and within one bucket (`same_bucket`) no key may be both a source and a destination (the
+    result would depend on the order the store applies them in).
+    """
+    if isinstance(pairs, (str, bytes)):
+        raise ValidationError(f"pairs must be a mapping or (source, destination) pairs, not {type(pairs).__name__}")
+    source = pairs.items() if isinstance(pairs, Mapping) else pairs
+    checked: list[Tuple[str, str]] = []
+    sources: dict[str, int] = {}
+    destinations: dict[str, int] = {}
+    for i, pair in enumerate(source):
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+            raise ValidationError(f"item {i}: {pair!r} is not a (source, destination) pair", None, None, i)
+        src = check_key(pair[0], max_key_bytes=max_key_bytes, index=i)
+        dst = check_key(pair[1], max_key_bytes=max_destination_bytes, index=i)
+        if src in sources:
+            raise ValidationError(f"item {i}: source {_shown(src)} is named twice (items {sources[src]} and {i}); "
+                                  "outcomes are keyed by source, so copy each source once per call", src, None, i)
+        if dst in destinations:
+            raise ValidationError(f"item {i}: destination {_shown(dst)} is named twice (items {destinations[dst]} and "
+                                  f"{i}); copy into each destination once per call", dst, None, i)
+        sources[src] = destinations[dst] = i
+        checked.append((src, dst))
+        check_count(len(checked), max_keys, "pairs")
+    if same_bucket:
+        for i, (src, dst) in enumerate(checked):
+            both = dst if dst in sources else (src if src in destinations else None)
+            if both is not None:
+                raise ValidationError(f"item {i}: key {_shown(both)} is both a source and a destination of this call; "
+                                      "within one bucket copy it in a separate call", both, None, i)
+    return checked
+
+
+__all__ = ["Items", "Pairs", "check_count", "check_items", "check_key", "check_keys", "check_pairs", "check_value",
+           "iter_items"]

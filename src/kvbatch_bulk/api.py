@@ -6,7 +6,8 @@ Endpoints (paths relative to where the component is mounted; every one needs
 | method | path | what it does |
 |---|---|---|
 | POST | `/stores/{store}/get-many` | `{"keys": [...], "encoding"?}` → values found, keys missing, keys failed |
-| POST | `/stores/{store}/set-many` | `{"items": [{"key", "value"}...] or {key: value}, "encoding"?}` → per-key outcomes |
+| POST | `/stores/{store}/set-many` | `{"items": [{"key", "value"}...] or {key: value}, "encoding"?, "only_if"?}` → per-key outcomes |
+| POST | `/stores/{store}/copy-many` | `{"pairs": [[src, dst]...], "overwrite"?, "to_store"?}` → per-key outcomes keyed by source |
 | POST | `/stores/{store}/delete-many` | `{"keys": [...]}` → per-key outcomes (missing keys count as deleted) |
 | GET | `/stores/{store}/keys?prefix=&cursor=&limit=` | one page of keys and the cursor of the next |
 | GET | `/stores/{store}/export?prefix=&cursor=&limit=&encoding=` | one page as NDJSON lines, next cursor in `kvbatch-next-cursor` |
@@ -16,7 +17,8 @@ Endpoints (paths relative to where the component is mounted; every one needs
 Statuses: 200 all succeeded; 207 some keys failed (the body names them and why); 400
 malformed request (the message names the problem); 401 no or wrong token; 403 store not
 granted to the component; 404 unknown endpoint or store; 405 wrong method; 413 a documented
-limit exceeded (the message names it); 500 internal error; 503 the store failed as a whole.
+limit exceeded (the message names it); 500 internal error; 501 the store cannot do what was
+asked race-free (no `cas` for `only_if` or a copy without overwrite); 503 the store failed as a whole.
 Clients get a reason string, never a stack trace or a store's own error text: those go to
 the log (the component's stderr, which Spin writes to its log files).
 """
@@ -27,7 +29,7 @@ import sys
 import traceback
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from kvbatch.errors import AccessDenied, KvError, NoSuchStore, StoreError, ValidationError
+from kvbatch.errors import AccessDenied, KeyExists, KeyNotFound, KvError, NoSuchStore, StoreError, Unsupported, ValidationError
 
 from . import codec
 from .auth import authenticate, check_configured_token
@@ -55,6 +57,10 @@ def reason(err: KvError) -> str:
         return "no such store"
     if isinstance(err, ValidationError):
         return str(err)
+    if isinstance(err, KeyExists):
+        return f"key {err.key!r} already holds a value"
+    if isinstance(err, KeyNotFound):
+        return f"key {err.key!r} holds no value"
     if isinstance(err, StoreError):
         return STORE_FAILED
     return "key-value error"
@@ -82,6 +88,7 @@ class BulkApi:
             "get-many": ("POST", self._get_many),
             "set-many": ("POST", self._set_many),
             "delete-many": ("POST", self._delete_many),
+            "copy-many": ("POST", self._copy_many),
             "keys": ("GET", self._keys),
             "export": ("GET", self._export),
             "import": ("POST", self._import),
@@ -140,6 +147,9 @@ class BulkApi:
             return HttpError(404, f"no such store {store!r}")
         if isinstance(err, ValidationError):
             return HttpError(400, str(err))
+        if isinstance(err, Unsupported):
+            return HttpError(501, f"store {store!r} offers no compare-and-swap (wasi:keyvalue/atomics cas), which "
+                                  "only_if and copy-many without overwrite need to be race-free")
         self._log(f"kvbatch: store {store!r}: {err}")
         return HttpError(503, STORE_FAILED, {"retry-after": "1"})
 
@@ -179,10 +189,28 @@ class BulkApi:
 
     def _set_many(self, request: Request, store: OpenStore) -> Response:
         self._no_query(request, ())
-        document = codec.parse_json_object(request.body, ("items", "encoding"), self.limits.max_json_depth)
+        document = codec.parse_json_object(request.body, ("items", "encoding", "only_if"), self.limits.max_json_depth)
         encoding = codec.parse_encoding(document.get("encoding"))
+        only_if = codec.parse_only_if(document.get("only_if"))
         items = codec.parse_items(document, encoding, self.limits.max_batch_keys)
-        return self._outcomes(store.name, store.bucket.set_many(items))
+        return self._outcomes(store.name, store.bucket.set_many(items, only_if=only_if))
+
+    def _copy_many(self, request: Request, store: OpenStore) -> Response:
+        self._no_query(request, ())
+        document = codec.parse_json_object(request.body, ("pairs", "overwrite", "to_store"), self.limits.max_json_depth)
+        pairs = codec.parse_pairs(document, self.limits.max_batch_keys)
+        overwrite = codec.parse_flag(document, "overwrite")
+        name = None if document.get("to_store") is None else codec.parse_store_name(document["to_store"], "'to_store'")
+        if name is None or name == store.name:  # within one store: its own rules on sources and destinations
+            return self._outcomes(store.name, store.bucket.copy_many(pairs, overwrite=overwrite))
+        target = self._open(name)
+        try:
+            result = store.bucket.copy_many(pairs, overwrite=overwrite, to=target.bucket)
+        except KvError as err:
+            raise self._store_error(name if isinstance(err, Unsupported) else store.name, err) from None
+        finally:
+            target.close()
+        return self._outcomes(store.name, result, {"to_store": name})
 
     def _delete_many(self, request: Request, store: OpenStore) -> Response:
         self._no_query(request, ())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Literal, Mapping, Optional, Sequence, Tuple
 
 from kvbatch.limits import MAX_KEY_BYTES, MAX_VALUE_BYTES
 
@@ -136,6 +136,49 @@ def parse_items(document: Mapping[str, Any], encoding: str, max_keys: int) -> Li
     if len(pairs) > max_keys:
         raise HttpError(413, f"{len(pairs)} items in one request; the limit is {max_keys}")
     return [(check_key(key, f"{where}.key"), decode_value(value, encoding, f"{where}.value")) for key, value, where in pairs]
+
+
+def parse_only_if(value: Any) -> Optional[Literal["absent", "present"]]:
+    """`set-many`'s `only_if`: `"absent"`, `"present"` or `null` (the default: write unconditionally)."""
+    if value is None:
+        return None
+    if value == "absent":
+        return "absent"
+    if value == "present":
+        return "present"
+    raise HttpError(400, f"only_if must be one of \"absent\", \"present\" or null, got {_show(value)}")
+
+
+def parse_flag(document: Mapping[str, Any], name: str, default: bool = False) -> bool:
+    """A boolean field (JSON `true`/`false`); absent means `default`."""
+    value = document.get(name, default)
+    if not isinstance(value, bool):
+        raise HttpError(400, f"{name!r} must be true or false, got {_show(value)}")
+    return value
+
+
+def parse_pairs(document: Mapping[str, Any], max_pairs: int) -> List[Tuple[str, str]]:
+    """The `pairs` field: a non-empty list of at most `max_pairs` `[source, destination]` key pairs."""
+    if "pairs" not in document:
+        raise HttpError(400, "missing field 'pairs': a list of [source, destination] key pairs is expected")
+    pairs = document["pairs"]
+    if not isinstance(pairs, list):
+        raise HttpError(400, f"'pairs' must be a list of [source, destination] pairs, got {_kind(pairs)}")
+    if len(pairs) > max_pairs:
+        raise HttpError(413, f"{len(pairs)} pairs in one request; the limit is {max_pairs}")
+    checked: List[Tuple[str, str]] = []
+    for i, pair in enumerate(pairs):
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise HttpError(400, f"pairs[{i}] must be a list of two keys [source, destination], got {_kind(pair)}")
+        checked.append((check_key(pair[0], f"pairs[{i}][0]"), check_key(pair[1], f"pairs[{i}][1]")))
+    return checked
+
+
+def parse_store_name(value: Any, where: str) -> str:
+    """A store name given in a body field: a non-empty string."""
+    if not isinstance(value, str) or not value:
+        raise HttpError(400, f"{where} must be a store name (a non-empty string), got {_show(value)}")
+    return value
 
 
 def _item_pair(item: Any, where: str) -> Tuple[Any, Any, str]:

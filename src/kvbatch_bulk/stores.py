@@ -60,20 +60,23 @@ class WitStores:
 
     `store_module` is the binding of `wasi:keyvalue/store`, `batch_module` that of
     `wasi:keyvalue/batch` (or `None` to use per-key calls), `err_type` the bindings' `Err`;
-    `retry` is the buckets' retry policy.
+    `retry` is the buckets' retry policy; `atomics_module` the binding of
+    `wasi:keyvalue/atomics` (its `cas` makes `copy-many` without overwrite and `set-many`
+    with `only_if` race-free; without it those requests are refused).
     """
 
     def __init__(self, store_module: ModuleType, batch_module: Optional[ModuleType], err_type: Type[BaseException],
-                 retry: RetryPolicy = REQUEST_RETRY) -> None:
+                 retry: RetryPolicy = REQUEST_RETRY, atomics_module: Optional[ModuleType] = None) -> None:
         self._store = store_module
         self._batch = batch_module
         self._err = err_type
         self._retry = retry
+        self._atomics = atomics_module
 
     def open(self, name: str) -> OpenStore:
         try:
             handle = self._store.open(name)
         except self._err as err:
             raise from_wit_error(getattr(err, "value", err), name) from None
-        raw = WitBucket(handle, name, self._batch, self._err)
+        raw = WitBucket(handle, name, self._batch, self._err, self._atomics)
         return OpenStore(name, kvbatch.Bucket(raw, retry=self._retry), WitLister(handle, name, self._err), raw.close)

@@ -18,7 +18,7 @@ from typing import Any, Dict
 
 from componentize_py_types import Err
 from wit_world import exports
-from wit_world.imports import batch, environment, store
+from wit_world.imports import atomics, batch, environment, store
 
 from kvbatch_bulk import BulkApi, Request, WitStores
 
@@ -42,7 +42,7 @@ class Run(exports.Run):  # type: ignore[misc]
         if not args:
             print("usage: bulk_driver TOKEN REQUEST_JSON...")
             raise SystemExit(2)
-        api = BulkApi(WitStores(store, batch, Err), args[0])
+        api = BulkApi(WitStores(store, batch, Err, atomics_module=atomics), args[0])
         for raw in args[1:]:
             write_line(json.dumps(answer(api, json.loads(raw))))
 

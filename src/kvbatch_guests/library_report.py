@@ -13,7 +13,13 @@ store is named ""). SCENARIO:
 * `self-faults`: the library runs over a `kvbatch.testing.FaultyBucket` wrapped around the
   real bucket, with faults mid-batch (an opaque `set-many` error after two items, a key that
   never takes a write, in-doubt writes, one of them unreadable afterwards), so the same
-  check runs under a host that cannot inject faults (the wasmtime CLI).
+  check runs under a host that cannot inject faults (the wasmtime CLI);
+* `verbs [OTHER_STORE]`: the newer verbs on the host's real store: conditional writes
+  (`only_if`) with a writer racing between the host's `cas` and `swap` and faults on both,
+  `copy_many` (keep and overwrite, an opaque error mid-batch, into OTHER_STORE when given),
+  `iter_set_many`/`iter_get_many`, the builder's `insert`/`update`, and `on_error`. Where the
+  world has no `cas` (keyvalue draft) the conditional verbs must be refused with `Unsupported`.
+  It checks each outcome against the store and ends with a `verbs check:` line.
 
 After the batch the guest reads every key back through the plain bucket and checks the
 report against the store (DESIGN.md: `succeeded` holds the new value, `failed` and
@@ -33,7 +39,7 @@ from kvbatch.raw import RawBucket, WitBucket
 
 RECORDS = 12
 CHUNK = 4
-SCENARIOS = ("plain", "self-faults")
+SCENARIOS = ("plain", "self-faults", "verbs")
 
 
 def record_key(i: int) -> str:
@@ -127,6 +133,103 @@ def report(store_name: str, scenario: str, say: Callable[[str], None]) -> bool:
 
 
 
+def verbs(store_name: str, other: Optional[str], say: Callable[[str], None]) -> bool:
+    """The `verbs` scenario; returns whether every outcome matched the store."""
+    plain = WitBucket.open(store_name)
+    retry = kvbatch.RetryPolicy(attempts=2, base_delay=0.0, jitter=0.0)
+    bucket = kvbatch.Bucket(plain, chunk_size=CHUNK, retry=retry)
+    mode = "wasi:keyvalue/batch" if bucket.has_native_batch else "per-key store calls"
+    say(f'kvbatch verbs on store "{store_name}" ({mode}, {"cas" if plain.has_cas else "no cas"})')
+    wrong: List[str] = []
+    errors: List[str] = []
+
+    def on_error(key: str, index: int, error: kvbatch.KvError) -> None:
+        errors.append(f"{index}:{key}:{type(error).__name__}")
+
+    def expect(what: str, ok: bool) -> None:
+        if not ok:
+            wrong.append(what)
+
+    def shown(result: kvbatch.BatchResult) -> str:
+        return " ".join(f"{k}={s}" + (f"({type(result.error(k)).__name__})" if result.error(k) else "")
+                        for k, s in result.outcomes().items())
+
+    bucket.set_many({"v:old:0": b"old", "v:old:1": b"old", "v:src:0": b"s0", "v:src:1": b"s1", "v:src:2": b"s2",
+                     "v:taken": b"old"}).raise_for_failures()
+
+    # Conditional writes through the host's cas, a writer racing between check and swap, faults on both.
+    faulty = kvbatch.testing.FaultyBucket(plain)
+    faulty.before("swap", lambda: plain.set("v:race", b"theirs"), key="v:race")
+    faulty.fail("swap", key="v:doubt", in_doubt=True)
+    faulty.fail("cas", key="v:flaky")
+    inserts = {"v:new:0": b"mine", "v:old:0": b"mine", "v:race": b"mine", "v:doubt": b"mine", "v:flaky": b"mine"}
+    try:
+        inserted = kvbatch.Bucket(faulty, chunk_size=CHUNK, retry=retry).set_many(inserts, only_if="absent",
+                                                                                on_error=on_error)
+    except kvbatch.Unsupported as err:
+        say(f"set_many only_if=absent: refused: Unsupported: {err}")
+        expect("refusal without cas", not plain.has_cas)
+    else:
+        say(f"set_many only_if=absent: {shown(inserted)}")
+        for key, status in inserted.outcomes().items():
+            expect(key, (plain.get(key) == inserts[key]) == (status == "succeeded"))
+        expect("v:race kept", plain.get("v:race") == b"theirs" and inserted.outcome("v:race") == "failed")
+        try:
+            updated = bucket.set_many({"v:old:1": b"upd", "v:missing": b"upd"}, only_if="present", on_error=on_error)
+        except kvbatch.Unsupported:
+            expect("update refused", False)
+        else:
+            say(f"set_many only_if=present: {shown(updated)}")
+            expect("v:old:1", plain.get("v:old:1") == b"upd" and plain.get("v:missing") is None)
+
+    copies = [("v:src:0", "v:dst:0"), ("v:src:1", "v:taken"), ("v:nosrc", "v:dst:9")]
+    try:
+        copied = bucket.copy_many(copies, on_error=on_error)
+    except kvbatch.Unsupported as err:
+        say(f"copy_many: refused: Unsupported: {err}")
+        expect("copy refusal without cas", not plain.has_cas)
+    else:
+        say(f"copy_many: {shown(copied)}")
+        for src, dst in copies:
+            value = plain.get(src)
+            expect(dst, (value is not None and plain.get(dst) == value) == (copied.outcome(src) == "succeeded"))
+        expect("v:taken kept", plain.get("v:taken") == b"old")
+
+    opaque = kvbatch.testing.FaultyBucket(plain).fail("set_many", after=1)
+    opaque.fail("set", key="v:ow:1", times=None)
+    pairs = [("v:src:0", "v:ow:0"), ("v:src:1", "v:ow:1"), ("v:src:2", "v:ow:2")]
+    over = kvbatch.Bucket(opaque, chunk_size=CHUNK, retry=retry).copy_many(pairs, overwrite=True, on_error=on_error)
+    say(f"copy_many overwrite=True, opaque error after 1: {shown(over)}")
+    for src, dst in pairs:
+        expect(dst, (plain.get(dst) == plain.get(src)) == (over.outcome(src) == "succeeded"))
+    if other:
+        target = kvbatch.Bucket(WitBucket.open(other))
+        across = bucket.copy_many([("v:src:0", "v:src:0"), ("v:src:1", "v:src:1")], to=target, overwrite=True)
+        say(f"copy_many to {other!r}: {shown(across)}")
+        expect("across", target.get("v:src:0") == b"s0" and target.get("v:src:1") == b"s1")
+
+    written = list(bucket.iter_set_many(((f"v:s:{i:02d}", b"%d" % i) for i in range(10)), chunk_size=CHUNK))
+    say(f"iter_set_many: chunks of {[r.total for r in written]}, {sum(len(r.succeeded) for r in written)} succeeded")
+    stream = bucket.iter_get_many((f"v:s:{i:02d}" for i in range(10)), chunk_size=CHUNK)
+    first = next(stream)
+    stream.close()
+    say(f"iter_get_many: first chunk {sorted(first.values)}, then closed")
+    expect("iter", all(plain.get(f"v:s:{i:02d}") == b"%d" % i for i in range(10)) and len(first.values) == CHUNK)
+
+    try:
+        ops = (bucket.builder().insert("v:b", b"1").update("v:b", b"2").insert("v:b", b"3").update("v:nob", b"4")
+               .execute(on_error=on_error))
+    except kvbatch.Unsupported as err:
+        say(f"builder: refused: Unsupported: {err}")
+        expect("builder refusal without cas", not plain.has_cas)
+    else:
+        say("builder: " + " | ".join(f"{r.index} {r.op} {r.key} {r.status}" for r in ops))
+        expect("builder", plain.get("v:b") == b"2" and plain.get("v:nob") is None)
+    say(f"on_error: {' '.join(errors)}")
+    say(f"verbs check: {'all outcomes agree with the store' if not wrong else 'DISAGREE: ' + ', '.join(wrong)}")
+    return not wrong
+
+
 class Run(exports.Run):
     """`wasi:cli/run`: prints the report; exits 1 if the report and the store disagree."""
 
@@ -138,7 +241,10 @@ class Run(exports.Run):
             print(f"unknown scenario {scenario!r}; expected one of {', '.join(SCENARIOS)}")
             raise SystemExit(2)
         try:
-            agreed = report(store_name, scenario, print)
+            if scenario == "verbs":
+                agreed = verbs(store_name, args[2] if len(args) > 2 else None, print)
+            else:
+                agreed = report(store_name, scenario, print)
         except kvbatch.KvError as err:
             print(f"library report failed: {type(err).__name__}: {err}")
             raise SystemExit(1)
