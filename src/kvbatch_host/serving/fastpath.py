@@ -313,7 +313,10 @@ class StringConv(Conv):
         if raw[0 : n * VAL_SIZE : VAL_SIZE] != _kinds(_STRING, n):
             raise KindMismatch("list<string>")
         words = memoryview(raw).cast("Q")
-        return [_string_at(data, size).decode("utf-8") if size else "" for size, data in zip(words[1::4], words[2::4])]
+        base = _SPACE_BASE
+        mem = _MEM
+        return [mem[data - base:data - base + size].tobytes().decode("utf-8") if size else ""
+                for size, data in zip(words[1::4], words[2::4])]
 
     def fill(self, store: Any, value: Any, buf: bytearray, off: int, addr: int) -> None:
         if not isinstance(value, str):
@@ -664,17 +667,8 @@ def _read_vectors(kind_words: "np.ndarray[Any, Any]", sizes: "np.ndarray[Any, An
 
 
 class StringListConv(ListConv):
-    """`list<string>`."""
-
-    def lift(self, raw: Raw, off: int, addr: int) -> Any:
-        if raw[off] != _LIST:
-            raise KindMismatch("list")
-        size, data = _QQ.unpack_from(raw, off + 8)
-        if size < VECTOR_MIN:
-            return super().lift(raw, off, addr)
-        words = _element_words(_string_at(data, size * VAL_SIZE), size, _STRING, "list<string>")
-        lengths = words[:, 1].astype(np.int64)
-        return _decode_all(_gather(words[:, 2], lengths, 1), lengths)
+    """`list<string>`: lifted element by element straight from memory (`_MEM`), which is as fast
+    as gathering with numpy at 20,000 keys and needs no import; lowered in one arena when long."""
 
     def fill(self, store: Any, value: Any, buf: bytearray, off: int, addr: int) -> None:
         if not isinstance(value, list) or len(value) < VECTOR_MIN:
