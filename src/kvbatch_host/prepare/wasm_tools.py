@@ -34,6 +34,10 @@ class World:
 
     imports: Tuple[str, ...]
     exports: Tuple[str, ...]
+    get_many: Tuple[Tuple[str, str], ...] = ()
+    """For each `wasi:keyvalue` version the component names, the result type of its `batch.get-many`
+    as WIT text (`("0.2.0-draft2", "result<list<tuple<string, option<list<u8>>>>, error>")`): one
+    package name has been published with two incompatible shapes."""
 
     def imported(self, prefix: str) -> List[str]:
         return [name for name in self.imports if name.startswith(prefix)]
@@ -84,18 +88,24 @@ def world(component: str | os.PathLike[str]) -> World:
         raise WasmToolsError(f"{component} is not a WebAssembly component ({err})") from None
     imports: List[str] = []
     exports: List[str] = []
+    get_many: List[Tuple[str, str]] = []
     in_world = False
+    keyvalue: str | None = None
     for line in text.splitlines():
         if line.startswith("world "):
             in_world = True
+        elif line.startswith("package "):
+            keyvalue = line.split()[1].partition("@")[2] if line.startswith("package wasi:keyvalue@") else None
+        elif keyvalue is not None and line.strip().startswith("get-many: func(") and "->" in line:
+            get_many.append((keyvalue, line.rsplit("->", 1)[1].strip().rstrip(";")))
         elif in_world and line.startswith("}"):
-            break
+            in_world = False
         elif in_world and line.startswith("  ") and not line.startswith("   "):
             item = line.strip()
             for word, names in (("import ", imports), ("export ", exports)):
                 if item.startswith(word):
                     names.append(item[len(word):].rstrip(";").split(": ", 1)[0])  # `name: func(...)` for a function
-    found = World(tuple(imports), tuple(exports))
+    found = World(tuple(imports), tuple(exports), tuple(get_many))
     _worlds[key] = found
     return found
 
