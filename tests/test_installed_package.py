@@ -1,15 +1,19 @@
 """kvbatch installed as a user installs it, used from another directory (README, "Your own component").
 
 One sdist is built from this checkout (`python -m build --sdist`), one wheel is built from that sdist
-(what `pip install kvbatch-*.tar.gz` does) and installed into one fresh venv for the whole module;
-the user's commands run from temporary directories, with the venv not activated (its `bin/kvbatch`
-called by path) or activated (`bin/` first on PATH, `VIRTUAL_ENV` set). Components are built on first
-use into one per-user cache (`XDG_CACHE_HOME`) shared by the module's tests. Slow: a few minutes (pip's cache warm).
+(what `pip install kvbatch-*.tar.gz` does) and installed into one fresh venv for the whole module by
+the README's own install commands; the user's commands run from temporary directories, with the venv
+not activated (its `bin/kvbatch` called by path) or activated (`bin/` first on PATH, `VIRTUAL_ENV`
+set). Components are built on first use into one per-user cache (`XDG_CACHE_HOME`) shared by the
+module's tests. The last test runs the rest of the README's walk-through as written. Slow: a few
+minutes (pip's cache warm).
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -26,6 +30,28 @@ from test_user_component import APP
 pytestmark = pytest.mark.component
 
 FAULTED = ["a: succeeded", "b: failed", "c: succeeded"]
+
+WALKTHROUGH = re.compile(r"<!-- walkthrough:(sh|file)(?: (\S+))? -->\n```\w*\n(.*?)```", re.S)
+
+
+def walkthrough() -> list[tuple[str, str, str]]:
+    """The README's blocks marked `<!-- walkthrough:sh -->` or `<!-- walkthrough:file PATH -->`, in order:
+    (kind, path, text)."""
+    return [(kind, path, body) for kind, path, body in WALKTHROUGH.findall((builder.ROOT / "README.md").read_text())]
+
+
+def user_env(cache: Path) -> dict[str, str]:
+    """This process's environment as a user's shell has it: no venv active, kvbatch's build dirs not
+    overridden, this checkout's venv not on PATH, the per-user cache under `cache`."""
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "KVBATCH_BUILD_DIR", "KVBATCH_CACHE_DIR")}
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if Path(p) != Path(sys.executable).parent)
+    env["XDG_CACHE_HOME"] = str(cache)
+    return env
+
+
+def shell(script: str, cwd: Path, cache: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", "-c", "set -eo pipefail\n" + script], cwd=cwd, env=user_env(cache),
+                          capture_output=True, text=True)
 
 
 @dataclass(frozen=True)
@@ -51,17 +77,18 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(root / "dist"), str(sdist)],
                    check=True, capture_output=True)
     wheel = next((root / "dist").glob("kvbatch-*.whl"))
-    subprocess.run([sys.executable, "-m", "venv", str(root / "venv")], check=True)
-    subprocess.run([str(root / "venv" / "bin" / "pip"), "install", "-q", str(wheel)], check=True, capture_output=True)
+    shutil.copy(wheel, root)
+    kind, _, install = walkthrough()[0]  # python3.11 -m venv venv && source venv/bin/activate; pip install ...
+    assert kind == "sh" and f"pip install {wheel.name}" in install
+    proc = shell(install, root, root / "cache")
+    assert proc.returncode == 0, proc.stderr[-3000:]
     return Installed(sdist, wheel, root / "venv", root / "cache")
 
 
 def user(installed: Installed, cwd: Path, *argv: str, activated: bool = False) -> subprocess.CompletedProcess[str]:
     """`kvbatch ARGV` run from `cwd` by the installed venv, as a user's shell would (`activated`: after
     `source venv/bin/activate`)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "KVBATCH_BUILD_DIR", "KVBATCH_CACHE_DIR")}
-    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if Path(p) != Path(sys.executable).parent)
-    env["XDG_CACHE_HOME"] = str(installed.cache)
+    env = user_env(installed.cache)
     command = str(installed.bin / "kvbatch")
     if activated:
         env["VIRTUAL_ENV"] = str(installed.venv)
@@ -147,3 +174,29 @@ def test_with_the_venv_activated_a_user_guest_builds_and_runs(installed: Install
     ran = user(installed, user_dir, "run", "activated.wasm", "--store", "memory:", "--batch", "native",
                "--fault", "op=set,key=b,error=other:disk full", activated=True)
     assert (ran.returncode, ran.stdout.splitlines()) == (0, FAULTED), ran.stderr[-3000:]
+
+
+def test_the_readmes_walkthrough_runs_as_written(installed: Installed, tmp_path: Path) -> None:
+    """Every command of README's "Your own component" after the install (build, run under a fault, compose,
+    the wasmtime CLI, the pytest plugin), in a fresh directory with the venv activated; a command's
+    `# ...` lines are its standard output."""
+    script = [f"source {installed.venv}/bin/activate"]
+    expected: list[list[str]] = []
+    for kind, path, body in walkthrough()[1:]:
+        if kind == "file":
+            (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / path).write_text(body)
+            continue
+        for line in body.splitlines():
+            if line.startswith("# "):
+                expected[-1].append(line[2:])
+                continue
+            script += [f"echo '@@@ step {len(expected)}'", line]
+            expected.append([])
+    proc = shell("\n".join(script), tmp_path, installed.cache)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    outputs = re.split(r"^@@@ step \d+\n", proc.stdout, flags=re.M)[1:]
+    assert len(outputs) == len(expected) and sum(1 for want in expected if want) >= 6
+    for step, (out, want) in enumerate(zip(outputs, expected)):
+        if want:
+            assert out.splitlines() == want, f"step {step}: {script[2 * step + 2]}"
