@@ -1,10 +1,21 @@
 // A kvbatch guest written in JavaScript (componentize-js): wasi:keyvalue/batch with missing and
-// duplicate keys, and what each key holds afterwards, one observation per line.
+// duplicate keys, and what each key holds afterwards, one observation per line. It opens the store
+// named by its first argument (`default` without one; the wasmtime CLI's is "").
+//
+// Written for keyvalue draft2 (Spin's, the harness's); `kvbatch build js-guest-draft` builds the same
+// code for draft (the wasmtime CLI's) with only the version of the two imports below changed.
+import { getArguments } from 'wasi:cli/environment@0.2.6';
 import { open } from 'wasi:keyvalue/store@0.2.0-draft2';
 import { getMany, setMany, deleteMany } from 'wasi:keyvalue/batch@0.2.0-draft2';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+// One get-many entry as [key, value]: draft2 answers a missing key with [key, undefined], draft with
+// an undefined entry, which names no key.
+function entryOf(entry, key) {
+  return entry === undefined ? [key, undefined] : entry;
+}
 
 function shown(value) {
   return value === undefined ? 'none' : JSON.stringify(decoder.decode(value));
@@ -34,7 +45,8 @@ function attempt(label, call) {
 // is the value this program last wrote (`new`), what it held before (`old`) or something else.
 function observe(bucket, keys, before, wanted) {
   const entries = getMany(bucket, keys);
-  for (const [key, value] of entries) {
+  for (const [i, entry] of entries.entries()) {
+    const [key, value] = entryOf(entry, keys[i]);
     const now = value === undefined ? undefined : decoder.decode(value);
     const state = now === wanted[key] ? (wanted[key] === before[key] ? 'unchanged' : 'new') : now === before[key] ? 'old' : 'other';
     console.log(`  ${key}: ${shown(value)} (${state})`);
@@ -50,13 +62,15 @@ function writeAndObserve(bucket, label, pairs, before) {
 
 export const run = {
   run() {
-    const bucket = open('default');
+    const args = getArguments().slice(1);
+    const bucket = open(args.length > 0 ? args[0] : 'default');
 
     writeAndObserve(bucket, '[a=1 b=2 c=3 a=4]', [['a', '1'], ['b', '2'], ['c', '3'], ['a', '4']], {});
 
     const keys = ['a', 'missing', 'b', 'a', 'c'];
     const entries = attempt(`get-many [${keys.join(' ')}]`, () => getMany(bucket, keys)) || [];
-    entries.forEach(([key, value], i) => {
+    entries.forEach((entry, i) => {
+      const [key, value] = entryOf(entry, keys[i]);
       console.log(`  ${i} ${key}${key === keys[i] ? '' : ` (asked for ${keys[i]})`}: ${shown(value)}`);
     });
 

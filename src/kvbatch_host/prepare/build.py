@@ -149,14 +149,19 @@ JS_GUEST = SRC / "kvbatch_guests" / "js"
 
 def _componentize_js(target: Target, output: Path) -> List[str]:
     assert target.wit is not None
-    return node.componentize_js_command(JS_GUEST / "guest.js", target.wit, target.world, output)
+    source = JS_GUEST / "guest.js"
+    if target.world == "guest-draft":  # the same source with its keyvalue imports at draft
+        source = node.draft_variant(source, BUILD / "js-guest-draft" / "guest.js")
+    return node.componentize_js_command(source, target.wit, target.world, output)
 
 
 if (JS_GUEST / "guest.js").is_file():  # a checkout's example: the JavaScript sources are not in the wheel
-    TARGETS["js-guest"] = Target(
-        "js-guest", "guest", "guest.js", (JS_GUEST,), (JS_GUEST / "guest.js", JS_GUEST / "package-lock.json"),
-        BUILD / "js-guest.wasm", command=_componentize_js, suffixes=(".js", ".json"), unavailable=node.missing_tools,
-        description="a guest written in JavaScript (componentize-js, pinned by package-lock.json), keyvalue draft2")
+    for _name, _world, _what in (("js-guest", "guest", "keyvalue draft2 (harness, Spin)"),
+                                 ("js-guest-draft", "guest-draft", "keyvalue draft (wasmtime CLI)")):
+        TARGETS[_name] = Target(
+            _name, _world, "guest.js", (JS_GUEST,), (JS_GUEST / "guest.js", JS_GUEST / "package-lock.json"),
+            BUILD / f"{_name}.wasm", command=_componentize_js, suffixes=(".js", ".json"), unavailable=node.missing_tools,
+            description=f"a guest written in JavaScript (componentize-js, pinned by package-lock.json), {_what}")
 
 if (ROOT / "spin" / "app.py").is_file():  # the Spin app ships in the repository, not in the wheel
     TARGETS["spin"] = Target("spin", SPIN_WORLD, "app", SPIN_PATHS, (ROOT / "spin" / "app.py", SRC / "kvbatch_bulk", SRC / "kvbatch"),
