@@ -24,6 +24,13 @@ setup() {
     chmod +x "$("$VENV/bin/python" -c 'import wasmtime_cli, os; print(os.path.dirname(wasmtime_cli.__file__))')/wasmtime"
 }
 
+need_node_toolchain() {
+    # The JavaScript guest's componentize-js, exactly as src/kvbatch_guests/js/package-lock.json pins it
+    # (npm ci into build/node, skipped while the lock is unchanged); without node the tests skip it.
+    command -v npm >/dev/null 2>&1 || return 0
+    "$VENV/bin/python" -m kvbatch_host.prepare.node
+}
+
 need_redis() {
     command -v redis-server >/dev/null 2>&1 && return 0
     local sudo=""
@@ -43,6 +50,7 @@ case "${1:-}" in
         shift
         setup
         need_redis
+        need_node_toolchain
         exec "$VENV/bin/python" -m pytest "$@"
         ;;
     *)

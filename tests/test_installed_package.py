@@ -1,11 +1,24 @@
-"""The wheel, installed into a fresh venv, works from any directory as a user would use it
-(README, "Your own component"). Slow: builds the wheel, installs it (pip's cache), builds a guest."""
+"""kvbatch installed as a user installs it, used from another directory (README, "Your own component").
+
+One sdist is built from this checkout (`python -m build --sdist`), one wheel is built from that sdist
+(what `pip install kvbatch-*.tar.gz` does) and installed into one fresh venv for the whole module by
+the README's own install commands; the user's commands run from temporary directories, with the venv
+not activated (its `bin/kvbatch` called by path) or activated (`bin/` first on PATH, `VIRTUAL_ENV`
+set). Components are built on first use into one per-user cache (`XDG_CACHE_HOME`) shared by the
+module's tests. The last test runs the rest of the README's walk-through as written. Slow: a few
+minutes (pip's cache warm).
+"""
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
+import tarfile
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -16,43 +29,174 @@ from test_user_component import APP
 
 pytestmark = pytest.mark.component
 
+FAULTED = ["a: succeeded", "b: failed", "c: succeeded"]
+
+WALKTHROUGH = re.compile(r"<!-- walkthrough:(sh|file)(?: (\S+))? -->\n```\w*\n(.*?)```", re.S)
+
+
+def walkthrough() -> list[tuple[str, str, str]]:
+    """The README's blocks marked `<!-- walkthrough:sh -->` or `<!-- walkthrough:file PATH -->`, in order:
+    (kind, path, text)."""
+    return [(kind, path, body) for kind, path, body in WALKTHROUGH.findall((builder.ROOT / "README.md").read_text())]
+
+
+def user_env(cache: Path) -> dict[str, str]:
+    """This process's environment as a user's shell has it: no venv active, kvbatch's build dirs not
+    overridden, this checkout's venv not on PATH, the per-user cache under `cache`."""
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "KVBATCH_BUILD_DIR", "KVBATCH_CACHE_DIR")}
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if Path(p) != Path(sys.executable).parent)
+    env["XDG_CACHE_HOME"] = str(cache)
+    return env
+
+
+def shell(script: str, cwd: Path, cache: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", "-c", "set -eo pipefail\n" + script], cwd=cwd, env=user_env(cache),
+                          capture_output=True, text=True)
+
+
+@dataclass(frozen=True)
+class Installed:
+    sdist: Path
+    wheel: Path
+    venv: Path
+    cache: Path
+    """The per-user cache (`XDG_CACHE_HOME`) every command of the module shares."""
+
+    @property
+    def bin(self) -> Path:
+        return self.venv / "bin"
+
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The `bin/` of a fresh venv holding only the kvbatch wheel built from this checkout and its deps."""
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    """The sdist of this checkout, the wheel built from it, and a fresh venv holding that wheel and its deps."""
     root = tmp_path_factory.mktemp("installed")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(root / "dist"), str(builder.ROOT)],
+    subprocess.run([sys.executable, "-m", "build", "--sdist", "-o", str(root / "dist"), str(builder.ROOT)],
                    check=True, capture_output=True)
-    subprocess.run([sys.executable, "-m", "venv", str(root / "venv")], check=True)
+    sdist = next((root / "dist").glob("kvbatch-*.tar.gz"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(root / "dist"), str(sdist)],
+                   check=True, capture_output=True)
     wheel = next((root / "dist").glob("kvbatch-*.whl"))
-    subprocess.run([str(root / "venv" / "bin" / "pip"), "install", "-q", str(wheel)], check=True, capture_output=True)
-    return root / "venv" / "bin"
+    shutil.copy(wheel, root)
+    kind, _, install = walkthrough()[0]  # python3.11 -m venv venv && source venv/bin/activate; pip install ...
+    assert kind == "sh" and f"pip install {wheel.name}" in install
+    proc = shell(install, root, root / "cache")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return Installed(sdist, wheel, root / "venv", root / "cache")
 
 
-def user(installed: Path, cwd: Path, *argv: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "KVBATCH_BUILD_DIR", "KVBATCH_CACHE_DIR")}
-    env["XDG_CACHE_HOME"] = str(cwd / "cache")
-    return subprocess.run([str(installed / "kvbatch"), *argv], cwd=cwd, env=env, capture_output=True, text=True)
+def user(installed: Installed, cwd: Path, *argv: str, activated: bool = False) -> subprocess.CompletedProcess[str]:
+    """`kvbatch ARGV` run from `cwd` by the installed venv, as a user's shell would (`activated`: after
+    `source venv/bin/activate`)."""
+    env = user_env(installed.cache)
+    command = str(installed.bin / "kvbatch")
+    if activated:
+        env["VIRTUAL_ENV"] = str(installed.venv)
+        env["PATH"] = f"{installed.bin}{os.pathsep}{env['PATH']}"
+        command = "kvbatch"
+    return subprocess.run([command, *argv], cwd=cwd, env=env, capture_output=True, text=True)
 
 
-def test_the_wheel_ships_the_wit(installed: Path, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def user_dir(installed: Installed, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A user's directory holding `myapp/app.py`, built there into `my.wasm` by the installed kvbatch."""
+    home = tmp_path_factory.mktemp("user")
+    (home / "myapp").mkdir()
+    (home / "myapp" / "app.py").write_text(APP)
+    built = user(installed, home, "build", "--app", "myapp", "-o", "my.wasm")
+    assert built.returncode == 0, built.stderr[-3000:]
+    return home
+
+
+def names_in_sdist(sdist: Path) -> set[str]:
+    with tarfile.open(sdist) as archive:
+        return {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+
+
+def test_the_sdist_holds_the_wit_the_guest_sources_and_the_type_markers(installed: Installed) -> None:
+    names = names_in_sdist(installed.sdist)
+    assert {
+        "src/kvbatch_host/wit/kvbatch.wit", "src/kvbatch_host/wit/bridge.wit",
+        "src/kvbatch_host/wit/deps/keyvalue-draft2/batch.wit", "src/kvbatch_host/wit/deps/keyvalue-draft/keyvalue.wit",
+        "src/kvbatch_host/prepare/bridge/draft2.wat",             # the byte bridge, built on first use
+        "src/kvbatch_guests/provider.py", "src/kvbatch_guests/check_driver.py",  # the provider, the check driver
+        "src/kvbatch_guests/serve/adapter.wit",                   # kvbatch serve's adapter world
+        "src/kvbatch/py.typed", "src/kvbatch_host/py.typed",
+    } <= names
+
+
+def test_the_wheel_built_from_the_sdist_holds_what_the_checkouts_wheel_holds(installed: Installed, tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(builder.ROOT)],
+                   check=True, capture_output=True)
+    direct = next(tmp_path.glob("kvbatch-*.whl"))
+    with zipfile.ZipFile(direct) as a, zipfile.ZipFile(installed.wheel) as b:
+        assert set(a.namelist()) == set(b.namelist())
+
+
+def test_the_installed_package_ships_the_wit(installed: Installed, tmp_path: Path) -> None:
     proc = user(installed, tmp_path, "wit", "--out", "wit")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "wit" / "deps" / "keyvalue-draft2").is_dir()
 
 
-def test_the_wheel_does_not_pull_in_plotting_and_bench_says_so(installed: Path, tmp_path: Path) -> None:
+def test_the_install_leaves_plotting_out_and_bench_says_so(installed: Installed, tmp_path: Path) -> None:
+    has_matplotlib = subprocess.run([str(installed.bin / "python"), "-c", "import matplotlib"], capture_output=True)
+    assert has_matplotlib.returncode == 1 and b"No module named 'matplotlib'" in has_matplotlib.stderr
     proc = user(installed, tmp_path, "bench", "--quick")
     assert (proc.returncode, proc.stderr) == (2, "kvbatch: the plots need matplotlib: pip install 'kvbatch[bench]' (or pass --no-plots)\n")
 
 
-def test_a_user_guest_builds_and_runs_from_another_directory(installed: Path, tmp_path: Path) -> None:
-    (tmp_path / "myapp").mkdir()
-    (tmp_path / "myapp" / "app.py").write_text(APP)
-    built = user(installed, tmp_path, "build", "--app", "myapp", "-o", "my.wasm")
-    assert built.returncode == 0, built.stderr[-3000:]
-    ran = user(installed, tmp_path, "run", "my.wasm", "--store", "memory:", "--fault", "op=set,key=b,error=other:disk full")
+def test_a_user_guest_runs_under_a_fault_with_the_provider_built_on_first_use(installed: Installed, user_dir: Path) -> None:
+    ran = user(installed, user_dir, "run", "my.wasm", "--store", "memory:", "--fault", "op=set,key=b,error=other:disk full")
     assert ran.returncode == 0, ran.stderr[-3000:]
-    assert ran.stdout.splitlines() == ["a: succeeded", "b: failed", "c: succeeded"]
-    assert "kvbatch: building provider into" in ran.stderr  # built on first use into the per-user cache
-    assert (tmp_path / "cache" / "kvbatch").is_dir()
+    assert ran.stdout.splitlines() == FAULTED
+    assert (installed.cache / "kvbatch" / "0.1.0" / "provider.wasm").is_file()  # built into the per-user cache
+
+
+def test_a_user_guest_composed_with_the_provider_runs_where_no_batch_is_served(installed: Installed, user_dir: Path) -> None:
+    composed = user(installed, user_dir, "compose", "my.wasm", "-o", "my-composed.wasm")
+    assert composed.returncode == 0, composed.stderr[-3000:]
+    assert composed.stdout.startswith("composed my-composed.wasm: imports wasi:keyvalue/store@0.2.0-draft2")
+    ran = user(installed, user_dir, "run", "my-composed.wasm", "--store", "memory:", "--batch", "none",
+               "--fault", "op=set,key=b,error=other:disk full")
+    assert (ran.returncode, ran.stdout.splitlines()) == (0, FAULTED), ran.stderr[-3000:]
+
+
+def test_check_holds_the_installed_provider_to_the_semantics(installed: Installed, user_dir: Path) -> None:
+    proc = user(installed, user_dir, "check", "--store", "memory:")
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert proc.stdout.splitlines()[-1] == "PASS: 84 cases, every rule held"
+
+
+def test_with_the_venv_activated_a_user_guest_builds_and_runs(installed: Installed, user_dir: Path) -> None:
+    built = user(installed, user_dir, "build", "--app", "myapp", "-o", "activated.wasm", "--force", activated=True)
+    assert built.returncode == 0, built.stderr[-3000:]
+    ran = user(installed, user_dir, "run", "activated.wasm", "--store", "memory:", "--batch", "native",
+               "--fault", "op=set,key=b,error=other:disk full", activated=True)
+    assert (ran.returncode, ran.stdout.splitlines()) == (0, FAULTED), ran.stderr[-3000:]
+
+
+def test_the_readmes_walkthrough_runs_as_written(installed: Installed, tmp_path: Path) -> None:
+    """Every command of README's "Your own component" after the install (build, run under a fault, compose,
+    the wasmtime CLI, the pytest plugin), in a fresh directory with the venv activated; a command's
+    `# ...` lines are its standard output."""
+    script = [f"source {installed.venv}/bin/activate"]
+    expected: list[list[str]] = []
+    for kind, path, body in walkthrough()[1:]:
+        if kind == "file":
+            (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / path).write_text(body)
+            continue
+        for line in body.splitlines():
+            if line.startswith("# "):
+                expected[-1].append(line[2:])
+                continue
+            script += [f"echo '@@@ step {len(expected)}'", line]
+            expected.append([])
+    proc = shell("\n".join(script), tmp_path, installed.cache)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    outputs = re.split(r"^@@@ step \d+\n", proc.stdout, flags=re.M)[1:]
+    assert len(outputs) == len(expected) and sum(1 for want in expected if want) >= 6
+    for step, (out, want) in enumerate(zip(outputs, expected)):
+        if want:
+            assert out.splitlines() == want, f"step {step}: {script[2 * step + 2]}"

@@ -64,6 +64,16 @@ def test_an_app_directory_without_the_module_is_one_line_error(tmp_path: Path, c
                                         "give the module that exports Run with --module"]
 
 
+def test_an_app_directory_that_does_not_exist_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "build", "--app", str(tmp_path / "nope"), "-o", str(tmp_path / "x.wasm"))
+    assert (code, err) == (2, f"kvbatch: --app {tmp_path / 'nope'}: no such directory\n")
+
+
+def test_a_module_that_is_not_a_python_name_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "build", "--app", str(write_app(tmp_path)), "--module", "my-app", "-o", "x.wasm")
+    assert (code, err) == (2, "kvbatch: --module 'my-app' is not a Python module name\n")
+
+
 def test_an_unknown_world_is_one_line_error_naming_the_worlds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = cli(capsys, "build", "--app", str(write_app(tmp_path)), "--world", "provider", "-o", "x.wasm")
     assert code == 2

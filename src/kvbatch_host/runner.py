@@ -30,7 +30,7 @@ from wasmtime.component import Component, Instance, Linker, Variant
 from kvbatch_host.prepare import bridge as byte_bridge
 from kvbatch_host.prepare import components
 from kvbatch_host.prepare import wasm_tools
-from kvbatch_host.prepare.compose import DRAFT2, batch_version, compose_provider, default_provider
+from kvbatch_host.prepare.compose import DRAFT2, batch_version, check_keyvalue, compose_provider, default_provider
 from kvbatch_host.driver import RECYCLE_BYTES, DriverBatch
 from kvbatch_host.faults import ObservedBatch
 from kvbatch_host.serving import fastpath
@@ -124,6 +124,7 @@ class Harness:
         """The wasm file that runs for `path` (steps 1 and 2 of the pipeline): with the provider
         composed in under `batch="provider"`, and the byte bridge when it is on."""
         world = wasm_tools.world(path)
+        check_keyvalue(path, world)  # a keyvalue version or shape the harness cannot serve: one line, before linking
         if self.batch == "provider" and batch_version(world) is not None:
             path = compose_provider(path, self.provider_path)
             world = wasm_tools.world(path)

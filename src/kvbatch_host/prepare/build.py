@@ -23,6 +23,7 @@ from importlib.metadata import version as package_version
 
 from kvbatch_host import resources
 from kvbatch_host.errors import ConfigError
+from kvbatch_host.prepare import node
 
 _CHECKOUT = resources.checkout_root()
 ROOT = _CHECKOUT or resources.build_dir()
@@ -50,6 +51,13 @@ class Target:
     description: str = ""
     prepare: Optional[Callable[[], None]] = None
     """Run before the inputs are hashed (e.g. to lay out a WIT directory under build/)."""
+    command: Optional[Callable[["Target", Path], List[str]]] = None
+    """The command line that builds the target into a path; `None`: componentize-py's (`componentize_command`)."""
+    suffixes: Tuple[str, ...] = (".py", ".toml")
+    """Which files under `sources` are inputs."""
+    unavailable: Optional[Callable[[], Optional[str]]] = None
+    """Why the target cannot be built on this machine (a tool missing), or `None`; a bare `kvbatch build`
+    skips such a target, naming it asks for an error."""
 
 
 GUEST_PATHS = (SRC / "kvbatch_guests", SRC)
@@ -136,6 +144,25 @@ TARGETS: Dict[str, Target] = {
 }
 """Every buildable component, by name."""
 
+JS_GUEST = SRC / "kvbatch_guests" / "js"
+
+
+def _componentize_js(target: Target, output: Path) -> List[str]:
+    assert target.wit is not None
+    source = JS_GUEST / "guest.js"
+    if target.world == "guest-draft":  # the same source with its keyvalue imports at draft
+        source = node.draft_variant(source, BUILD / "js-guest-draft" / "guest.js")
+    return node.componentize_js_command(source, target.wit, target.world, output)
+
+
+if (JS_GUEST / "guest.js").is_file():  # a checkout's example: the JavaScript sources are not in the wheel
+    for _name, _world, _what in (("js-guest", "guest", "keyvalue draft2 (harness, Spin)"),
+                                 ("js-guest-draft", "guest-draft", "keyvalue draft (wasmtime CLI)")):
+        TARGETS[_name] = Target(
+            _name, _world, "guest.js", (JS_GUEST,), (JS_GUEST / "guest.js", JS_GUEST / "package-lock.json"),
+            BUILD / f"{_name}.wasm", command=_componentize_js, suffixes=(".js", ".json"), unavailable=node.missing_tools,
+            description=f"a guest written in JavaScript (componentize-js, pinned by package-lock.json), {_what}")
+
 if (ROOT / "spin" / "app.py").is_file():  # the Spin app ships in the repository, not in the wheel
     TARGETS["spin"] = Target("spin", SPIN_WORLD, "app", SPIN_PATHS, (ROOT / "spin" / "app.py", SRC / "kvbatch_bulk", SRC / "kvbatch"),
                BUILD / "spin.wasm", wit=None,
@@ -179,7 +206,7 @@ def inputs_digest(target: Target) -> str:
     digest.update(f"{target.world}\0{target.module}\0componentize-py {package_version('componentize-py')}\0".encode())
     if target.wit is None or target.prepare is not None:  # the installed packages' WIT: their versions decide it
         digest.update(f"spin-sdk {package_version('spin-sdk')}\0".encode())
-    for file in _files([target.wit] if target.wit else [], (".wit",)) + _files(target.sources, (".py", ".toml")):
+    for file in _files([target.wit] if target.wit else [], (".wit",)) + _files(target.sources, target.suffixes):
         label = file.relative_to(ROOT) if file.is_relative_to(ROOT) else file
         digest.update(str(label).encode() + b"\0" + file.read_bytes() + b"\0")
     return digest.hexdigest()
@@ -234,6 +261,9 @@ def build(target: Target, force: bool = False, log: Callable[[str], None] = prin
 
     Raises `subprocess.CalledProcessError` with componentize-py's output when the build fails.
     """
+    reason = target.unavailable() if target.unavailable is not None else None
+    if reason is not None:
+        raise ConfigError(f"cannot build {target.name}: it {reason}")
     if target.prepare is not None:
         target.prepare()
     resources.stage_guest_sources()
@@ -242,7 +272,7 @@ def build(target: Target, force: bool = False, log: Callable[[str], None] = prin
         return False
     target.output.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.output.with_suffix(".wasm.tmp")
-    cmd = componentize_command(target, tmp)
+    cmd = (target.command or componentize_command)(target, tmp)
     inputs = inputs_digest(target)  # before the build: a source edited during it must make the output stale
     started = time.monotonic()
     ROOT.mkdir(parents=True, exist_ok=True)
@@ -276,14 +306,22 @@ def ensure(name: str, log: Callable[[str], None] = lambda line: print(line, file
 
 
 def build_all(names: Optional[Sequence[str]] = None, force: bool = False, log: Callable[[str], None] = print) -> List[Target]:
-    """Builds the named targets (all when `names` is empty); returns them."""
+    """Builds the named targets; returns them. With no names, builds every target this machine has the
+    tools for and logs one line for each it skips (`Target.unavailable`)."""
     chosen = list(names) if names else list(TARGETS)
     unknown = [n for n in chosen if n not in TARGETS]
     if unknown:
         raise UnknownTarget(f"unknown build target(s) {', '.join(unknown)}; known: {', '.join(TARGETS)}")
+    done = []
     for name in chosen:
-        build(TARGETS[name], force=force, log=log)
-    return [TARGETS[n] for n in chosen]
+        target = TARGETS[name]
+        reason = target.unavailable() if target.unavailable is not None else None
+        if reason is not None and not names:
+            log(f"  {name:<16} skipped: it {reason}")
+            continue
+        build(target, force=force, log=log)
+        done.append(target)
+    return done
 
 
 def generate_bindings(out_dir: Path = BUILD / "bindings", worlds: Sequence[str] = BINDING_WORLDS) -> List[Path]:

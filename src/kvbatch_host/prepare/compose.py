@@ -30,6 +30,17 @@ DRAFT = "0.2.0-draft"
 PROVIDER_TARGETS = {DRAFT2: "provider", DRAFT: "provider-draft"}
 """The build target of the project's provider for each `wasi:keyvalue` version."""
 
+GET_MANY_SHAPES = {
+    DRAFT2: "result<list<tuple<string, option<list<u8>>>>, error>",
+    DRAFT: "result<list<option<tuple<string, list<u8>>>>, error>",
+}
+"""The result type of `batch.get-many` in each version kvbatch serves. Upstream wasi-keyvalue's main
+branch is also called `0.2.0-draft2` but has the draft shape: a component built against it does not
+link where Spin's `0.2.0-draft2` is served."""
+
+WHERE_TO_BUILD = ("build it against kvbatch's WIT (kvbatch build --app DIR --world guest or guest-draft; "
+                  "kvbatch wit --out DIR for other toolchains)")
+
 CACHE = builder.BUILD / "cache" / "composed"
 BATCH = "wasi:keyvalue/batch@"
 STORE = "wasi:keyvalue/store@"
@@ -53,6 +64,35 @@ def keyvalue_version(world: World) -> Optional[str]:
     return _version(world.imported(STORE))
 
 
+def check_keyvalue(component: str | os.PathLike[str], world: Optional[World] = None) -> Optional[str]:
+    """The one `wasi:keyvalue` version `component` uses (imports or exports), or `None` for none.
+
+    Raises `ComposeError` in one line when kvbatch cannot serve or compose it: a version other than
+    `0.2.0-draft2` and `0.2.0-draft`, two versions at once, or a `get-many` of another shape than
+    that version's (a guest built against upstream wasi-keyvalue's `0.2.0-draft2`).
+    """
+    world = world or wasm_tools.world(component)
+    names = [n for n in world.imports + world.exports if n.startswith("wasi:keyvalue/")]
+    versions = sorted({n.rpartition("@")[2] for n in names})
+    if not versions:
+        return None
+    unknown = [v for v in versions if v not in GET_MANY_SHAPES]
+    if unknown:
+        raise ComposeError(f"{component} uses wasi:keyvalue@{unknown[0]}; kvbatch serves wasi:keyvalue@{DRAFT2} "
+                           f"(Spin's) and @{DRAFT} (the wasmtime CLI's): {WHERE_TO_BUILD}")
+    if len(versions) > 1:
+        raise ComposeError(f"{component} uses wasi:keyvalue at two versions ({', '.join(versions)}); "
+                           f"a component uses one: {WHERE_TO_BUILD}")
+    version = versions[0]
+    for named, shape in world.get_many:
+        if named == version and shape != GET_MANY_SHAPES[version]:
+            served = "Spin's" if version == DRAFT2 else "the wasmtime CLI's"
+            raise ComposeError(f"{component}'s wasi:keyvalue@{version} get-many returns {shape}, but {served} "
+                               f"@{version}, which kvbatch serves, returns {GET_MANY_SHAPES[version]} (was it built "
+                               f"against upstream wasi-keyvalue?): {WHERE_TO_BUILD}")
+    return version
+
+
 def default_provider(version: str, log: Optional[Callable[[str], None]] = None) -> Path:
     """The project's provider for keyvalue `version`, built first (with one progress line) when it is
     missing or stale."""
@@ -67,6 +107,7 @@ def check_provider(provider: str | os.PathLike[str], version: Optional[str] = No
     """The keyvalue version `provider` serves: it must export `batch` (of `version`, if given)
     and import `store` of the same version, and nothing that a guest would have to give it."""
     world = wasm_tools.world(provider)
+    check_keyvalue(provider, world)
     exported = _version(world.exported(BATCH))
     if exported is None:
         raise ComposeError(f"{provider} exports no wasi:keyvalue/batch: it is not a batch provider")
@@ -88,7 +129,9 @@ def compose_provider(guest: str | os.PathLike[str], provider: Optional[str | os.
     stale). The composition is cached under `build/cache/composed/` by the hashes of both
     inputs; with `out` it is also copied there. The result imports no `batch`.
     """
-    version = batch_version(wasm_tools.world(guest))
+    world = wasm_tools.world(guest)
+    check_keyvalue(guest, world)
+    version = batch_version(world)
     if version is None:
         raise ComposeError(f"{guest} imports no wasi:keyvalue/batch: there is nothing to plug a provider into "
                            "(run it as it is, with --batch none)")

@@ -16,7 +16,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 from kvbatch_host.prepare import build
 from kvbatch_host.prepare import filememo
@@ -35,6 +35,10 @@ class World:
 
     imports: Tuple[str, ...]
     exports: Tuple[str, ...]
+    get_many: Tuple[Tuple[str, str], ...] = ()
+    """For each `wasi:keyvalue` version the component names, the result type of its `batch.get-many`
+    as WIT text (`("0.2.0-draft2", "result<list<tuple<string, option<list<u8>>>>, error>")`): one
+    package name has been published with two incompatible shapes."""
 
     def imported(self, prefix: str) -> List[str]:
         return [name for name in self.imports if name.startswith(prefix)]
@@ -74,29 +78,35 @@ def world(component: str | os.PathLike[str]) -> World:
         raise WasmToolsError(f"{component}: no such file")
     if not path.is_file():
         raise WasmToolsError(f"{component}: not a file")
-    names = filememo.remembered("world", [path], lambda: _read_world(component, path))
-    return World(tuple(names["imports"]), tuple(names["exports"]))
+    names = filememo.remembered("world-2", [path], lambda: _read_world(component, path))
+    return World(tuple(names["imports"]), tuple(names["exports"]), tuple((v, t) for v, t in names["get_many"]))
 
 
-def _read_world(component: str | os.PathLike[str], path: Path) -> Dict[str, List[str]]:
+def _read_world(component: str | os.PathLike[str], path: Path) -> Dict[str, Any]:
     try:
         text = run([executable(), "component", "wit", str(path)])
     except WasmToolsError as err:
         raise WasmToolsError(f"{component} is not a WebAssembly component ({err})") from None
     imports: List[str] = []
     exports: List[str] = []
+    get_many: List[Tuple[str, str]] = []
     in_world = False
+    keyvalue: str | None = None
     for line in text.splitlines():
         if line.startswith("world "):
             in_world = True
+        elif line.startswith("package "):
+            keyvalue = line.split()[1].partition("@")[2] if line.startswith("package wasi:keyvalue@") else None
+        elif keyvalue is not None and line.strip().startswith("get-many: func(") and "->" in line:
+            get_many.append((keyvalue, line.rsplit("->", 1)[1].strip().rstrip(";")))
         elif in_world and line.startswith("}"):
-            break
+            in_world = False
         elif in_world and line.startswith("  ") and not line.startswith("   "):
             item = line.strip()
             for word, names in (("import ", imports), ("export ", exports)):
                 if item.startswith(word):
                     names.append(item[len(word):].rstrip(";").split(": ", 1)[0])  # `name: func(...)` for a function
-    return {"imports": imports, "exports": exports}
+    return {"imports": imports, "exports": exports, "get_many": get_many}
 
 
 def digest(*parts: bytes) -> str:
