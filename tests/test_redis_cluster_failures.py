@@ -5,7 +5,8 @@ library's report against what the cluster holds afterwards.
   reported `unknown`), the other masters' keys are exact; resumed, every key holds its old or
   its new value and every `succeeded` key its new one;
 * a master killed (SIGKILL) in the middle of a `set-many` of 3,000 keys, its replica promoted:
-  after the failover, 0 keys are misreported.
+  after the failover, 0 keys are misreported;
+* a replica paused: its master's writes, not confirmed by `WAIT`, are in doubt, not applied.
 """
 
 from __future__ import annotations
@@ -182,3 +183,40 @@ def test_a_master_killed_mid_set_many_is_reported_exactly_after_failover(redis_c
         if victim.pid is None:
             cluster.restart(victim)  # rejoins as a replica of the promoted node
         backend.close()
+
+
+# -- a replica that does not confirm a write -------------------------------------------------------
+
+
+def test_a_write_its_masters_replica_did_not_confirm_is_in_doubt_not_applied(redis_cluster_replicated: Any,
+                                                                            namespace: str) -> None:
+    """Redis replicates asynchronously: a master acknowledges a write its replica may never get,
+    and a failover then drops it. The backend asks each master to WAIT for its replicas; with one
+    replica paused, its master's keys are in doubt (`applied` None), the others' applied."""
+    import redis as redis_py
+
+    cluster = redis_cluster_replicated
+    backend = RedisClusterBackend(f"{cluster.url}?namespace={namespace}&timeout={PAUSE_TIMEOUT_S * 2}")
+    replica = cluster.node(next(port for port, role in cluster.roles().items() if role != "master"))
+    with redis_py.Redis(host="127.0.0.1", port=replica.port) as client:
+        master_port = int(client.execute_command("ROLE")[2])
+    with redis_py.Redis(host="127.0.0.1", port=master_port) as client:  # (a replica restarted by a failover test syncs first)
+        deadline = time.monotonic() + 20
+        while not any(int(r[1]) == replica.port for r in client.execute_command("ROLE")[2]):
+            assert time.monotonic() < deadline, "the replica never connected to its master"
+            time.sleep(0.1)
+    keys = [f"user:{i:04d}" for i in range(300)]
+    owners = cluster.slot_owners()
+    on_master = {key for key in keys if owners[backend.slot("default", key)] == master_port}
+    assert on_master and len(on_master) < len(keys)
+    replica.pause()
+    try:
+        with pytest.raises(ClusterBatchError) as raised:
+            backend.set_many("default", [(key, b"new") for key in keys])
+    finally:
+        replica.resume()
+        backend.close()
+    applied = raised.value.applied_by_key
+    assert {key for key, flag in applied.items() if flag is None} == on_master
+    assert {key for key, flag in applied.items() if flag is True} == set(keys) - on_master
+    assert "replica(s) confirmed it" in str(raised.value)

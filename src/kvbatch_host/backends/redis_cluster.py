@@ -181,6 +181,7 @@ class RedisClusterBackend(Backend):
 
     def __init__(self, url: str, client: Optional[RedisCluster] = None) -> None:
         self.url = url
+        self._replicas: Dict[str, int] = {}
         parsed = parse_cluster_url(url)
         self.namespace = parsed.namespace
         self.timeout = parsed.timeout
@@ -228,9 +229,18 @@ class RedisClusterBackend(Backend):
                 first[owners[0].name] = (slot, owners[0])
         return [node for _, node in sorted(first.values(), key=lambda item: item[0])]
 
+    def _replicas_of(self, name: str, redis_node: Any) -> int:
+        """How many replicas the master `name` has connected (`ROLE`, asked once per topology)."""
+        known = self._replicas.get(name)
+        if known is None:
+            role = redis_node.execute_command("ROLE")
+            known = self._replicas[name] = len(role[2]) if len(role) > 2 and isinstance(role[2], list) else 0
+        return known
+
     def _refresh(self, failed: Optional[str] = None) -> None:
         """Reloads the slot table after a node failed (the next call sees a failover), asking the
         `failed` node last."""
+        self._replicas.clear()
         try:
             self._client.nodes_manager.initialize(last_failed_node_name=failed)
         except Exception:  # every node down: the next command reports it
@@ -367,7 +377,7 @@ class RedisClusterBackend(Backend):
         self._write("DEL", commands, len(distinct))
 
     def _write(self, what: str, commands: List[_Command], total: int) -> None:
-        self._execute(commands)
+        self._execute(commands, durable=True)
         failed = [c for c in commands if c.state != "ok"]
         if not failed:
             return
@@ -397,9 +407,11 @@ class RedisClusterBackend(Backend):
                 self._pool = ThreadPoolExecutor(max_workers=MAX_PARALLEL_NODES, thread_name_prefix="kvbatch-cluster")
             return self._pool
 
-    def _execute(self, commands: List[_Command]) -> None:
+    def _execute(self, commands: List[_Command], durable: bool = False) -> None:
         """Sends `commands` to the masters of their slots (in parallel), following redirections;
-        every command ends `ok`, `refused` or `lost`."""
+        every command ends `ok`, `refused` or `lost`. With `durable` (writes), a master that has
+        replicas is asked to `WAIT` for all of them: a write they did not confirm in time is `lost`
+        (in doubt), since Redis replicates asynchronously and a failover would drop it."""
         pending = list(commands)
         for round_ in range(MAX_REDIRECTS + 1):
             by_node: Dict[str, Tuple[ClusterNode, List[_Command]]] = {}
@@ -418,11 +430,11 @@ class RedisClusterBackend(Backend):
                     node = owners[0]
                 command.node = node.name
                 by_node.setdefault(node.name, (node, []))[1].append(command)
-            groups = list(by_node.values())
+            groups = [(node, group, durable) for node, group in by_node.values()]
             if len(groups) == 1:
                 self._send(*groups[0])
             elif groups:
-                for future in [self._executor().submit(self._send, node, group) for node, group in groups]:
+                for future in [self._executor().submit(self._send, *group) for group in groups]:
                     future.result()
             broken = [c.node for c in pending if c.state == "lost" or isinstance(c.error, (rx.ConnectionError, rx.TimeoutError))]
             if broken:
@@ -448,10 +460,12 @@ class RedisClusterBackend(Backend):
         command.settle("pending")
         return True
 
-    def _send(self, node: ClusterNode, commands: List[_Command]) -> None:
+    def _send(self, node: ClusterNode, commands: List[_Command], durable: bool = False) -> None:
         """One node's commands in one pipelined write, answers read in order. A command whose
         answer was read is `ok` or `refused`; after a broken connection the rest are `lost`
-        (sent, unknown) — or `refused` when the connection could not even be made."""
+        (sent, unknown) — or `refused` when the connection could not even be made. With
+        `durable`, a `WAIT` for the node's replicas follows; `ok` commands it does not cover
+        become `lost`."""
         redis_node: Any
         connection: Any
         try:
@@ -468,6 +482,10 @@ class RedisClusterBackend(Backend):
                 if command.ask is not None:
                     packed.append(("ASKING",))
                 packed.append(command.args)
+            wait_ms = max(1, int(self.timeout * 500))  # half the socket timeout: WAIT answers before the read gives up
+            replicas = self._replicas_of(node.name, redis_node) if durable else 0
+            if replicas:
+                packed.append(("WAIT", replicas, wait_ms))
             connection.send_packed_command(connection.pack_commands(packed))
             for command in commands:
                 if command.ask is not None:
@@ -481,6 +499,14 @@ class RedisClusterBackend(Backend):
                     command.settle("refused", err)
                 else:
                     command.settle("ok", None, result)
+            if replicas:
+                confirmed = int(redis_node.parse_response(connection, "WAIT"))
+                if confirmed < replicas:
+                    unconfirmed = RedisError(f"{node.name}: written, but {confirmed} of {replicas} replica(s) confirmed it "
+                                             f"within {wait_ms} ms; a failover now would drop it", applied=None)
+                    for command in commands:
+                        if command.state == "ok":
+                            command.settle("lost", unconfirmed)
         except (rx.RedisError, OSError) as err:
             connection.disconnect()
             for command in commands:
