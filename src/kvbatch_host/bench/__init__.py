@@ -219,12 +219,12 @@ EPILOG = """examples:
 
 def add_arguments(parser: Any) -> None:
     """The options of `kvbatch bench` (see `Options`)."""
-    parser.add_argument("--quick", action="store_true", help="a small subset (1 repeat) that still yields every headline figure")
+    parser.add_argument("--quick", action="store_true", help="a small subset that still yields every headline figure")
     parser.add_argument("--json", dest="json_path", type=Path, metavar="PATH", help="write every result to PATH as JSON")
     parser.add_argument("--plots", dest="plots_dir", type=Path, default=DEFAULT_OUT, metavar="DIR",
                         help=f"where the PNG plots go (default {DEFAULT_OUT})")
     parser.add_argument("--no-plots", action="store_true", help="write no plots")
-    parser.add_argument("--repeat", type=int, metavar="N", help="repeats of each workload, medians reported (default 3; quick 1)")
+    parser.add_argument("--repeat", type=int, metavar="N", help="repeats of each workload, medians reported (default 3)")
     parser.add_argument("--no-cli", action="store_true", help="skip the wasmtime CLI reference")
     parser.add_argument("--no-redis", action="store_true", help="skip the Redis comparison")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
