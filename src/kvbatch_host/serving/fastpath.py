@@ -494,8 +494,10 @@ class VariantLikeConv(Conv):
         self.cases = tuple(cases)  # (name, converter or None, the Python classes that select it)
         self.tagged = tagged
 
-    def _boxed(self, store: Any, conv: Conv, payload: Any) -> int:
-        return conv.box(store, payload)
+    def _payload(self, store: Any, value: Any) -> Tuple[int, int]:
+        """The case `value` selects, and its payload boxed by wasmtime (0 for a case without one)."""
+        index, conv, payload = self._choose(value)
+        return index, (conv.box(store, payload) if conv is not None else 0)
 
     def _choose(self, value: Any) -> Tuple[int, Optional[Conv], Any]:
         if self.tagged:
@@ -529,14 +531,12 @@ class OptionConv(VariantLikeConv):
         return self._lift_case(1 if pointer else 0, pointer)
 
     def fill(self, store: Any, value: Any, buf: bytearray, off: int, addr: int) -> None:
-        index, conv, payload = self._choose(value)
-        pointer = self._boxed(store, conv, payload) if (index == 1 and conv is not None) else 0
+        _index, pointer = self._payload(store, value)
         _Q.pack_into(buf, off + 8, pointer)
         buf[off] = _OPTION
 
     def box(self, store: Any, value: Any) -> int:
-        index, conv, payload = self._choose(value)
-        pointer = conv.box(store, payload) if (index == 1 and conv is not None) else 0
+        _index, pointer = self._payload(store, value)
         boxed: int = _val_new(_OPTION_VAL.pack(_OPTION, pointer))
         return boxed
 
@@ -547,13 +547,14 @@ class ResultConv(VariantLikeConv):
             at = dest - _SPACE_BASE  # `ok` of `result<_, E>`: every store.set/delete answers it
             _MEM[at:at + VAL_SIZE] = _OK_UNIT
             return
-        if isinstance(value, wasmtime_compat.HostErr):
-            index, conv, payload = 1, self.cases[1][1], value.payload
-        else:
-            index, conv, payload = self._choose(value)
-        pointer = conv.box(store, payload) if conv is not None else 0
+        index, pointer = self._payload(store, value)
         at = dest - _SPACE_BASE
         _MEM[at:at + VAL_SIZE] = _RESULT_VAL.pack(_RESULT, 1 if index == 0 else 0, pointer)
+
+    def _choose(self, value: Any) -> Tuple[int, Optional[Conv], Any]:
+        if isinstance(value, wasmtime_compat.HostErr):  # what a host function returns for `err`
+            return 1, self.cases[1][1], value.payload
+        return super()._choose(value)
 
     def lift(self, raw: Raw, off: int, addr: int) -> Any:
         if raw[off] != _RESULT:
@@ -563,11 +564,7 @@ class ResultConv(VariantLikeConv):
         return self._lift_case(0 if is_ok else 1, pointer)
 
     def fill(self, store: Any, value: Any, buf: bytearray, off: int, addr: int) -> None:
-        if isinstance(value, wasmtime_compat.HostErr):
-            index, conv, payload = 1, self.cases[1][1], value.payload
-        else:
-            index, conv, payload = self._choose(value)
-        pointer = self._boxed(store, conv, payload) if conv is not None else 0
+        index, pointer = self._payload(store, value)
         buf[off + 8] = 1 if index == 0 else 0
         _Q.pack_into(buf, off + 16, pointer)
         buf[off] = _RESULT
