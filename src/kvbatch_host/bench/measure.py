@@ -193,8 +193,14 @@ def run_kvbatch(path: str, keys: int, value_bytes: int, repeat: int, chunk: int,
     name = label or path
     proc = run_process(kvbatch_run_command(path, store_url, ["default", str(keys), str(value_bytes), mode, str(repeat),
                                                              str(chunk)]), env=kvbatch_env())
+    return measured(name, keys, value_bytes, proc)
+
+
+def measured(name: str, keys: int, value_bytes: int, proc: Process) -> Measurement:
+    """The `Measurement` of a finished bench-guest process: its report with the process's peak RSS
+    and wall time; `BenchError` when it failed."""
     if proc.returncode != 0:
-        raise BenchError(f"{name} {keys}x{value_bytes}: kvbatch run exit {proc.returncode}: "
+        raise BenchError(f"{name} {keys}x{value_bytes}: exit {proc.returncode}: "
                          f"{(proc.stderr or proc.stdout).strip()[-300:]}")
     m = from_report(name, parse_guest_output(name, proc.stdout), proc.peak_rss_mb)
     m.wall_ms = round(proc.wall_s * 1000, 3)
@@ -238,11 +244,7 @@ def run_cli(keys: int, value_bytes: int, repeat: int, chunk: int, wasm: Path, cl
     """The draft build of the bench guest under `wasmtime run -S keyvalue` in a fresh process, as a
     user types it (the CLI compiles through its own cache)."""
     proc = run_process(cli_command(cli, wasm, [str(keys), str(value_bytes), mode, str(repeat), str(chunk)]))
-    if proc.returncode != 0:
-        raise BenchError(f"{label} {keys}x{value_bytes}: exit {proc.returncode}: {proc.stderr.strip()[-300:]}")
-    m = from_report(label, parse_guest_output(label, proc.stdout), proc.peak_rss_mb)
-    m.wall_ms = round(proc.wall_s * 1000, 3)
-    return m
+    return measured(label, keys, value_bytes, proc)
 
 
 def _watch_peak_rss(proc: "subprocess.Popen[bytes]", every_s: float = 0.005) -> Optional[float]:
