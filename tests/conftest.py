@@ -79,24 +79,18 @@ def redis_server_path() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def redis_server() -> Iterator[object]:
-    """A `redis-server` of its own on a free loopback port for the whole session (skips only if
-    the binary is missing; `./dev.sh test` installs it). Its `.url` is a `redis://` store URL."""
-    from kvbatch_host.redis_server import LocalRedisServer
-
-    if redis_server_path() is None:
-        pytest.skip("redis-server is not installed (./dev.sh test installs it)")
-    with LocalRedisServer() as server:
-        yield server
+def redis_server(kvbatch_redis_server: object) -> object:
+    """The session's own `redis-server` on a free loopback port: the pytest plugin's
+    (`kvbatch_redis_server`; skips only if the binary is missing, `./dev.sh test` installs it).
+    Its `.url` is a `redis://` store URL."""
+    return kvbatch_redis_server
 
 
 @pytest.fixture
-def redis_url(redis_server: object, request: pytest.FixtureRequest) -> str:
-    """A `redis://` URL whose namespace is unique to the test, so tests never see each other's keys."""
-    import re
-
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)[:80]
-    return f"{redis_server.url}?namespace=t-{name}"  # type: ignore[attr-defined]
+def redis_url(kvbatch_redis_url: str) -> str:
+    """A `redis://` URL on that server whose namespace is unique to the test (the plugin's
+    `kvbatch_redis_url`), so tests never see each other's keys."""
+    return kvbatch_redis_url
 
 
 def _cluster(masters: int, replicas: int, node_timeout_ms: int) -> Iterator[object]:
