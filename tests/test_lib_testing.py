@@ -129,3 +129,32 @@ def test_a_before_hook_runs_just_before_the_matching_call_and_the_call_goes_on()
 def test_a_hook_on_an_unknown_op_is_refused():
     with pytest.raises(ValueError, match="unknown op 'swop'"):
         FaultyBucket(MemoryBucket()).before("swop", lambda: None)
+
+
+@pytest.mark.parametrize("op, call", [
+    ("set", lambda f: f.set("a", b"1")),
+    ("set_many", lambda f: f.set_many(ITEMS)),
+    ("get", lambda f: f.get("a")),
+    ("swap", lambda f: f.cas("a").swap(b"1")),
+])
+def test_each_firing_raises_a_fresh_exception_so_a_caught_one_keeps_its_partial(op, call):
+    faulty = FaultyBucket(MemoryBucket()).fail(op, times=None)
+    with pytest.raises(kvbatch.StoreError) as first:
+        call(faulty)
+    first.value.partial = "the caller's"  # what a library attaches once it has caught it
+    with pytest.raises(kvbatch.StoreError) as second:
+        call(faulty)
+    assert second.value is not first.value and first.value.partial == "the caller's"
+    assert not hasattr(second.value, "partial") and str(second.value) == str(first.value)
+    assert type(second.value) is type(first.value)
+
+
+def test_a_fresh_exception_keeps_the_given_errors_type_and_fields():
+    faulty = FaultyBucket(MemoryBucket()).fail("set", error=kvbatch.CasConflict("k", 3), times=None)
+    raised = []
+    for _ in range(2):
+        with pytest.raises(kvbatch.CasConflict) as caught:
+            faulty.set("k", b"v")
+        raised.append(caught.value)
+    assert raised[0] is not raised[1] and raised[1].key == "k" and raised[1].attempts == 3
+    assert faulty.faults[0].error is not raised[0]  # the rule's error is a template, never raised itself

@@ -127,6 +127,10 @@ class Fault:
       the swap is attempted, succeeding only if the key is unchanged, and the error raised).
 
     A `cas` fault fails the check (no handle is made); a `swap` fault fails the write.
+
+    `error` is a template: each firing raises a fresh copy of it (same type, arguments and
+    attributes), so an exception a caller caught, and the `partial` a library attached to it,
+    is never touched by a later firing.
     """
 
     op: str
@@ -143,6 +147,23 @@ class Fault:
             raise ValueError(f"unknown op {self.op!r}; expected one of {', '.join(OPS)} or '*'")
         if self.after is not None and self.op not in MANY_OPS:
             raise ValueError(f"after= applies to {', '.join(MANY_OPS)}, not {self.op!r}")
+
+
+    def raised(self) -> KvError:
+        """A fresh exception like `error`, for one firing."""
+        return fresh(self.error)
+
+
+_PER_RAISE = ("partial", "partial_ops", "__notes__")
+"""Attributes a raised exception collects on its way up: never carried into a fresh copy."""
+
+
+def fresh(error: KvError) -> KvError:
+    """A new exception of `error`'s type with its arguments and attributes (not its traceback,
+    notes or any `partial` result attached to it)."""
+    copy = type(error).__new__(type(error), *error.args)
+    copy.__dict__.update((k, v) for k, v in vars(error).items() if k not in _PER_RAISE)
+    return copy
 
 
 @dataclass
@@ -181,7 +202,7 @@ class FaultyCas:
                 self.inner.swap(value)
             else:
                 self.inner.close()
-            raise fault.error
+            raise fault.raised()
         return self.inner.swap(value)
 
     def close(self) -> None:
@@ -262,7 +283,7 @@ class FaultyBucket:
     def get(self, key: str) -> Optional[bytes]:
         fault = self._match("get", [key])
         if fault is not None:
-            raise fault.error
+            raise fault.raised()
         return self.inner.get(key)
 
     def set(self, key: str, value: bytes) -> None:
@@ -270,7 +291,7 @@ class FaultyBucket:
         if fault is not None:
             if fault.in_doubt:
                 self.inner.set(key, value)
-            raise fault.error
+            raise fault.raised()
         self.inner.set(key, value)
 
     def delete(self, key: str) -> None:
@@ -278,19 +299,19 @@ class FaultyBucket:
         if fault is not None:
             if fault.in_doubt:
                 self.inner.delete(key)
-            raise fault.error
+            raise fault.raised()
         self.inner.delete(key)
 
     def exists(self, key: str) -> bool:
         fault = self._match("exists", [key])
         if fault is not None:
-            raise fault.error
+            raise fault.raised()
         return self.inner.exists(key)
 
     def get_many(self, keys: Sequence[str]) -> List[Optional[bytes]]:
         fault = self._match("get_many", keys)
         if fault is not None:
-            raise fault.error
+            raise fault.raised()
         return self.inner.get_many(keys)
 
     def set_many(self, items: Sequence[Tuple[str, bytes]]) -> None:
@@ -299,7 +320,7 @@ class FaultyBucket:
             applied = self._applied_prefix(fault, [key for key, _ in items])
             if applied:
                 self.inner.set_many(list(items[:applied]))
-            raise fault.error
+            raise fault.raised()
         self.inner.set_many(items)
 
     def delete_many(self, keys: Sequence[str]) -> None:
@@ -308,7 +329,7 @@ class FaultyBucket:
             applied = self._applied_prefix(fault, keys)
             if applied:
                 self.inner.delete_many(list(keys[:applied]))
-            raise fault.error
+            raise fault.raised()
         self.inner.delete_many(keys)
 
     def cas(self, key: str) -> FaultyCas:
@@ -316,7 +337,7 @@ class FaultyBucket:
             raise RuntimeError(f"the bucket under this FaultyBucket has no compare-and-swap")
         fault = self._match("cas", [key])
         if fault is not None:
-            raise fault.error
+            raise fault.raised()
         return FaultyCas(self, key, self.inner.cas(key))  # type: ignore[attr-defined]
 
     def close(self) -> None:
