@@ -117,6 +117,15 @@ def test_upsert_is_set():
     assert store.data == {"a": b"1", "b": b"2"}
 
 
+def test_an_insert_whose_swap_erred_is_unknown_on_another_writers_identical_value():
+    store = MemoryBucket()
+    faulty = FaultyBucket(store).fail("swap", key="lock")
+    faulty.before("swap", lambda: store.set("lock", b"1"), key="lock")
+    bucket = kvbatch.Bucket(faulty, retry=kvbatch.RetryPolicy(attempts=2, sleep=lambda s: None))
+    (result,) = bucket.builder().insert("lock", b"1").execute()
+    assert result.status == "unknown" and not isinstance(result.error, kvbatch.KeyExists)
+
+
 def test_an_update_after_an_insert_of_the_same_key_sees_the_insert():
     store = MemoryBucket()
     results = kvbatch.Bucket(store).builder().insert("k", b"1").update("k", b"2").insert("k", b"3").execute()

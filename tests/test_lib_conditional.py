@@ -19,6 +19,7 @@ from kvbatch.testing import FaultyBucket, MemoryBucket
 
 KEYS = [f"key{i}" for i in range(6)]
 NO_RETRY = kvbatch.RetryPolicy(attempts=1)
+RETRY_ONCE = kvbatch.RetryPolicy(attempts=2, sleep=lambda s: None)
 MINE = {key: b"mine-" + key.encode() for key in KEYS}
 THEIRS = b"theirs"
 
@@ -85,19 +86,72 @@ def test_a_key_that_changes_under_every_swap_fails_with_cas_conflict():
     assert store.count("swap") == kvbatch.MAX_CAS_ATTEMPTS and store.data["key0"] != b"mine"
 
 
-def test_a_swap_that_answered_an_error_after_writing_is_succeeded_not_key_exists():
+def test_a_swap_that_answered_an_error_after_writing_is_unknown_not_key_exists():
     store = MemoryBucket()
     faulty = FaultyBucket(store).fail("swap", key="key0", in_doubt=True)
-    result = kvbatch.Bucket(faulty, retry=kvbatch.RetryPolicy(attempts=2, sleep=lambda s: None)).set_many(
-        {"key0": b"mine"}, only_if="absent")
-    assert result.all_succeeded and store.data == {"key0": b"mine"}
+    result = kvbatch.Bucket(faulty, retry=RETRY_ONCE).set_many({"key0": b"mine"}, only_if="absent")
+    assert result.unknown == ("key0",) and store.data == {"key0": b"mine"}
+    assert isinstance(result.error("key0"), kvbatch.StoreError)  # the swap's error, not KeyExists
 
 
-def test_an_in_doubt_swap_with_no_retry_left_is_read_back():
+def test_an_in_doubt_swap_read_back_holding_our_value_is_unknown_it_may_be_another_writers():
     store = MemoryBucket()
     faulty = FaultyBucket(store).fail("swap", key="key0", in_doubt=True)
     result = kvbatch.Bucket(faulty, retry=NO_RETRY).set_many({"key0": b"mine"}, only_if="absent")
-    assert result.all_succeeded and result.stats.verified == 1
+    assert result.unknown == ("key0",) and result.stats.verified == 1
+
+
+def test_an_in_doubt_swap_read_back_finding_the_old_state_is_failed():
+    store = MemoryBucket({"key0": b"old"})
+    faulty = FaultyBucket(store).fail("swap", key="key0")  # errs without writing
+    result = kvbatch.Bucket(faulty, retry=NO_RETRY).set_many({"key0": b"mine"}, only_if="present")
+    assert list(result.failed) == ["key0"] and isinstance(result.failed["key0"], kvbatch.StoreError)
+    assert store.data == {"key0": b"old"} and result.stats.verified == 1
+
+
+def test_a_retry_that_finds_the_old_state_after_an_erring_swap_writes_and_succeeds():
+    store = MemoryBucket()
+    faulty = FaultyBucket(store).fail("swap", key="key0")  # errs without writing
+    result = kvbatch.Bucket(faulty, retry=RETRY_ONCE).set_many({"key0": b"mine"}, only_if="absent")
+    assert result.all_succeeded and store.data == {"key0": b"mine"} and store.count("swap") == 1
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_an_insert_overwritten_after_an_in_doubt_swap_is_unknown_not_key_exists(verify):
+    store = MemoryBucket()
+    faulty = FaultyBucket(store).fail("swap", key="k", in_doubt=True)
+    faulty.before("cas", lambda: store.set("k", b"theirs"), key="k", call=2)
+    result = kvbatch.Bucket(faulty, retry=RETRY_ONCE, verify=verify).set_many({"k": b"mine"}, only_if="absent")
+    assert result.unknown == ("k",) and store.data == {"k": b"theirs"}
+    assert not isinstance(result.error("k"), kvbatch.KeyExists)
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_an_update_deleted_after_an_in_doubt_swap_is_unknown_not_key_not_found(verify):
+    store = MemoryBucket({"k": b"old"})
+    faulty = FaultyBucket(store).fail("swap", key="k", in_doubt=True)
+    faulty.before("cas", lambda: store.delete("k"), key="k", call=2)
+    result = kvbatch.Bucket(faulty, retry=RETRY_ONCE, verify=verify).set_many({"k": b"mine"}, only_if="present")
+    assert result.unknown == ("k",) and store.data == {}
+
+
+def test_an_update_overwritten_after_an_in_doubt_swap_writes_again_and_succeeds_on_its_own_swap():
+    store = MemoryBucket({"k": b"old"})
+    faulty = FaultyBucket(store).fail("swap", key="k", in_doubt=True)
+    faulty.before("cas", lambda: store.set("k", b"theirs"), key="k", call=2)
+    result = kvbatch.Bucket(faulty, retry=RETRY_ONCE).set_many({"k": b"mine"}, only_if="present")
+    assert result.all_succeeded and store.data == {"k": b"mine"}
+
+
+@pytest.mark.parametrize("attempts", [1, 2])
+def test_an_insert_whose_swap_erred_is_never_succeeded_on_another_writers_identical_value(attempts):
+    """Two workers inserting the same lock value: only the one whose own swap answered ok created it."""
+    store = MemoryBucket()
+    faulty = FaultyBucket(store).fail("swap", key="lock")  # ours errs, unapplied...
+    faulty.before("swap", lambda: store.set("lock", b"1"), key="lock")  # ...after the other worker took it
+    result = kvbatch.Bucket(faulty, retry=kvbatch.RetryPolicy(attempts=attempts, sleep=lambda s: None)).set_many(
+        {"lock": b"1"}, only_if="absent")
+    assert result.unknown == ("lock",) and store.data == {"lock": b"1"}
 
 
 def test_an_in_doubt_swap_that_cannot_be_read_back_is_unknown():
@@ -149,6 +203,8 @@ def test_a_fault_at_every_position_of_a_conditional_write_is_reported_as_the_sto
     for k, status in result.outcomes().items():
         if status == "succeeded":
             assert store.data[k] == MINE[k]
+        elif status == "unknown":
+            assert store.data.get(k) in (old.get(k), MINE[k]) and options.get("in_doubt"), k
         else:
             assert store.data.get(k) == old.get(k), k
     assert set(result.failed) >= {"key1", "key3"}  # they exist: the condition fails, whatever the fault

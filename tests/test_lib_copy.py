@@ -147,6 +147,25 @@ def test_a_capability_error_carries_the_partial_result_as_a_copy_result():
     assert partial.succeeded == ("src0", "src1") and partial.not_attempted == ("src4",)
 
 
+@pytest.mark.parametrize("verify", [True, False])
+def test_a_create_only_copy_whose_swap_erred_is_unknown_on_another_writers_identical_value(verify):
+    store = MemoryBucket({"src0": VALUES["src0"]})
+    faulty = FaultyBucket(store).fail("swap", key="dst0")  # ours errs, unapplied, after another copier wrote
+    faulty.before("swap", lambda: store.set("dst0", VALUES["src0"]), key="dst0")
+    result = kvbatch.Bucket(faulty, retry=kvbatch.RetryPolicy(attempts=2, sleep=lambda s: None),
+                            verify=verify).copy_many([("src0", "dst0")])
+    assert result.unknown == ("src0",) and store.data["dst0"] == VALUES["src0"]
+
+
+def test_a_create_only_copy_overwritten_after_an_in_doubt_swap_is_unknown_not_key_exists():
+    store = MemoryBucket({"src0": VALUES["src0"]})
+    faulty = FaultyBucket(store).fail("swap", key="dst0", in_doubt=True)
+    faulty.before("cas", lambda: store.set("dst0", b"theirs"), key="dst0", call=2)
+    result = kvbatch.Bucket(faulty, retry=kvbatch.RetryPolicy(attempts=2, sleep=lambda s: None)).copy_many(
+        [("src0", "dst0")])
+    assert result.unknown == ("src0",) and store.data["dst0"] == b"theirs"
+
+
 # -- the invariant, with racing writers and faults --------------------------------------------
 
 copy_fault_st = st.one_of(

@@ -26,11 +26,18 @@ that ends an operation (those, or anything a `RawBucket`, a progress callback or
 policy's `sleep`/`clock` raises) propagates unchanged and carries `partial`, the per-key
 result so far (see `CapabilityError`).
 
-The one caveat: attribution and verification act on the store *after* the batch call. If
-another writer changes one of the same keys in between, the key-by-key retry writes this
-batch's value over theirs again (as any retry would), and a read-back reports what it finds
-(another client's identical value reads as `succeeded`, a different one as `failed`).
+The one caveat of plain writes: attribution and verification act on the store *after* the
+batch call. If another writer changes one of the same keys in between, the key-by-key retry
+writes this batch's value over theirs again (as any retry would), and a read-back reports what
+it finds (another client's identical value reads as `succeeded`, a different one as `failed`).
 Without concurrent writers to the same keys, the report is exact.
+
+Conditional writes (`only_if`, the builder's `insert`/`update`, `copy_many(overwrite=False)`)
+claim ownership, so they have no such caveat: a key is `succeeded` only when its own
+compare-and-swap answered ok; after a swap that answered an error it is `failed` only if a
+read-back finds the state that swap would have replaced, and `unknown` otherwise (another
+writer's identical value proves nothing). The rules of every outcome are stated in the
+documentation's "Outcomes" page.
 """
 
 from __future__ import annotations
@@ -249,8 +256,12 @@ class Bucket:
         `KeyExists`), `only_if="present"` only if it holds one (else `failed` with
         `KeyNotFound`). Each such key is written with a compare-and-swap (`wasi:keyvalue/atomics`
         `cas`), so a writer racing between the check and the write is never overwritten: the
-        swap fails and the condition is checked again. A bucket without `cas` raises
-        `Unsupported` before anything is sent. `on_error(key, index, error)` is called for each
+        swap fails and the condition is checked again. A key is `succeeded` only when its own
+        swap answered ok; a swap that answered an error may have written, so such a key is
+        `failed` only when a later check or a read-back (`verify`) finds the state it would have
+        replaced, and `unknown` otherwise (with `verify=False` too): it is never `failed` with
+        `KeyExists`/`KeyNotFound` on a value that may be its own, nor `succeeded` on another
+        writer's identical value. A bucket without `cas` raises `Unsupported` before anything is sent. `on_error(key, index, error)` is called for each
         key that ends `failed` or `unknown`, in input order, chunk by chunk.
         """
         _check_condition(only_if, self.raw, "set_many")
@@ -755,12 +766,15 @@ class Bucket:
         Per attempt: `cas(key)` sees the key's value; if the condition fails the key is
         `failed` (`KeyExists` / `KeyNotFound`), else `swap` writes only if nobody changed the
         key since: a lost race checks again, up to `MAX_CAS_ATTEMPTS` times (then `CasConflict`,
-        which the retry policy retries). A swap that returned an error may have been applied:
-        the next attempt that finds the key holding this value counts it written, and a key
-        whose last attempt was such a swap is read back (`verify`) or `unknown`.
+        which the retry policy retries). A key is `succeeded` only when its own swap answered
+        ok. A swap that answered an error may have been applied: the key is in doubt until a
+        later check finds the state that swap would have replaced (it was not applied). A key
+        still in doubt is never `failed` on what it now holds (our value may be another
+        writer's, and another writer may have replaced ours): `unknown`, unless a read-back
+        (`verify`) finds the state our first erring swap would have replaced: then `failed`.
         """
         cas = getattr(raw, "cas")
-        in_doubt: set[str] = set()
+        doubt: Dict[str, Tuple[Optional[bytes], KvError]] = {}  # the state an erring swap would replace, its error
 
         def single(key: str) -> None:
             value = value_of(key)
@@ -771,39 +785,53 @@ class Bucket:
                 except BaseException:
                     handle.close()
                     raise
-                if key in in_doubt and current == value:
-                    in_doubt.discard(key)
-                    return  # an earlier swap that answered an error did write it
+                if key in doubt and current == doubt[key][0] and current != value:
+                    del doubt[key]  # the erring swap did not write: the key is as it was
                 if (only_if == "absent") == (current is not None):
                     handle.close()
-                    in_doubt.discard(key)
                     raise KeyExists(key) if only_if == "absent" else KeyNotFound(key)
                 try:
                     swapped = run.call(handle.swap, value)
                 except CapabilityError:
                     raise
-                except KvError:
-                    in_doubt.add(key)
+                except KvError as err:
+                    doubt[key] = (doubt[key][0] if key in doubt else current, err)
                     raise
-                in_doubt.discard(key)
                 if swapped:
+                    doubt.pop(key, None)
                     return
             raise CasConflict(key, MAX_CAS_ATTEMPTS)
 
         def confirm(run: _Run, key: str) -> bool:
-            return run.call(raw.get, key) == value_of(key)
+            """Whether the key holds the state before our first erring swap (so none of ours wrote)."""
+            found = run.call(raw.get, key)
+            return found == doubt[key][0] and found != value_of(key)
 
         _, errors = self._settle(run, keys, None, single, counted=False)
         outcome: Dict[str, Outcome] = dict.fromkeys(keys, _OK)
-        doubtful: Dict[str, KvError] = {}
         for key, error in errors.items():
-            if key in in_doubt:
-                doubtful[key] = error
-            else:  # the condition did not hold, or nothing was written: the key keeps its value
+            if key not in doubt:  # the condition did not hold, or nothing was written: the key keeps its value
                 outcome[key] = ("failed", error)
-        if doubtful:
-            outcome.update(self._settle_writes(run, list(doubtful), doubtful, confirm, verify))
+            elif isinstance(error, (KeyExists, KeyNotFound)):  # it changed since a swap that may have written
+                outcome[key] = ("unknown", doubt[key][1])
+            else:
+                outcome[key] = self._settle_unwritten(run, key, doubt[key][1], confirm, verify)
         return outcome
+
+    def _settle_unwritten(self, run: _Run, key: str, error: KvError, unwritten: Callable[[_Run, str], bool],
+                          verify: bool) -> Outcome:
+        """The outcome of a conditional write left in doubt by `error`: `failed` when a read-back
+        (`verify`) proves it `unwritten`, else `unknown`."""
+        if not verify:
+            return ("unknown", error)
+        run.stats.verified += 1
+        try:
+            proven = unwritten(run, key)
+        except CapabilityError:
+            raise
+        except KvError:
+            return ("unknown", error)
+        return ("failed", error) if proven else ("unknown", error)
 
     def _settle_writes(
         self,
