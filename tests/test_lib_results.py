@@ -89,3 +89,21 @@ def test_error_gives_the_error_of_failed_and_unknown_keys():
                                  unknown_errors={"b": kvbatch.StoreError("y")})
     assert result.error("a") == kvbatch.StoreError("x")
     assert result.error("b") == kvbatch.StoreError("y")
+
+
+def test_combine_keeps_an_earlier_sent_outcome_of_a_key_whose_latest_was_not_attempted():
+    first = kvbatch.BatchResult(succeeded=("a",), failed={"b": kvbatch.StoreError("x")})
+    later = kvbatch.BatchResult(not_attempted=("a", "b"), succeeded=("c",))
+    both = combine([first, later])
+    assert both.outcomes() == {"a": "not_attempted", "b": "not_attempted", "c": "succeeded"}
+    assert both.earlier.outcomes() == {"a": "succeeded", "b": "failed"} and both.earlier.error("b") == first.failed["b"]
+
+
+def test_combine_needs_no_earlier_outcome_for_a_key_that_succeeded_last():
+    first = kvbatch.BatchResult(failed={"a": kvbatch.StoreError("x")})
+    assert combine([first, kvbatch.BatchResult(succeeded=("a",))]).earlier is None
+
+
+def test_an_earlier_outcome_must_answer_keys_of_the_result_that_did_not_succeed():
+    with pytest.raises(ValueError, match="earlier"):
+        kvbatch.BatchResult(succeeded=("a",), earlier=kvbatch.BatchResult(succeeded=("a",)))

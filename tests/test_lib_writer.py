@@ -109,6 +109,55 @@ def test_a_later_flush_outcome_replaces_an_earlier_one_for_the_same_key():
     assert store.data == {"a": b"2"}
 
 
+def test_a_discarded_operation_on_a_key_an_earlier_flush_wrote_reports_both():
+    store = MemoryBucket()
+    with pytest.raises(RuntimeError):
+        with kvbatch.Bucket(store).writer() as w:
+            w.set("k", b"v1")
+            w.flush()
+            w.set("k", b"v2")
+            raise RuntimeError("boom")
+    assert store.data == {"k": b"v1"}
+    assert w.results.outcomes() == {"k": "not_attempted"}  # the latest operation: discarded
+    assert w.results.earlier is not None and w.results.earlier.outcome("k") == "succeeded"  # the flush: landed
+
+
+def test_a_key_only_ever_discarded_has_no_earlier_outcome():
+    with pytest.raises(RuntimeError):
+        with kvbatch.Bucket(MemoryBucket()).writer() as w:
+            w.set("a", b"1")
+            w.flush()
+            w.set("b", b"2")
+            raise RuntimeError("boom")
+    assert w.results.outcomes() == {"a": "succeeded", "b": "not_attempted"} and w.results.earlier is None
+
+
+def test_the_earlier_outcome_is_the_last_flush_that_sent_the_key():
+    store = MemoryBucket()
+    faulty = FaultyBucket(store).fail("set", key="k", call=2)
+    with pytest.raises(RuntimeError):
+        with kvbatch.Bucket(faulty, retry=NO_RETRY).writer(flush_at=1) as w:
+            w.set("k", b"v1")  # flushed: succeeded
+            w.set("k", b"v2")  # flushed: failed, the store keeps v1
+            w.flush_at = 10
+            w.set("k", b"v3")  # discarded
+            raise RuntimeError("boom")
+    assert w.results.outcome("k") == "not_attempted" and w.results.earlier.outcome("k") == "failed"
+    assert store.data == {"k": b"v1"}
+
+
+def test_the_summary_and_batch_failed_mention_keys_an_earlier_flush_wrote():
+    with pytest.raises(RuntimeError):
+        with kvbatch.Bucket(MemoryBucket()).writer() as w:
+            w.set("k", b"v1")
+            w.flush()
+            w.set("k", b"v2")
+            raise RuntimeError("boom")
+    assert w.results.summary().endswith("; 1 of them written earlier (1 succeeded)")
+    with pytest.raises(kvbatch.BatchFailed, match="1 of them written earlier"):
+        w.results.raise_for_failures()
+
+
 def test_bad_input_is_rejected_at_set_time():
     with kvbatch.Bucket(MemoryBucket()).writer() as w:
         with pytest.raises(kvbatch.ValidationError, match="empty key"):

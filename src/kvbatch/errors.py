@@ -191,6 +191,9 @@ class BatchFailed(KvError):
             parts.append(f"{len(self.unknown)} unknown ({_listed(self.unknown)})")
         if self.not_attempted:
             parts.append(f"{len(self.not_attempted)} not attempted ({_listed(self.not_attempted)})")
+        earlier = getattr(result, "earlier", None)
+        if earlier is not None:
+            parts.append(f"{earlier.total} of them written earlier ({_listed(earlier.order)}: see result.earlier)")
         what = result.operation or "batch"
         super().__init__(f"{what}: {len(result.succeeded)} of {result.total} keys succeeded; " + "; ".join(parts))
 

@@ -4,7 +4,13 @@
   was answered);
 * `failed`: it did not, with the typed error (a write's key keeps its old value);
 * `unknown`: a write the store may or may not have applied; kvbatch never guesses;
-* `not_attempted`: never sent, because the operation stopped early (`stop_on_error`).
+* `not_attempted`: never sent, because the operation stopped early (`stop_on_error`, an
+  exception, a writer's block that raised).
+
+A result that combines several operations (a writer's `results`, `combine`) gives each key
+the outcome of its **latest** operation. Where that operation did not succeed and an earlier
+one on the same key was sent, `earlier` keeps the earlier outcome: a discarded or failed
+write never hides one that landed before it.
 """
 
 from __future__ import annotations
@@ -46,6 +52,12 @@ class BatchResult:
     """For each `unknown` key, the error that left it in doubt."""
     order: Tuple[str, ...] = ()
     """Every distinct key in input order (derived from the groups when not given)."""
+    earlier: Optional["BatchResult"] = None
+    """For a result combining several operations: for each key whose latest operation did not
+    succeed but an earlier one was sent, that earlier operation's outcome (the last one sent),
+    as a result over just those keys; `None` when there are none. The store may hold what that
+    earlier operation wrote (a `succeeded` earlier write certainly landed, unless a later
+    `unknown` one replaced it)."""
     operation: str = field(default="", compare=False)
     stats: Stats = field(default_factory=Stats, compare=False, repr=False)
 
@@ -67,6 +79,8 @@ class BatchResult:
             put(self, "order", tuple(grouped))
         elif len(self.order) != len(grouped) or not distinct.issuperset(self.order):
             raise ValueError("`order` must list exactly the keys of the groups")
+        if self.earlier is not None and not (set(self.earlier.order) <= distinct - set(self.succeeded)):
+            raise ValueError("`earlier` may answer only keys of this result that did not succeed")
 
     @property
     def total(self) -> int:
@@ -110,9 +124,15 @@ class BatchResult:
         return self
 
     def summary(self) -> str:
-        """One line: counts of each group."""
-        return (f"{len(self.succeeded)} succeeded, {len(self.failed)} failed, {len(self.unknown)} unknown, "
+        """One line: counts of each group (and of `earlier`, when there is one)."""
+        line = (f"{len(self.succeeded)} succeeded, {len(self.failed)} failed, {len(self.unknown)} unknown, "
                 f"{len(self.not_attempted)} not attempted (of {self.total})")
+        if self.earlier is not None:
+            counts = ", ".join(f"{len(keys)} {status.replace('_', ' ')}" for status, keys in
+                               (("succeeded", self.earlier.succeeded), ("failed", self.earlier.failed),
+                                ("unknown", self.earlier.unknown)) if keys)
+            line += f"; {self.earlier.total} of them written earlier ({counts})"
+        return line
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -184,25 +204,38 @@ _SUCCEEDED: Tuple[Status, Optional[KvError]] = ("succeeded", None)
 
 
 def combine(results: Sequence[BatchResult], operation: str = "") -> BatchResult:
-    """One result over several: a key's latest outcome wins, keys in order of first appearance."""
+    """One result over several: a key's latest outcome wins, keys in order of first appearance.
+
+    A key whose latest outcome is not `succeeded` and that an earlier result sent (its outcome
+    there was not `not_attempted`, or it has one in that result's `earlier`) keeps the last such
+    outcome in `earlier`.
+    """
     order: Dict[str, None] = {}
     latest: Dict[str, Tuple[Status, Optional[KvError]]] = {}
+    sent: Dict[str, Tuple[Status, Optional[KvError]]] = {}  # the latest sent outcome before `latest`
     duplicates: Dict[str, None] = {}
     stats = Stats()
     for result in results:
         stats.add(result.stats)
         duplicates.update(dict.fromkeys(result.duplicates))
         outcomes = result.outcomes()
+        before = result.earlier.outcomes() if result.earlier is not None else {}
         for key in result.order:
             if key in order:
                 duplicates[key] = None
+                if latest[key][0] != "not_attempted":
+                    sent[key] = latest[key]
             order.setdefault(key, None)
+            if key in before:
+                sent[key] = (before[key], result.earlier.error(key))  # type: ignore[union-attr]
             latest[key] = (outcomes[key], result.error(key))
-    return _build(BatchResult, order, latest, tuple(duplicates), operation, stats)
+    return _build(BatchResult, order, latest, tuple(duplicates), operation, stats,
+                  {key: sent[key] for key in order if key in sent and latest[key][0] != "succeeded"})
 
 
 def _build(cls: type[BatchResult], order: Mapping[str, None], latest: Mapping[str, Tuple[Status, Optional[KvError]]],
-           duplicates: Tuple[str, ...], operation: str, stats: Stats) -> BatchResult:
+           duplicates: Tuple[str, ...], operation: str, stats: Stats,
+           earlier: Optional[Mapping[str, Tuple[Status, Optional[KvError]]]] = None) -> BatchResult:
     groups: Dict[Status, List[str]] = {s: [] for s in STATUSES}
     failed: Dict[str, KvError] = {}
     unknown_errors: Dict[str, KvError] = {}
@@ -215,9 +248,10 @@ def _build(cls: type[BatchResult], order: Mapping[str, None], latest: Mapping[st
             failed[key] = error
         elif status == "unknown" and error is not None:
             unknown_errors[key] = error
+    before = _build(BatchResult, dict.fromkeys(earlier), earlier, (), operation, Stats()) if earlier else None
     return cls(succeeded=tuple(groups["succeeded"]), failed=failed, unknown=tuple(groups["unknown"]),
                not_attempted=tuple(groups["not_attempted"]), duplicates=duplicates, unknown_errors=unknown_errors,
-               order=tuple(order), operation=operation, stats=stats)
+               order=tuple(order), earlier=before, operation=operation, stats=stats)
 
 
 __all__ = ["STATUSES", "BatchResult", "CopyResult", "ExistsResult", "GetResult", "Status", "combine"]

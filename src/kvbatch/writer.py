@@ -12,13 +12,17 @@
   `flush()` is called, and when the block exits normally.
 * **On an exception inside the block the unflushed operations are discarded** (reported
   `not_attempted` in `results`): a block that failed half-way should not have its
-  half-built writes sent. Writes that auto-flushed before the exception stay written (a
+  half-built writes sent. Writes that flushed before the exception stay written (a
   key-value store has no rollback). Pass `flush_on_error=True` to flush them anyway.
 * A flush that raises (a capability error, or any exception from the bucket) still accounts
   for every key it was sent: the exception's `partial` and `results` hold them (the keys of
   the operation in flight as far as it got, the rest `not_attempted`).
-* `results` combines every flush: one outcome per key, the latest one for a key written
-  in more than one flush. Failures are reported there, not raised, unless `stop_on_error`
+* `results` combines every flush: one outcome per key, that of the key's latest operation
+  (so `succeeded` means the key holds the last value given for it). A key whose latest
+  operation did not succeed (discarded, failed, unknown) after an earlier flush sent it also
+  has that flush's outcome in `results.earlier`: `{'k': 'not_attempted'}` with
+  `results.earlier.outcome('k') == 'succeeded'` says the last write of `k` was discarded and
+  the store holds the one flushed before it. Failures are reported there, not raised, unless `stop_on_error`
   is set: then the first flush that does not fully succeed raises `BatchFailed` and the
   writer discards what is left and closes.
 """
@@ -73,8 +77,9 @@ class Writer:
 
     @property
     def results(self) -> BatchResult:
-        """One outcome per key written through this writer (latest wins); discarded keys are
-        `not_attempted`."""
+        """One outcome per key written through this writer: its latest operation's (discarded
+        ones `not_attempted`), with `earlier` holding the last flushed outcome of each key whose
+        latest operation did not succeed (see the module's docstring)."""
         return combine([*self._flushes, *self._discarded], operation="writer")
 
     def set(self, key: str, value: bytes) -> None:
