@@ -251,3 +251,84 @@ def test_a_capability_error_ends_a_write_stream_with_the_chunks_partial_result()
     with pytest.raises(kvbatch.AccessDenied) as caught:
         next(stream)
     assert caught.value.partial.unknown == ("k2", "k3")
+
+
+# -- every item taken from the caller's iterator is accounted for, on every exit path -------------
+
+CUT = {"chunk_size": 10, "chunk_bytes": 100}  # items of 42 bytes: two a chunk, the third taken and held
+
+
+def sized(count: int, prefix: str = "k") -> Iterator[Tuple[str, bytes]]:
+    return ((f"{prefix}{i}", b"x" * 40) for i in range(count))
+
+
+def test_after_a_break_the_stream_exposes_the_item_it_took_that_did_not_fit():
+    store = MemoryBucket()
+    stream = kvbatch.Bucket(store).iter_set_many(sized(5), **CUT)
+    for result in stream:
+        break
+    assert result.order == ("k0", "k1") and "k2" not in store.data
+    assert stream.unsent == (("k2", b"x" * 40),)
+
+
+def test_a_stream_runs_with_nothing_unsent_once_it_is_exhausted():
+    stream = kvbatch.Bucket(MemoryBucket()).iter_set_many(sized(5), **CUT)
+    assert [r.total for r in stream] == [2, 2, 1] and stream.unsent == ()
+
+
+def test_a_closed_stream_sends_nothing_more_and_keeps_what_it_took():
+    store = MemoryBucket()
+    stream = kvbatch.Bucket(store).iter_set_many(sized(5), **CUT)
+    next(stream)
+    stream.close()
+    with pytest.raises(StopIteration):
+        next(stream)
+    assert sorted(store.data) == ["k0", "k1"] and [k for k, _ in stream.unsent] == ["k2"]
+
+
+def test_stop_on_error_reports_the_item_taken_for_the_next_chunk_as_not_attempted():
+    faulty = FaultyBucket(MemoryBucket()).fail("set_many", times=None).fail("set", key="k1", times=None)
+    stream = kvbatch.Bucket(faulty, retry=NO_RETRY).iter_set_many(sized(5), stop_on_error=True, **CUT)
+    results = list(stream)
+    assert len(results) == 1 and results[0].outcomes() == {"k0": "succeeded", "k1": "failed", "k2": "not_attempted"}
+    assert [k for k, _ in stream.unsent] == ["k2"]
+
+
+def test_stop_on_error_reports_a_held_later_value_of_a_written_key_with_the_earlier_outcome():
+    faulty = FaultyBucket(MemoryBucket()).fail("set_many", times=None).fail("set", key="k1", times=None)
+    items = [("k0", b"x" * 40), ("k1", b"x" * 40), ("k1", b"y" * 40)]
+    (result,) = list(kvbatch.Bucket(faulty, retry=NO_RETRY).iter_set_many(items, stop_on_error=True, **CUT))
+    assert result.outcomes() == {"k0": "succeeded", "k1": "not_attempted"}
+    assert result.earlier.outcome("k1") == "failed" and "k1" in result.duplicates
+
+
+def test_a_capability_error_reports_the_item_taken_for_the_next_chunk_as_not_attempted():
+    faulty = FaultyBucket(MemoryBucket()).fail("set_many", error=kvbatch.AccessDenied("s"))
+    stream = kvbatch.Bucket(faulty).iter_set_many(sized(5), **CUT)
+    with pytest.raises(kvbatch.AccessDenied) as caught:
+        next(stream)
+    assert caught.value.partial.outcomes() == {"k0": "unknown", "k1": "unknown", "k2": "not_attempted"}
+    assert [k for k, _ in stream.unsent] == ["k2"]
+
+
+def test_a_bad_item_reports_the_items_taken_for_its_chunk_as_not_attempted():
+    store = MemoryBucket()
+    items = [("k0", b"x" * 40), ("k1", b"x" * 40), ("k2", b"x" * 40), ("k3", b"x"), ("k4", "text")]
+    stream = kvbatch.Bucket(store).iter_set_many(items, **CUT)
+    next(stream)
+    with pytest.raises(kvbatch.ValidationError, match="item 4") as caught:
+        next(stream)
+    assert caught.value.partial.outcomes() == {"k2": "not_attempted", "k3": "not_attempted"}
+    assert [k for k, _ in stream.unsent] == ["k2", "k3"] and sorted(store.data) == ["k0", "k1"]
+
+
+def test_an_error_from_the_callers_iterator_reports_the_items_taken_for_its_chunk():
+    def items() -> Iterator[Tuple[str, bytes]]:
+        yield "k0", b"v"
+        yield "k1", b"v"
+        raise OSError("the source went away")
+
+    stream = kvbatch.Bucket(MemoryBucket()).iter_set_many(items(), chunk_size=5)
+    with pytest.raises(OSError) as caught:
+        next(stream)
+    assert caught.value.partial.not_attempted == ("k0", "k1")  # type: ignore[attr-defined]

@@ -34,6 +34,7 @@ from .raw import CasBucket, CasHandle, RawBucket, WitBucket, has_cas
 from .results import BatchResult, CopyResult, ExistsResult, GetResult, Status, combine
 from .retry import DEFAULT_RETRY, NO_RETRY, RetryPolicy, is_transient
 from .stats import ErrorCallback, Progress, ProgressCallback, Stats
+from .streams import WriteStream
 from .writer import Writer
 
 __all__ = [
@@ -76,6 +77,7 @@ __all__ = [
     "Unsupported",
     "ValidationError",
     "WitBucket",
+    "WriteStream",
     "Writer",
     "combine",
     "from_wit_error",

@@ -57,6 +57,7 @@ from .raw import RawBucket, WitBucket, has_cas
 from .results import _SUCCEEDED, BatchResult, CopyResult, ExistsResult, GetResult, Status, _build
 from .retry import DEFAULT_RETRY, RetryPolicy
 from .stats import ErrorCallback, Progress, ProgressCallback, Stats
+from .streams import WriteStream
 from .validation import Items, Pairs, check_items, check_key, check_keys, check_pairs, check_value, iter_items
 from .writer import Writer
 
@@ -522,7 +523,7 @@ class Bucket:
         retry: Optional[RetryPolicy] = None,
         verify: Optional[bool] = None,
         on_error: Optional[ErrorCallback] = None,
-    ) -> Iterator[BatchResult]:
+    ) -> WriteStream:
         """Writes `items` (a mapping, or any iterable of `(key, value)` pairs: a generator
         included) chunk by chunk, yielding each chunk's `BatchResult` once it is written.
 
@@ -537,6 +538,12 @@ class Bucket:
         value wins either way. A bad item raises `ValidationError` (naming its position) when
         its chunk is reached. With `stop_on_error`, iteration ends after the first chunk with
         a key that did not succeed. `on_error`: as in `set_many`, `index` counted over all items.
+
+        Every item taken from `items` is accounted for (see `kvbatch.streams.WriteStream`): the
+        item that did not fit in the last chunk written, and the items of a chunk that a bad
+        item or `items` itself ended, are never sent; they are `not_attempted` in the last
+        result (`stop_on_error`) or in the `partial` of the exception that ended the stream, and
+        the returned stream lists them, with their values, in `unsent` (after a `break` too).
         """
         size = chunk_size if chunk_size is not None else self.chunk_size
         limit = chunk_bytes if chunk_bytes is not None else self.chunk_bytes
@@ -548,39 +555,15 @@ class Bucket:
 
     def _iter_set(self, items: Iterator[Tuple[object, object]], size: int, limit: int, only_if: Optional[Condition],
                   stop_on_error: bool, retry: Optional[RetryPolicy], verify: Optional[bool],
-                  on_error: Optional[ErrorCallback]) -> Iterator[BatchResult]:
-        start = 0
-        held: Optional[Tuple[str, bytes]] = None  # the item that did not fit in the last chunk
-        exhausted = False
-        while not exhausted or held is not None:
-            chunk: List[Tuple[str, bytes]] = []
-            weight = 0
-            if held is not None:
-                chunk.append(held)
-                weight = len(held[0]) + len(held[1])
-                held = None
-            while len(chunk) < size and not exhausted:
-                try:
-                    raw_pair = next(items)
-                except StopIteration:
-                    exhausted = True
-                    break
-                key = check_key(raw_pair[0], max_key_bytes=self.max_key_bytes, index=start + len(chunk))
-                pair = (key, check_value(key, raw_pair[1], max_value_bytes=self.max_value_bytes,
-                                         index=start + len(chunk)))
-                w = len(pair[0]) + len(pair[1])
-                if chunk and weight + w > limit:
-                    held = pair
-                    break
-                chunk.append(pair)
-                weight += w
-            if not chunk:
-                return
-            result = self._set_many(chunk, only_if, len(chunk), limit, False, retry, None, verify, on_error, start)
-            start += len(chunk)
-            yield result
-            if stop_on_error and not result.all_succeeded:
-                return
+                  on_error: Optional[ErrorCallback]) -> WriteStream:
+        def take(raw_pair: Tuple[object, object], index: int) -> Tuple[str, bytes]:
+            key = check_key(raw_pair[0], max_key_bytes=self.max_key_bytes, index=index)
+            return key, check_value(key, raw_pair[1], max_value_bytes=self.max_value_bytes, index=index)
+
+        def write(chunk: List[Tuple[str, bytes]], start: int) -> BatchResult:
+            return self._set_many(chunk, only_if, len(chunk), limit, False, retry, None, verify, on_error, start)
+
+        return WriteStream(items, take, write, size, limit, stop_on_error)
 
     # -- writer and builder ---------------------------------------------------------------
 
