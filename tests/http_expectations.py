@@ -93,6 +93,33 @@ def test_keys_pages_through_a_prefix_with_a_cursor(driver: Driver) -> None:
     assert status == 200 and second == {"store": "default", "keys": ["p:03", "p:04"], "cursor": None}
 
 
+def forged_cursors() -> List[str]:
+    """Cursors no response ever returned: garbled text, and well-formed ones a client made up."""
+    made_up = [json.dumps(["bogus-store-cursor", None]), json.dumps({"a": 1, "b": 2}), json.dumps("ab"),
+               json.dumps(["0", "p:01"])]
+    return ["!!!", "not-a-cursor", *(base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=") for raw in made_up)]
+
+
+def test_a_forged_or_garbled_cursor_answers_400_naming_the_problem(driver: Driver) -> None:
+    set_text(driver, {f"p:{i:02d}": "v" for i in range(5)})
+    for cursor in forged_cursors():
+        for endpoint in ("keys", "export"):
+            status, _, body = send(driver, "GET", f"/kv/stores/default/{endpoint}?limit=2&cursor={cursor}")
+            assert status == 400, (endpoint, cursor, status, body)
+            assert "cursor" in body["error"] and "previous response" in body["error"], body
+
+
+def test_a_cursor_is_valid_only_for_the_store_that_issued_it(driver: Driver) -> None:
+    set_text(driver, {f"p:{i:02d}": "v" for i in range(5)})
+    set_text(driver, {f"p:{i:02d}": "v" for i in range(5)}, store="backup")
+    _, _, first = send(driver, "GET", "/kv/stores/default/keys?limit=2")
+    status, _, body = send(driver, "GET", f"/kv/stores/backup/keys?limit=2&cursor={first['cursor']}")
+    assert status == 400 and "store 'backup'" in body["error"], body
+    _, headers, _ = send(driver, "GET", "/kv/stores/default/export?limit=2")
+    status, _, rest = send(driver, "GET", f"/kv/stores/default/export?limit=5&cursor={headers['kvbatch-next-cursor']}")
+    assert status == 200 and len(rest.splitlines()) == 3
+
+
 def test_an_export_imported_into_another_store_round_trips_byte_for_byte(driver: Driver) -> None:
     values = {"t:1": b"text", "t:2": bytes(range(256)), "t:3": "héllo".encode()}
     send(driver, "POST", "/kv/stores/default/set-many", {"items": [{"key": k, "value": b64(v)} for k, v in values.items()]})

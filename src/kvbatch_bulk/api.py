@@ -14,6 +14,9 @@ Endpoints (paths relative to where the component is mounted; every one needs
 | POST | `/stores/{store}/import?encoding=` | NDJSON lines `{"key", "value"[, "encoding"]}` → per-key outcomes |
 | GET | `/limits` | the limits this component enforces |
 
+Cursors are opaque and sealed: valid only for the store that issued them; a garbled or
+made-up cursor, or one from another store, answers 400 before any store is asked.
+
 Statuses: 200 all succeeded; 207 some keys failed (the body names them and why); 400
 malformed request (the message names the problem); 401 no or wrong token; 403 store not
 granted to the component; 404 unknown endpoint or store; 405 wrong method; 413 a documented
@@ -34,7 +37,7 @@ from kvbatch.errors import AccessDenied, KeyExists, KeyNotFound, KvError, NoSuch
 from . import codec
 from .auth import authenticate, check_configured_token
 from .limits import Limits
-from .listing import Page, Position, list_page
+from .listing import CursorSeal, Page, list_page
 from .messages import NDJSON, HttpError, Request, Response, error_response, json_response
 from .stores import OpenStore, StoreAccess
 
@@ -81,6 +84,7 @@ class BulkApi:
         log: Callable[[str], None] = _stderr,
     ) -> None:
         self._token = check_configured_token(token)
+        self._cursors = CursorSeal(self._token)
         self._stores = stores
         self.limits = limits
         self._log = log
@@ -228,7 +232,8 @@ class BulkApi:
     def _keys(self, request: Request, store: OpenStore) -> Response:
         self._no_query(request, ("prefix", "cursor", "limit"))
         page = self._page(request, store)
-        body = {"store": store.name, "keys": page.keys, "cursor": page.next.token() if page.next else None}
+        body = {"store": store.name, "keys": page.keys,
+                "cursor": self._cursors.seal(store.name, page.next) if page.next else None}
         return json_response(200, body)
 
     def _export(self, request: Request, store: OpenStore) -> Response:
@@ -262,14 +267,14 @@ class BulkApi:
             return json_response(503, body, {"retry-after": "1"})
         headers = {"content-type": NDJSON, "cache-control": "no-store", "kvbatch-keys": str(len(lines))}
         if next_position is not None:
-            headers[NEXT_CURSOR_HEADER] = next_position.token()
+            headers[NEXT_CURSOR_HEADER] = self._cursors.seal(store.name, next_position)
         return Response(200, headers, b"".join(lines))
 
     # -- helpers ----------------------------------------------------------------------------
 
     def _page(self, request: Request, store: OpenStore) -> Page:
         limit = self._limit(request.param("limit"))
-        start = Position.parse(request.param("cursor"))
+        start = self._cursors.open(store.name, request.param("cursor"))
         return list_page(store.lister, request.param("prefix") or "", start, limit, self.limits.max_store_pages)
 
     def _limit(self, raw: Optional[str]) -> int:

@@ -6,12 +6,18 @@ by prefix, sorts it and hands out pages of at most `limit` keys. The client's cu
 position: the store cursor of the page being read and the last key returned from it. So a
 listing resumes after keys that were deleted meanwhile, and keys added behind the position
 are not repeated.
+
+Cursors handed to clients are sealed (`CursorSeal`): signed with a key derived from the
+component's access token and bound to the store they list, so a cursor a client garbled,
+made up or took from another store is refused with a 400 before any store sees it.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from typing import List, Optional, Protocol, Sequence, Tuple
@@ -50,12 +56,43 @@ class Position:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("utf-8")
             if nesting_depth(raw, CURSOR_DEPTH) > CURSOR_DEPTH:  # a cursor is one flat pair
                 raise ValueError("nested too deeply")
-            store_cursor, after = json.loads(raw)
+            pair = json.loads(raw)
         except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
-            raise HttpError(400, "the cursor is malformed: send back a cursor a previous response returned") from None
-        if not all(part is None or isinstance(part, str) for part in (store_cursor, after)):
-            raise HttpError(400, "the cursor is malformed: send back a cursor a previous response returned")
-        return cls(store_cursor, after)
+            raise HttpError(400, MALFORMED) from None
+        if not (isinstance(pair, list) and len(pair) == 2 and all(part is None or isinstance(part, str) for part in pair)):
+            raise HttpError(400, MALFORMED)
+        return cls(pair[0], pair[1])
+
+
+MALFORMED = "the cursor is malformed: send back a cursor a previous response returned, or none to start over"
+
+
+class CursorSeal:
+    """Seals the cursors given to clients and opens only sealed ones: an HMAC-SHA256 tag (keyed
+    by `secret`, bound to the store name) after the position's token."""
+
+    def __init__(self, secret: str) -> None:
+        self._key = hashlib.sha256(b"kvbatch listing cursor\0" + secret.encode("utf-8")).digest()
+
+    def _tag(self, store: str, body: str) -> str:
+        digest = hmac.new(self._key, store.encode("utf-8") + b"\0" + body.encode("ascii"), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest[:18]).decode("ascii")
+
+    def seal(self, store: str, position: Position) -> str:
+        """The cursor string a client of `store` gets for `position`."""
+        body = position.token()
+        return f"{body}.{self._tag(store, body)}"
+
+    def open(self, store: str, cursor: Optional[str]) -> Position:
+        """The position `cursor` names (the start for `None` or `""`); `HttpError(400)` unless it
+        is a cursor sealed for `store`."""
+        if not cursor:
+            return Position()
+        body, dot, tag = cursor.rpartition(".")
+        if not dot or not body.isascii() or not hmac.compare_digest(tag.encode("utf-8"), self._tag(store, body).encode()):
+            raise HttpError(400, f"the cursor is malformed or was not issued for store {store!r}: send back a cursor "
+                                 "a previous response returned, or none to start over")
+        return Position.parse(body)
 
 
 @dataclass(frozen=True)
