@@ -395,7 +395,10 @@ class Bucket:
         With `overwrite=False` (the default) a destination that holds a value is never
         replaced, even by a writer racing between the check and the write: each destination
         is written with a compare-and-swap (`cas`) that creates it only if it is still absent,
-        and a pair whose destination exists is `failed` with `KeyExists`. A destination bucket
+        and a pair whose destination exists is `failed` with `KeyExists`; as for
+        `set_many(only_if=...)`, a pair is `succeeded` only when its destination's own swap
+        answered ok, and `unknown` (never `succeeded`, never `KeyExists`) when a swap that
+        answered an error may have written it. A destination bucket
         without `cas` raises `Unsupported` before anything is sent (pass `overwrite=True` to
         copy with plain batch writes, attributed after an opaque error as in `set_many`).
         A source with no value `failed` with `KeyNotFound`, unless `missing_ok`: then nothing
