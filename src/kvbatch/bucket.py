@@ -35,8 +35,12 @@ Without concurrent writers to the same keys, the report is exact.
 
 from __future__ import annotations
 
+import bisect
 import itertools
+import operator
 import time
+from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import (Callable, Dict, Iterable, Iterator, List, Literal, Mapping, Optional, Sequence, Tuple, TypedDict,
                     TypeVar, Unpack)
 
@@ -54,6 +58,7 @@ from .validation import Items, Pairs, check_items, check_key, check_keys, check_
 from .writer import Writer
 
 R = TypeVar("R")
+Res = TypeVar("Res", bound=BatchResult)
 Outcome = Tuple[Status, Optional[KvError]]
 _OK: Outcome = _SUCCEEDED
 Condition = Literal["absent", "present"]
@@ -187,27 +192,31 @@ class Bucket:
         error)` is called for each key whose read failed, in input order, chunk by chunk.
         """
         wanted = check_keys(keys, max_key_bytes=self.max_key_bytes, max_keys=self.max_keys_per_call)
-        result = self._get_many(wanted, chunk_size, stop_on_error, retry, progress, on_error, 0)
+        result = self._get_many(wanted, self._options(chunk_size=chunk_size, stop_on_error=stop_on_error, retry=retry,
+                                                      progress=progress, on_error=on_error))
         if raise_on_error:
             result.raise_for_failures()
         return result
 
-    def _get_many(self, wanted: List[str], chunk_size: Optional[int], stop_on_error: bool,
-                  retry: Optional[RetryPolicy], progress: Optional[ProgressCallback],
-                  on_error: Optional[ErrorCallback], base: int) -> GetResult:
-        distinct, duplicates = _distinct(wanted)
+    def _get_many(self, wanted: List[str], opts: "_Options") -> GetResult:
+        keys, duplicates = _distinct(wanted)
         values: Dict[str, bytes] = {}
         missing: List[str] = []
         raw = self.raw
         batch = raw.get_many if raw.has_native_batch else None
 
-        def process(run: _Run, chunk: List[str]) -> Dict[str, Outcome]:
+        def process(run: _Run, start: int, end: int) -> Optional[Dict[str, Outcome]]:
+            chunk = keys[start:end]
             done, errors = self._settle(run, chunk, batch, raw.get)
-            outcome: Dict[str, Outcome] = dict.fromkeys(chunk, _OK)
+            if not errors and None not in done.values():  # every key answered with a value
+                values.update(done)  # type: ignore[arg-type]
+                return None
+            outcome: Dict[str, Outcome] = {}
             for key in chunk:
                 if key in errors:
                     outcome[key] = ("failed", errors[key])
                     continue
+                outcome[key] = _OK
                 value = done[key]
                 if value is None:
                     missing.append(key)
@@ -215,16 +224,9 @@ class Bucket:
                     values[key] = value
             return outcome
 
-        try:
-            base_result = self._run_chunks("get_many", distinct, duplicates, process, chunk_size, None, stop_on_error,
-                                           retry, progress, _reporter(on_error, wanted, base))
-        except BaseException as err:
-            partial = getattr(err, "partial", None)
-            if isinstance(partial, BatchResult):  # with the values of the keys it reports read
-                attach_partial(err, _read(partial, values, missing))
-            raise
         # Chunks run in input order, so `values` and `missing` already are in it.
-        return _read(base_result, values, missing)
+        return self._run_chunks("get_many", keys, duplicates, process, _bounds(len(keys), opts.chunk_size), opts,
+                                lambda base: _read(base, values, missing), wanted)
 
     def set_many(
         self,
@@ -253,34 +255,36 @@ class Bucket:
         `Unsupported` before anything is sent. `on_error(key, index, error)` is called for each
         key that ends `failed` or `unknown`, in input order, chunk by chunk.
         """
+        opts = self._options(chunk_size=chunk_size, chunk_bytes=chunk_bytes, stop_on_error=stop_on_error, retry=retry,
+                             progress=progress, verify=verify, on_error=on_error)
         _check_condition(only_if, self.raw, "set_many")
         pairs = check_items(items, max_key_bytes=self.max_key_bytes, max_value_bytes=self.max_value_bytes,
                             max_keys=self.max_keys_per_call)
-        return self._set_many(pairs, only_if, chunk_size, chunk_bytes, stop_on_error, retry, progress, verify,
-                              on_error, 0)
+        return self._set_many(pairs, only_if, opts)
 
-    def _set_many(self, pairs: List[Tuple[str, bytes]], only_if: Optional[Condition], chunk_size: Optional[int],
-                  chunk_bytes: Optional[int], stop_on_error: bool, retry: Optional[RetryPolicy],
-                  progress: Optional[ProgressCallback], verify: Optional[bool], on_error: Optional[ErrorCallback],
-                  base: int) -> BatchResult:
+    def _set_many(self, pairs: List[Tuple[str, bytes]], only_if: Optional[Condition], opts: "_Options") -> BatchResult:
         latest: Dict[str, bytes] = dict(pairs)  # first position, last value
-        duplicates = _repeated([key for key, _ in pairs]) if len(latest) != len(pairs) else ()
-        limit = chunk_bytes if chunk_bytes is not None else self.chunk_bytes
-        _check_chunking(1, limit)
-        # Cutting by bytes costs a call per key: only when the values could exceed one chunk.
-        heavy = sum(map(len, latest.values())) + sum(map(len, latest)) > limit
+        keys = list(latest)
+        wanted = pairs
+        duplicates: Tuple[str, ...] = ()
+        if len(keys) != len(pairs):
+            duplicates = _repeated([key for key, _ in pairs])
+            pairs = list(latest.items())
         raw = self.raw
-        do_verify = self.verify if verify is None else verify
+        verify = opts.verify
 
-        def process(run: _Run, chunk: List[str]) -> Dict[str, Outcome]:
+        def process(run: _Run, start: int, end: int) -> Optional[Dict[str, Outcome]]:
             if only_if is not None:
-                return self._cas_writes(run, raw, chunk, latest.__getitem__, only_if, do_verify)
-            return self._plain_writes(run, raw, chunk, latest.__getitem__, do_verify)
+                return self._cas_writes(run, raw, keys[start:end], latest.__getitem__, only_if, verify)
+            return self._plain_writes(run, raw, keys[start:end], latest.__getitem__, verify, pairs[start:end])
 
-        reporter = _reporter(on_error, [key for key, _ in pairs], base) if on_error is not None else None
-        return self._run_chunks("set_many", list(latest), duplicates, process, chunk_size,
-                                (limit, lambda k: len(latest[k]) + len(k)) if heavy else None,
-                                stop_on_error, retry, progress, reporter)
+        # Cut by bytes only when the values could exceed one chunk.
+        limit = opts.chunk_bytes
+        weights = None
+        if sum(map(len, latest.values())) + sum(map(len, keys)) > limit:
+            weights = list(itertools.accumulate(map(operator.add, map(len, keys), map(len, latest.values()))))
+        return self._run_chunks("set_many", keys, duplicates, process, _bounds(len(keys), opts.chunk_size, weights, limit),
+                                opts, _same, lambda: [key for key, _ in wanted])
 
     def delete_many(
         self,
@@ -302,10 +306,12 @@ class Bucket:
         `on_error(key, index, error)` is called for each key that ends `failed` or `unknown`,
         in input order, chunk by chunk.
         """
+        opts = self._options(chunk_size=chunk_size, stop_on_error=stop_on_error, retry=retry, progress=progress,
+                             verify=verify, on_error=on_error)
         wanted = check_keys(keys, max_key_bytes=self.max_key_bytes, max_keys=self.max_keys_per_call)
         distinct, duplicates = _distinct(wanted)
         raw = self.raw
-        do_verify = self.verify if verify is None else verify
+        do_verify = opts.verify
 
         def batch(chunk: List[str]) -> None:
             raw.delete_many(chunk)
@@ -313,7 +319,8 @@ class Bucket:
         def confirm(run: _Run, key: str) -> bool:
             return not run.call(raw.exists, key)
 
-        def process(run: _Run, chunk: List[str]) -> Dict[str, Outcome]:
+        def process(run: _Run, start: int, end: int) -> Optional[Dict[str, Outcome]]:
+            chunk = distinct[start:end]
             outcome: Dict[str, Outcome] = {}
             todo = chunk
             if not missing_ok:
@@ -323,14 +330,16 @@ class Bucket:
                         outcome[key] = ("failed", errors[key])
                     elif not found[key]:
                         outcome[key] = ("failed", KeyNotFound(key))
-                todo = [k for k in chunk if k not in outcome]
+                if outcome:
+                    todo = [k for k in chunk if k not in outcome]
             if todo:
                 _, errors = self._settle(run, todo, batch if raw.has_native_batch else None, raw.delete)
-                outcome.update(self._settle_writes(run, todo, errors, confirm, do_verify))
-            return {k: outcome[k] for k in chunk}
+                if errors:
+                    outcome.update(self._settle_writes(run, todo, errors, confirm, do_verify))
+            return {k: outcome.get(k, _OK) for k in chunk} if outcome else None
 
-        return self._run_chunks("delete_many", distinct, duplicates, process, chunk_size, None, stop_on_error, retry,
-                                progress, _reporter(on_error, wanted, 0))
+        return self._run_chunks("delete_many", distinct, duplicates, process, _bounds(len(distinct), opts.chunk_size),
+                                opts, _same, wanted)
 
     def exists_many(
         self,
@@ -346,21 +355,28 @@ class Bucket:
         keys whose check failed in `failed` (and passed to `on_error(key, index, error)`).
         `wasi:keyvalue` has no batch `exists`, so this makes one `exists` call per key (it
         transfers no values)."""
+        opts = self._options(chunk_size=chunk_size, stop_on_error=stop_on_error, retry=retry, progress=progress,
+                             on_error=on_error)
         wanted = check_keys(keys, max_key_bytes=self.max_key_bytes, max_keys=self.max_keys_per_call)
         distinct, duplicates = _distinct(wanted)
         answers: Dict[str, bool] = {}
         raw = self.raw
 
-        def process(run: _Run, chunk: List[str]) -> Dict[str, Outcome]:
+        def process(run: _Run, start: int, end: int) -> Optional[Dict[str, Outcome]]:
+            chunk = distinct[start:end]
             found, errors = self._settle(run, chunk, None, raw.exists)
             answers.update(found)
-            return {k: (("failed", errors[k]) if k in errors else ("succeeded", None)) for k in chunk}
+            if not errors:
+                return None
+            return {k: (("failed", errors[k]) if k in errors else _OK) for k in chunk}
 
-        base = self._run_chunks("exists_many", distinct, duplicates, process, chunk_size, None, stop_on_error, retry,
-                                progress, _reporter(on_error, wanted, 0))
-        return ExistsResult(succeeded=base.succeeded, failed=base.failed, not_attempted=base.not_attempted,
-                            duplicates=base.duplicates, order=base.order, operation="exists_many", stats=base.stats,
-                            exists={k: answers[k] for k in base.succeeded})
+        def as_exists(base: BatchResult) -> ExistsResult:
+            return ExistsResult(succeeded=base.succeeded, failed=base.failed, not_attempted=base.not_attempted,
+                                duplicates=base.duplicates, order=base.order, operation="exists_many", stats=base.stats,
+                                exists={k: answers[k] for k in base.succeeded})
+
+        return self._run_chunks("exists_many", distinct, duplicates, process, _bounds(len(distinct), opts.chunk_size),
+                                opts, as_exists, wanted)
 
     def copy_many(
         self,
@@ -393,6 +409,8 @@ class Bucket:
         changed after its chunk was read is copied as it was. `on_error(source, index, error)`
         is called for each pair that ends `failed` or `unknown`, in input order, chunk by chunk.
         """
+        opts = self._options(chunk_size=chunk_size, stop_on_error=stop_on_error, retry=retry, progress=progress,
+                             verify=verify, on_error=on_error)
         target = to if to is not None else self
         checked = check_pairs(pairs, max_key_bytes=self.max_key_bytes, max_destination_bytes=target.max_key_bytes,
                               max_keys=self.max_keys_per_call, same_bucket=to is None or to.raw is self.raw)
@@ -404,10 +422,11 @@ class Bucket:
         sources = list(destination)
         missing: List[str] = []
         raw, out = self.raw, target.raw
-        do_verify = self.verify if verify is None else verify
+        do_verify = opts.verify
         limit = target.chunk_bytes
 
-        def process(run: _Run, chunk: List[str]) -> Dict[str, Outcome]:
+        def process(run: _Run, start: int, end: int) -> Optional[Dict[str, Outcome]]:
+            chunk = sources[start:end]
             done, errors = self._settle(run, chunk, raw.get_many if raw.has_native_batch else None, raw.get)
             outcome: Dict[str, Outcome] = {}
             values: Dict[str, bytes] = {}
@@ -430,12 +449,14 @@ class Bucket:
             written: Dict[str, Outcome] = {}
             for part in chunked(list(values), len(values) or 1, limit, lambda k: len(values[k]) + len(k)):
                 if overwrite:
-                    written.update(self._plain_writes(run, out, part, values.__getitem__, do_verify))
+                    settled = self._plain_writes(run, out, part, values.__getitem__, do_verify)
                 else:
-                    written.update(self._cas_writes(run, out, part, values.__getitem__, "absent", do_verify))
+                    settled = self._cas_writes(run, out, part, values.__getitem__, "absent", do_verify)
+                if settled is not None:
+                    written.update(settled)
             for src in chunk:
                 if src not in outcome:
-                    outcome[src] = written[destination[src]]
+                    outcome[src] = written.get(destination[src], _OK)
             return {src: outcome[src] for src in chunk}
 
         def as_copy(result: BatchResult) -> CopyResult:
@@ -445,15 +466,8 @@ class Bucket:
                               order=result.order, operation="copy_many", stats=result.stats, pairs=destination,
                               missing=tuple(k for k in missing if k in reported))
 
-        try:
-            result = self._run_chunks("copy_many", sources, (), process, chunk_size, None, stop_on_error, retry,
-                                      progress, _reporter(on_error, sources, 0))
-        except BaseException as err:
-            partial = getattr(err, "partial", None)
-            if isinstance(partial, BatchResult):
-                attach_partial(err, as_copy(partial))
-            raise
-        return as_copy(result)
+        return self._run_chunks("copy_many", sources, (), process, _bounds(len(sources), opts.chunk_size), opts,
+                                as_copy, sources)
 
     # -- streaming ------------------------------------------------------------------------
 
@@ -480,21 +494,20 @@ class Bucket:
         with a failed key. `on_error(key, index, error)`: as in `get_many`, `index` counted
         over all of `keys`.
         """
-        size = chunk_size if chunk_size is not None else self.chunk_size
-        _check_chunking(size, 1)
+        opts = self._options(chunk_size=chunk_size, retry=retry, on_error=on_error)
         if isinstance(keys, (str, bytes)):
             raise ValidationError(f"keys must be an iterable of str, not a single {type(keys).__name__} ({keys!r})")
-        return self._iter_get(iter(keys), size, stop_on_error, retry, on_error)
+        return self._iter_get(iter(keys), opts, stop_on_error)
 
-    def _iter_get(self, keys: Iterator[str], size: int, stop_on_error: bool, retry: Optional[RetryPolicy],
-                  on_error: Optional[ErrorCallback]) -> Iterator[GetResult]:
+    def _iter_get(self, keys: Iterator[str], opts: "_Options", stop_on_error: bool) -> Iterator[GetResult]:
         start = 0
+        size = opts.chunk_size
         while True:
             chunk = check_keys(itertools.islice(keys, size), max_key_bytes=self.max_key_bytes, max_keys=size,
                                start=start)
             if not chunk:
                 return
-            result = self._get_many(chunk, size, False, retry, None, on_error, start)
+            result = self._get_many(chunk, replace(opts, base=start))
             start += len(chunk)
             yield result
             if stop_on_error and not result.all_succeeded:
@@ -527,17 +540,16 @@ class Bucket:
         its chunk is reached. With `stop_on_error`, iteration ends after the first chunk with
         a key that did not succeed. `on_error`: as in `set_many`, `index` counted over all items.
         """
-        size = chunk_size if chunk_size is not None else self.chunk_size
-        limit = chunk_bytes if chunk_bytes is not None else self.chunk_bytes
-        _check_chunking(size, limit)
+        opts = self._options(chunk_size=chunk_size, chunk_bytes=chunk_bytes, retry=retry, verify=verify,
+                             on_error=on_error)
         _check_condition(only_if, self.raw, "iter_set_many")
         if isinstance(items, (str, bytes)):
             raise ValidationError(f"items must be a mapping or (key, value) pairs, not {type(items).__name__}")
-        return self._iter_set(iter_items(items), size, limit, only_if, stop_on_error, retry, verify, on_error)
+        return self._iter_set(iter_items(items), opts, only_if, stop_on_error)
 
-    def _iter_set(self, items: Iterator[Tuple[object, object]], size: int, limit: int, only_if: Optional[Condition],
-                  stop_on_error: bool, retry: Optional[RetryPolicy], verify: Optional[bool],
-                  on_error: Optional[ErrorCallback]) -> Iterator[BatchResult]:
+    def _iter_set(self, items: Iterator[Tuple[object, object]], opts: "_Options", only_if: Optional[Condition],
+                  stop_on_error: bool) -> Iterator[BatchResult]:
+        size, limit = opts.chunk_size, opts.chunk_bytes
         start = 0
         held: Optional[Tuple[str, bytes]] = None  # the item that did not fit in the last chunk
         exhausted = False
@@ -565,7 +577,7 @@ class Bucket:
                 weight += w
             if not chunk:
                 return
-            result = self._set_many(chunk, only_if, len(chunk), limit, False, retry, None, verify, on_error, start)
+            result = self._set_many(chunk, only_if, replace(opts, chunk_size=len(chunk), base=start))
             start += len(chunk)
             yield result
             if stop_on_error and not result.all_succeeded:
@@ -603,68 +615,81 @@ class Bucket:
 
     # -- the engine ---------------------------------------------------------------------
 
+    def _options(self, *, chunk_size: Optional[int] = None, chunk_bytes: Optional[int] = None,
+                 retry: Optional[RetryPolicy] = None, verify: Optional[bool] = None, stop_on_error: bool = False,
+                 progress: Optional[ProgressCallback] = None, on_error: Optional[ErrorCallback] = None) -> "_Options":
+        """One operation's settings: each one not given is this bucket's; `ValueError`/`TypeError`
+        for a chunk size or byte limit below 1 and an `on_error` that is not callable."""
+        options = _Options(chunk_size=chunk_size if chunk_size is not None else self.chunk_size,
+                           chunk_bytes=chunk_bytes if chunk_bytes is not None else self.chunk_bytes,
+                           retry=retry if retry is not None else self.retry,
+                           verify=verify if verify is not None else self.verify,
+                           stop_on_error=stop_on_error, progress=progress, on_error=on_error)
+        _check_chunking(options.chunk_size, options.chunk_bytes)
+        if on_error is not None and not callable(on_error):
+            raise TypeError(f"on_error must be callable(key, index, error), got {on_error!r}")
+        return options
+
     def _run_chunks(
         self,
         operation: str,
         keys: List[str],
-        duplicates: Sequence[str],
-        process: Callable[[_Run, List[str]], Dict[str, Outcome]],
-        chunk_size: Optional[int],
-        by_bytes: Optional[Tuple[int, Callable[[str], int]]],
-        stop_on_error: bool,
-        retry: Optional[RetryPolicy],
-        progress: Optional[ProgressCallback],
-        report: Optional[Callable[[str, Outcome], None]] = None,
-    ) -> BatchResult:
-        size = chunk_size if chunk_size is not None else self.chunk_size
-        _check_chunking(size, by_bytes[0] if by_bytes else 1)
-        chunks = chunked(keys, size, *by_bytes) if by_bytes else chunked(keys, size)
-        outcomes: Dict[str, Outcome] = {}
-        counts = {"succeeded": 0, "failed": 0, "unknown": 0}
-        in_flight: Status = "unknown" if operation in ("set_many", "delete_many", "copy_many") else "not_attempted"
-        current: List[str] = []
+        duplicates: Tuple[str, ...],
+        process: Callable[[_Run, int, int], Optional[Dict[str, Outcome]]],
+        bounds: Iterable[Tuple[int, int]],
+        opts: "_Options",
+        finish: Callable[[BatchResult], Res],
+        wanted: "Sequence[str] | Callable[[], Sequence[str]]",
+    ) -> Res:
+        """Runs `process` over the chunks `keys[start:end]` of `bounds`, in order; `finish` turns
+        the per-key result into the operation's. `process` answers `None` when every key of its
+        chunk succeeded (nothing is recorded per key then), else each key's outcome.
+
+        The one place an exception becomes a result: whatever ends the operation (a capability
+        error, or anything a `RawBucket`, a callback, a clock or a sleep raises) propagates
+        carrying `partial`, `finish` of the per-key result so far: the chunk in flight is
+        `unknown` for a write (the store may have applied it), `not_attempted` for a read.
+        """
+        outcomes: Dict[str, Outcome] = {}  # the keys of chunks where not every key succeeded
+        counts = [0, 0, 0]  # succeeded, failed, unknown
+        settled_up_to = sent_up_to = 0
+        report = _reporter(opts.on_error, wanted, opts.base)
+        run: Optional[_Run] = None
         try:
-            run = _Run(retry if retry is not None else self.retry, self._clock)
-        except BaseException as err:  # a policy's clock that raises: nothing was sent
-            attach_partial(err, _build(BatchResult, dict.fromkeys(keys), dict.fromkeys(keys, ("not_attempted", None)),
-                                       tuple(duplicates), operation, Stats()))
-            raise
-        try:
-            for chunk in chunks:
-                current = chunk
+            run = _Run(opts.retry, self._clock)
+            for start, end in bounds:
+                sent_up_to = end
                 run.stats.chunks += 1
-                settled = process(run, chunk)
-                statuses = [outcome[0] for outcome in settled.values()]
-                clean = statuses.count("succeeded") == len(statuses)
-                for status in counts:
-                    counts[status] += statuses.count(status)  # type: ignore[arg-type]
-                outcomes.update(settled)
-                current = []
-                if report is not None:  # final now: a failure is passed on, in input order
-                    for key in chunk:
-                        report(key, settled[key])
-                if progress is not None:
-                    progress(Progress(len(outcomes), len(keys), counts["succeeded"], counts["failed"], counts["unknown"]))
-                if stop_on_error and not clean:
+                settled = process(run, start, end)
+                if settled is None:
+                    counts[0] += end - start
+                    settled_up_to = end
+                else:
+                    outcomes.update(settled)
+                    settled_up_to = end
+                    for key in keys[start:end]:
+                        status = settled[key][0]
+                        if status == "succeeded":
+                            counts[0] += 1
+                            continue
+                        counts[1 if status == "failed" else 2] += 1
+                        if report is not None:  # final now: a failure is passed on, in input order
+                            report(key, settled[key])
+                if opts.progress is not None:
+                    opts.progress(Progress(end, len(keys), counts[0], counts[1], counts[2]))
+                if opts.stop_on_error and settled is not None and counts[0] < end:
                     break
         except BaseException as err:
-            # Any exception (a capability error, or anything a RawBucket, a progress callback,
-            # a clock or a sleep raised) carries the per-key result so far: the chunk in flight
-            # is `unknown` for a write (the store may have applied it), `not_attempted` for a read.
-            for key in current:
-                outcomes.setdefault(key, (in_flight, None))
-            for key in keys:
-                outcomes.setdefault(key, ("not_attempted", None))
-            attach_partial(err, _build(BatchResult, dict.fromkeys(keys), outcomes, tuple(duplicates), operation,
-                                       run.stats))
+            in_flight: Status = "unknown" if operation in _WRITES else "not_attempted"
+            attach_partial(err, finish(_result(operation, keys, duplicates, outcomes, settled_up_to, sent_up_to,
+                                               in_flight, run.stats if run is not None else Stats())))
             raise
         finally:
-            run.stats.elapsed = self._clock() - run.started
-            self.stats.add(run.stats)
-        if len(outcomes) < len(keys):
-            for key in keys:
-                outcomes.setdefault(key, ("not_attempted", None))
-        return _build(BatchResult, dict.fromkeys(keys), outcomes, tuple(duplicates), operation, run.stats)
+            if run is not None:
+                run.stats.elapsed = self._clock() - run.started
+                self.stats.add(run.stats)
+        return finish(_result(operation, keys, duplicates, outcomes, settled_up_to, settled_up_to, "not_attempted",
+                              run.stats))
 
     def _settle(
         self,
@@ -679,7 +704,7 @@ class Bucket:
         `single` that counts its own host calls."""
         done: Dict[str, R] = {}
         errors: Dict[str, KvError] = {}
-        pending = list(keys)
+        pending = keys  # never changed in place: each round makes a new list
         attempt = 1
         while True:
             self._attempt(run, pending, batch, single, done, errors, counted)
@@ -723,21 +748,25 @@ class Bucket:
                 else:
                     done.update(zip(pending, answers))
                 return
+        stats = run.stats
         for key in pending:
             try:
-                done[key] = run.call(single, key) if counted else single(key)
+                if counted:
+                    stats.calls += 1
+                done[key] = single(key)
             except CapabilityError:
                 raise
             except KvError as err:
                 errors[key] = err
 
     def _plain_writes(self, run: _Run, raw: RawBucket, keys: List[str], value_of: Callable[[str], bytes],
-                      verify: bool) -> Dict[str, Outcome]:
-        """Writes `keys` (their values from `value_of`) with one `set-many` (key by key without
-        batch), attributing an opaque error key by key; each key's outcome."""
+                      verify: bool, pairs: Optional[List[Tuple[str, bytes]]] = None) -> Optional[Dict[str, Outcome]]:
+        """Writes `keys` (their values from `value_of`; `pairs`: the same, already paired) with
+        one `set-many` (key by key without batch), attributing an opaque error key by key;
+        `None` when every key was written, else each key's outcome."""
 
         def batch(chunk: List[str]) -> None:
-            raw.set_many([(k, value_of(k)) for k in chunk])
+            raw.set_many(pairs if pairs is not None and chunk is keys else [(k, value_of(k)) for k in chunk])
 
         def single(key: str) -> None:
             raw.set(key, value_of(key))
@@ -746,10 +775,10 @@ class Bucket:
             return run.call(raw.get, key) == value_of(key)
 
         _, errors = self._settle(run, keys, batch if raw.has_native_batch else None, single)
-        return self._settle_writes(run, keys, errors, confirm, verify)
+        return self._settle_writes(run, keys, errors, confirm, verify) if errors else None
 
     def _cas_writes(self, run: _Run, raw: RawBucket, keys: List[str], value_of: Callable[[str], bytes],
-                    only_if: Condition, verify: bool) -> Dict[str, Outcome]:
+                    only_if: Condition, verify: bool) -> Optional[Dict[str, Outcome]]:
         """Writes each key only if `only_if` holds, with a compare-and-swap per key; each key's outcome.
 
         Per attempt: `cas(key)` sees the key's value; if the condition fails the key is
@@ -757,7 +786,8 @@ class Bucket:
         key since: a lost race checks again, up to `MAX_CAS_ATTEMPTS` times (then `CasConflict`,
         which the retry policy retries). A swap that returned an error may have been applied:
         the next attempt that finds the key holding this value counts it written, and a key
-        whose last attempt was such a swap is read back (`verify`) or `unknown`.
+        whose last attempt was such a swap is read back (`verify`) or `unknown`. `None` when
+        every key was written.
         """
         cas = getattr(raw, "cas")
         in_doubt: set[str] = set()
@@ -794,6 +824,8 @@ class Bucket:
             return run.call(raw.get, key) == value_of(key)
 
         _, errors = self._settle(run, keys, None, single, counted=False)
+        if not errors:
+            return None
         outcome: Dict[str, Outcome] = dict.fromkeys(keys, _OK)
         doubtful: Dict[str, KvError] = {}
         for key, error in errors.items():
@@ -836,26 +868,84 @@ class Bucket:
         return outcome
 
 
-def _read(base: BatchResult, values: Mapping[str, bytes], missing: Sequence[str]) -> GetResult:
+@dataclass(frozen=True)
+class _Options:
+    """One operation's settings, filled once against its bucket's defaults (`Bucket._options`)."""
+
+    chunk_size: int
+    chunk_bytes: int
+    retry: RetryPolicy
+    verify: bool
+    stop_on_error: bool = False
+    progress: Optional[ProgressCallback] = None
+    on_error: Optional[ErrorCallback] = None
+    base: int = 0
+    """The position of the operation's first key in the caller's input (a stream's later chunks)."""
+
+
+_WRITES = frozenset(("set_many", "delete_many", "copy_many"))
+"""Operations whose chunk in flight when an exception ends them may have been applied."""
+
+
+def _same(result: BatchResult) -> BatchResult:
+    return result
+
+
+def _bounds(count: int, size: int, weights: Optional[List[int]] = None,
+            limit: int = 0) -> Iterator[Tuple[int, int]]:
+    """`(start, end)` of each chunk of `count` items: at most `size` items and, with `weights`
+    (the running sum of each item's weight), at most `limit` of weight (an item heavier than
+    that on its own forms a chunk alone)."""
+    if weights is None:
+        for start in range(0, count, size):
+            yield start, min(start + size, count)
+        return
+    start = 0
+    while start < count:
+        before = weights[start - 1] if start else 0
+        end = max(start + 1, min(start + size, bisect.bisect_right(weights, before + limit, start, count)))
+        yield start, end
+        start = end
+
+
+def _result(operation: str, keys: List[str], duplicates: Tuple[str, ...], outcomes: Mapping[str, Outcome],
+            settled: int, sent: int, in_flight: Status, stats: Stats) -> BatchResult:
+    """The per-key result of `keys` whose first `settled` are settled (`outcomes`, else `succeeded`),
+    those up to `sent` in flight (`in_flight`) and the rest `not_attempted`."""
+    order = tuple(keys)
+    if settled == len(keys) and not outcomes:
+        return BatchResult(succeeded=order, duplicates=duplicates, order=order, operation=operation, stats=stats)
+    latest: Dict[str, Outcome] = dict.fromkeys(keys[:settled], _OK)
+    latest.update(outcomes)
+    latest.update(dict.fromkeys(keys[settled:sent], (in_flight, None)))
+    latest.update(dict.fromkeys(keys[sent:], ("not_attempted", None)))
+    return _build(BatchResult, latest, latest, duplicates, operation, stats)  # type: ignore[arg-type]
+
+
+def _read(base: BatchResult, values: Dict[str, bytes], missing: Sequence[str]) -> GetResult:
     """`base` as a `GetResult`, with the values and missing keys of the keys it reports `succeeded`."""
-    read = set(base.succeeded)
+    if not base.all_succeeded:
+        read = set(base.succeeded)
+        values = {k: v for k, v in values.items() if k in read}
+        missing = [k for k in missing if k in read]
     return GetResult(succeeded=base.succeeded, failed=base.failed, unknown=base.unknown, not_attempted=base.not_attempted,
                      duplicates=base.duplicates, order=base.order, operation="get_many", stats=base.stats,
-                     values={k: v for k, v in values.items() if k in read}, missing=tuple(k for k in missing if k in read))
+                     values=MappingProxyType(values), missing=tuple(missing))
 
 
-def _reporter(on_error: Optional[ErrorCallback], keys: Sequence[str], base: int) -> Optional[Callable[[str, Outcome], None]]:
-    """What `_run_chunks` calls with each settled key: `on_error(key, index, error)` for a key
-    that ended `failed` or `unknown`, `index` its first position in `keys` plus `base`."""
+def _reporter(on_error: Optional[ErrorCallback], keys: "Sequence[str] | Callable[[], Sequence[str]]",
+              base: int) -> Optional[Callable[[str, Outcome], None]]:
+    """What `_run_chunks` calls with each key that ended `failed` or `unknown`: `on_error(key,
+    index, error)`, `index` the key's first position in `keys` (or in what `keys()` gives: looked
+    up at the first failure) plus `base`."""
     if on_error is None:
         return None
-    if not callable(on_error):
-        raise TypeError(f"on_error must be callable(key, index, error), got {on_error!r}")
     first: Dict[str, int] = {}
-    for i, key in enumerate(keys):
-        first.setdefault(key, base + i)
 
     def report(key: str, outcome: Outcome) -> None:
+        if not first:
+            for i, name in enumerate(keys() if callable(keys) else keys):
+                first.setdefault(name, base + i)
         status, error = outcome
         if status == "failed" or status == "unknown":
             on_error(key, first[key], error if error is not None else StoreError("the outcome is unknown"))

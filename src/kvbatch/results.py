@@ -57,7 +57,10 @@ class BatchResult:
         put(self, "duplicates", tuple(self.duplicates))
         put(self, "failed", _frozen_map(self.failed))
         put(self, "unknown_errors", _frozen_map(self.unknown_errors))
-        grouped = [*self.succeeded, *self.failed, *self.unknown, *self.not_attempted]
+        if not (self.failed or self.unknown or self.not_attempted):  # all succeeded: one pass, no copy
+            grouped: Sequence[str] = self.succeeded
+        else:
+            grouped = [*self.succeeded, *self.failed, *self.unknown, *self.not_attempted]
         distinct = set(grouped)
         if len(distinct) != len(grouped):
             seen: set[str] = set()
@@ -65,7 +68,7 @@ class BatchResult:
             raise ValueError(f"a key is in more than one group of a result: {twice[:5]}")
         if not self.order:
             put(self, "order", tuple(grouped))
-        elif len(self.order) != len(grouped) or not distinct.issuperset(self.order):
+        elif self.order is not grouped and (len(self.order) != len(grouped) or not distinct.issuperset(self.order)):
             raise ValueError("`order` must list exactly the keys of the groups")
 
     @property
