@@ -41,7 +41,7 @@ import operator
 import time
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import (Callable, Dict, Iterable, Iterator, List, Literal, Mapping, Optional, Sequence, Tuple, TypedDict,
+from typing import (Any, Callable, Dict, Iterable, Iterator, List, Literal, Mapping, Optional, Sequence, Tuple, TypedDict,
                     TypeVar, Unpack)
 
 from .builder import Builder
@@ -51,10 +51,10 @@ from .errors import (CapabilityError, CasConflict, KeyExists, KeyNotFound, KvErr
 from .limits import (DEFAULT_CHUNK_BYTES, DEFAULT_CHUNK_SIZE, MAX_CAS_ATTEMPTS, MAX_KEY_BYTES, MAX_KEYS_PER_CALL,
                      MAX_VALUE_BYTES)
 from .raw import RawBucket, WitBucket, has_cas
-from .results import _SUCCEEDED, BatchResult, CopyResult, ExistsResult, GetResult, Status, _build
+from .results import _SUCCEEDED, BatchResult, CopyResult, ExistsResult, GetResult, Status, _all_succeeded, _build
 from .retry import DEFAULT_RETRY, RetryPolicy
 from .stats import ErrorCallback, Progress, ProgressCallback, Stats
-from .validation import Items, Pairs, check_items, check_key, check_keys, check_pairs, check_value, iter_items
+from .validation import CheckedItems, Items, Pairs, check_key, check_latest, check_keys, check_pairs, check_value, iter_items
 from .writer import Writer
 
 R = TypeVar("R")
@@ -207,9 +207,21 @@ class Bucket:
 
         def process(run: _Run, start: int, end: int) -> Optional[Dict[str, Outcome]]:
             chunk = keys[start:end]
-            done, errors = self._settle(run, chunk, batch, raw.get)
-            if not errors and None not in done.values():  # every key answered with a value
-                values.update(done)  # type: ignore[arg-type]
+            answers = _batch_once(run, batch, chunk) if batch is not None and end - start > 1 else None
+            if answers is not None:  # the common case: one get-many answered every key
+                if None in answers:
+                    missing.extend(key for key, value in zip(chunk, answers) if value is None)
+                    values.update((key, value) for key, value in zip(chunk, answers) if value is not None)
+                else:
+                    values.update(zip(chunk, answers))  # type: ignore[arg-type]
+                return None
+            done, errors = self._settle(run, chunk, batch, raw.get, tried=batch is not None and end - start > 1)
+            if not errors:
+                if None in done.values():
+                    missing.extend(key for key in chunk if done[key] is None)
+                    values.update((key, value) for key, value in done.items() if value is not None)
+                else:
+                    values.update(done)  # type: ignore[arg-type]
                 return None
             outcome: Dict[str, Outcome] = {}
             for key in chunk:
@@ -258,12 +270,12 @@ class Bucket:
         opts = self._options(chunk_size=chunk_size, chunk_bytes=chunk_bytes, stop_on_error=stop_on_error, retry=retry,
                              progress=progress, verify=verify, on_error=on_error)
         _check_condition(only_if, self.raw, "set_many")
-        pairs = check_items(items, max_key_bytes=self.max_key_bytes, max_value_bytes=self.max_value_bytes,
-                            max_keys=self.max_keys_per_call)
-        return self._set_many(pairs, only_if, opts)
+        checked = check_latest(items, max_key_bytes=self.max_key_bytes, max_value_bytes=self.max_value_bytes,
+                               max_keys=self.max_keys_per_call)
+        return self._set_many(checked, only_if, opts)
 
-    def _set_many(self, pairs: List[Tuple[str, bytes]], only_if: Optional[Condition], opts: "_Options") -> BatchResult:
-        latest: Dict[str, bytes] = dict(pairs)  # first position, last value
+    def _set_many(self, checked: CheckedItems, only_if: Optional[Condition], opts: "_Options") -> BatchResult:
+        pairs, latest = checked.pairs, checked.latest  # latest: each key at its first position, its last value
         keys = list(latest)
         wanted = pairs
         duplicates: Tuple[str, ...] = ()
@@ -273,17 +285,25 @@ class Bucket:
         raw = self.raw
         verify = opts.verify
 
+        native = raw.has_native_batch
+
         def process(run: _Run, start: int, end: int) -> Optional[Dict[str, Outcome]]:
             if only_if is not None:
                 return self._cas_writes(run, raw, keys[start:end], latest.__getitem__, only_if, verify)
-            return self._plain_writes(run, raw, keys[start:end], latest.__getitem__, verify, pairs[start:end])
+            tried = native and end - start > 1
+            if tried and _batch_once(run, raw.set_many, pairs[start:end]) is not None:
+                return None  # the common case: one set-many wrote every key
+            return self._plain_writes(run, raw, keys[start:end], latest.__getitem__, verify, tried)
 
-        # Cut by bytes only when the values could exceed one chunk.
-        limit = opts.chunk_bytes
+        # Cut by bytes only when a chunk could exceed the limit.
+        limit, size = opts.chunk_bytes, opts.chunk_size
         weights = None
-        if sum(map(len, latest.values())) + sum(map(len, keys)) > limit:
+        total = checked.total_bytes
+        if total is None:
+            total = sum(map(len, latest.values())) + sum(map(len, keys))
+        if total > limit and (checked.widest_bytes is None or checked.widest_bytes * size > limit):
             weights = list(itertools.accumulate(map(operator.add, map(len, keys), map(len, latest.values()))))
-        return self._run_chunks("set_many", keys, duplicates, process, _bounds(len(keys), opts.chunk_size, weights, limit),
+        return self._run_chunks("set_many", keys, duplicates, process, _bounds(len(keys), size, weights, limit),
                                 opts, _same, lambda: [key for key, _ in wanted])
 
     def delete_many(
@@ -333,7 +353,11 @@ class Bucket:
                 if outcome:
                     todo = [k for k in chunk if k not in outcome]
             if todo:
-                _, errors = self._settle(run, todo, batch if raw.has_native_batch else None, raw.delete)
+                tried = raw.has_native_batch and len(todo) > 1
+                if tried and not outcome and _batch_once(run, batch, todo) is not None:
+                    return None  # the common case: one delete-many deleted every key
+                _, errors = self._settle(run, todo, batch if raw.has_native_batch else None, raw.delete,
+                                         tried=tried and not outcome, answered=False)
                 if errors:
                     outcome.update(self._settle_writes(run, todo, errors, confirm, do_verify))
             return {k: outcome.get(k, _OK) for k in chunk} if outcome else None
@@ -577,7 +601,8 @@ class Bucket:
                 weight += w
             if not chunk:
                 return
-            result = self._set_many(chunk, only_if, replace(opts, chunk_size=len(chunk), base=start))
+            result = self._set_many(CheckedItems(chunk, dict(chunk)), only_if,
+                                    replace(opts, chunk_size=len(chunk), base=start))
             start += len(chunk)
             yield result
             if stop_on_error and not result.all_succeeded:
@@ -698,16 +723,23 @@ class Bucket:
         batch: Optional[Callable[[List[str]], Optional[Sequence[R]]]],
         single: Callable[[str], R],
         counted: bool = True,
+        tried: bool = False,
+        value_of: Optional[Callable[[str], Any]] = None,
+        answered: bool = True,
     ) -> Tuple[Dict[str, R], Dict[str, KvError]]:
         """Runs `keys` through attempts and retries; returns the answers and the last error
         of each key that never succeeded. Capability errors propagate. `counted=False`: a
-        `single` that counts its own host calls."""
+        `single` that counts its own host calls. `tried`: the first attempt's `batch` call was
+        made already (`_batch_once`) and failed, so that attempt goes on key by key.
+        `value_of`: `single` is called as `single(key, value_of(key))`. `answered=False`: a
+        write's, whose answers are not kept (a key is done when it is not in the errors)."""
         done: Dict[str, R] = {}
         errors: Dict[str, KvError] = {}
         pending = keys  # never changed in place: each round makes a new list
         attempt = 1
         while True:
-            self._attempt(run, pending, batch, single, done, errors, counted)
+            self._attempt(run, pending, None if tried and attempt == 1 else batch, single, done, errors, counted,
+                          value_of, answered)
             pending = [k for k in pending if k in errors and run.policy.should_retry(errors[k])] if errors else []
             if not pending:
                 break
@@ -729,13 +761,17 @@ class Bucket:
         done: Dict[str, R],
         errors: Dict[str, KvError],
         counted: bool = True,
+        value_of: Optional[Callable[[str], Any]] = None,
+        answered: bool = True,
     ) -> None:
         if errors:
             for key in pending:
                 errors.pop(key, None)
         if batch is not None and len(pending) > 1:
             try:
-                answers = run.call(batch, pending, batch=True)
+                run.stats.calls += 1
+                run.stats.batch_calls += 1
+                answers = batch(pending)
                 if answers is not None and len(answers) != len(pending):
                     raise StoreError(f"the host answered {len(answers)} entries for {len(pending)} keys")
             except CapabilityError:
@@ -743,38 +779,57 @@ class Bucket:
             except KvError:
                 run.stats.attributed += len(pending)  # opaque: find out key by key
             else:
-                if answers is None:
-                    done.update(dict.fromkeys(pending))  # type: ignore[arg-type]
-                else:
+                if answers is not None:  # a write answers nothing: its keys are done when not in `errors`
                     done.update(zip(pending, answers))
                 return
-        stats = run.stats
-        for key in pending:
-            try:
-                if counted:
-                    stats.calls += 1
-                done[key] = single(key)
-            except CapabilityError:
-                raise
-            except KvError as err:
-                errors[key] = err
+        calls = 0
+        write: Callable[[str, Any], Any] = single  # type: ignore[assignment]
+        try:  # three loops for one job: this is the per-key path's whole cost beside the host calls
+            if value_of is not None:
+                for key in pending:
+                    calls += 1
+                    try:
+                        write(key, value_of(key))
+                    except CapabilityError:
+                        raise
+                    except KvError as err:
+                        errors[key] = err
+            elif not answered:
+                for key in pending:
+                    calls += 1
+                    try:
+                        single(key)
+                    except CapabilityError:
+                        raise
+                    except KvError as err:
+                        errors[key] = err
+            else:
+                for key in pending:
+                    calls += 1
+                    try:
+                        done[key] = single(key)
+                    except CapabilityError:
+                        raise
+                    except KvError as err:
+                        errors[key] = err
+        finally:
+            if counted:
+                run.stats.calls += calls
 
     def _plain_writes(self, run: _Run, raw: RawBucket, keys: List[str], value_of: Callable[[str], bytes],
-                      verify: bool, pairs: Optional[List[Tuple[str, bytes]]] = None) -> Optional[Dict[str, Outcome]]:
-        """Writes `keys` (their values from `value_of`; `pairs`: the same, already paired) with
-        one `set-many` (key by key without batch), attributing an opaque error key by key;
-        `None` when every key was written, else each key's outcome."""
+                      verify: bool, tried: bool = False) -> Optional[Dict[str, Outcome]]:
+        """Writes `keys` (their values from `value_of`) with one `set-many` (key by key without
+        batch), attributing an opaque error key by key; `None` when every key was written, else
+        each key's outcome. `tried`: that `set-many` was already sent, and failed."""
 
         def batch(chunk: List[str]) -> None:
-            raw.set_many(pairs if pairs is not None and chunk is keys else [(k, value_of(k)) for k in chunk])
-
-        def single(key: str) -> None:
-            raw.set(key, value_of(key))
+            raw.set_many([(k, value_of(k)) for k in chunk])
 
         def confirm(run: _Run, key: str) -> bool:
             return run.call(raw.get, key) == value_of(key)
 
-        _, errors = self._settle(run, keys, batch if raw.has_native_batch else None, single)
+        _, errors = self._settle(run, keys, batch if raw.has_native_batch else None, raw.set, tried=tried,  # type: ignore[arg-type]
+                                 value_of=value_of, answered=False)
         return self._settle_writes(run, keys, errors, confirm, verify) if errors else None
 
     def _cas_writes(self, run: _Run, raw: RawBucket, keys: List[str], value_of: Callable[[str], bytes],
@@ -883,6 +938,28 @@ class _Options:
     """The position of the operation's first key in the caller's input (a stream's later chunks)."""
 
 
+def _batch_once(run: _Run, call: Callable[[List[Any]], Optional[Sequence[R]]], arg: List[Any]) -> Optional[Sequence[R]]:
+    """One `*-many` call of a chunk: its answers (`()` for a write), or `None` when it returned
+    an error or a wrong number of answers (the chunk's keys are then found out key by key).
+    Capability errors propagate."""
+    stats = run.stats
+    stats.calls += 1
+    stats.batch_calls += 1
+    try:
+        answers = call(arg)
+    except CapabilityError:
+        raise
+    except KvError:
+        stats.attributed += len(arg)
+        return None
+    if answers is None:
+        return ()
+    if len(answers) != len(arg):
+        stats.attributed += len(arg)
+        return None
+    return answers
+
+
 _WRITES = frozenset(("set_many", "delete_many", "copy_many"))
 """Operations whose chunk in flight when an exception ends them may have been applied."""
 
@@ -912,9 +989,8 @@ def _result(operation: str, keys: List[str], duplicates: Tuple[str, ...], outcom
             settled: int, sent: int, in_flight: Status, stats: Stats) -> BatchResult:
     """The per-key result of `keys` whose first `settled` are settled (`outcomes`, else `succeeded`),
     those up to `sent` in flight (`in_flight`) and the rest `not_attempted`."""
-    order = tuple(keys)
     if settled == len(keys) and not outcomes:
-        return BatchResult(succeeded=order, duplicates=duplicates, order=order, operation=operation, stats=stats)
+        return _all_succeeded(BatchResult, tuple(keys), duplicates, operation, stats)
     latest: Dict[str, Outcome] = dict.fromkeys(keys[:settled], _OK)
     latest.update(outcomes)
     latest.update(dict.fromkeys(keys[settled:sent], (in_flight, None)))
@@ -924,10 +1000,12 @@ def _result(operation: str, keys: List[str], duplicates: Tuple[str, ...], outcom
 
 def _read(base: BatchResult, values: Dict[str, bytes], missing: Sequence[str]) -> GetResult:
     """`base` as a `GetResult`, with the values and missing keys of the keys it reports `succeeded`."""
-    if not base.all_succeeded:
-        read = set(base.succeeded)
-        values = {k: v for k, v in values.items() if k in read}
-        missing = [k for k in missing if k in read]
+    if base.all_succeeded:
+        return _all_succeeded(GetResult, base.order, base.duplicates, "get_many", base.stats,
+                              values=MappingProxyType(values), missing=tuple(missing))
+    read = set(base.succeeded)
+    values = {k: v for k, v in values.items() if k in read}
+    missing = [k for k in missing if k in read]
     return GetResult(succeeded=base.succeeded, failed=base.failed, unknown=base.unknown, not_attempted=base.not_attempted,
                      duplicates=base.duplicates, order=base.order, operation="get_many", stats=base.stats,
                      values=MappingProxyType(values), missing=tuple(missing))
@@ -967,8 +1045,10 @@ def _check_condition(only_if: object, raw: RawBucket, operation: str) -> None:
 
 def _distinct(keys: Sequence[str]) -> Tuple[List[str], Tuple[str, ...]]:
     """The distinct keys in order of first appearance, and those named more than once."""
-    distinct = list(dict.fromkeys(keys))
-    return distinct, (_repeated(keys) if len(distinct) != len(keys) else ())
+    distinct = dict.fromkeys(keys)
+    if len(distinct) == len(keys):
+        return keys if isinstance(keys, list) else list(keys), ()
+    return list(distinct), _repeated(keys)
 
 
 def _repeated(keys: Sequence[str]) -> Tuple[str, ...]:

@@ -185,7 +185,10 @@ class WitBucket:
     def get_many(self, keys: Sequence[str]) -> List[Optional[bytes]]:
         if self._batch is None:
             return [self.get(key) for key in keys]
-        entries = self._call(self._batch.get_many, self._handle, list(keys))
+        try:
+            entries = self._batch.get_many(self._handle, keys if type(keys) is list else list(keys))
+        except self._err as err:
+            raise from_wit_error(getattr(err, "value", err), self.name) from None
         try:  # draft2 entries are all (key, option<value>) tuples: their values without a call per entry
             return list(map(_second, entries))
         except TypeError:  # draft: an absent key's entry is none
@@ -196,14 +199,20 @@ class WitBucket:
             for key, value in items:
                 self.set(key, value)
             return
-        self._call(self._batch.set_many, self._handle, list(items))
+        try:
+            self._batch.set_many(self._handle, items if type(items) is list else list(items))
+        except self._err as err:
+            raise from_wit_error(getattr(err, "value", err), self.name) from None
 
     def delete_many(self, keys: Sequence[str]) -> None:
         if self._batch is None:
             for key in keys:
                 self.delete(key)
             return
-        self._call(self._batch.delete_many, self._handle, list(keys))
+        try:
+            self._batch.delete_many(self._handle, keys if type(keys) is list else list(keys))
+        except self._err as err:
+            raise from_wit_error(getattr(err, "value", err), self.name) from None
 
     def cas(self, key: str) -> CasHandle:
         """Begins a compare-and-swap on `key` through `atomics`' `cas` resource (draft2 only)."""

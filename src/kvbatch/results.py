@@ -9,9 +9,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from types import MappingProxyType
-from typing import Dict, Iterator, List, Literal, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Literal, Mapping, Optional, Sequence, Tuple, TypeVar
 
 from .errors import BatchFailed, KvError
 from .stats import Stats
@@ -184,6 +184,27 @@ class CopyResult(BatchResult):
 
 
 _SUCCEEDED: Tuple[Status, Optional[KvError]] = ("succeeded", None)
+
+R = TypeVar("R", bound=BatchResult)
+
+
+def _all_succeeded(cls: type[R], order: Tuple[str, ...], duplicates: Tuple[str, ...], operation: str, stats: Stats,
+                   **extra: object) -> R:
+    """A result in which every key of `order` succeeded, for keys the engine made distinct (a
+    dict's keys): built without the checks `__post_init__` makes of caller-given groups (a pass
+    over every key). `extra`: the subclass's fields, already frozen (tuples, `MappingProxyType`)."""
+    given: Dict[str, object] = {"succeeded": order, "order": order, "duplicates": duplicates, "operation": operation,
+                                "stats": stats, **extra}
+    result = object.__new__(cls)
+    for f in fields(cls):
+        if f.name in given:
+            value = given[f.name]
+        elif f.default_factory is not MISSING:
+            value = f.default_factory()
+        else:
+            value = f.default
+        object.__setattr__(result, f.name, value)
+    return result
 
 
 def combine(results: Sequence[BatchResult], operation: str = "") -> BatchResult:
