@@ -33,7 +33,8 @@ from kvbatch_host.errors import ConfigError
 from kvbatch_host.serving.wasmtime_compat import WASMTIME_VERSION
 from kvbatch_host.bench import measure
 from kvbatch_host.bench.measure import BenchError, Measurement
-from kvbatch_host.bench.plan import REDIS_PATHS, REFERENCE, REFERENCE_PER_KEY, SMALL_VALUE, Job, Plan, make_plan
+from kvbatch_host.bench.plan import (FLOOR_NATIVE, FLOOR_PER_KEY, LIBRARY, LIBRARY_PER_KEY, RAW, RAW_PER_KEY, REDIS_PATHS,
+                                     REFERENCE, REFERENCE_PER_KEY, SMALL_VALUE, Job, Plan, make_plan)
 from kvbatch_host.bench.report import HEADLINE_KEYS_NAMES, Results, document, table, write_json, write_plots
 
 TARGETS = ("provider", "bench", "bench-nobatch", "bench-wasmtime")
@@ -89,7 +90,7 @@ def run_benchmarks(options: Options, log: Callable[[str], None] = print) -> Dict
             bar.update(2)
             for job in jobs:
                 bar.set_postfix_str(job.label)
-                measurements.append(_run(job, plan, server, cli_path))
+                measurements.extend(_run(job, plan, server, cli_path))
                 bar.update()
         finally:
             bar.close()
@@ -124,7 +125,7 @@ def _warm_up(jobs: List[Job], server: Any, cli_path: Optional[str]) -> None:
     bytecode and the CLI's own cache exist before anything is timed."""
     seen = set()
     for job in jobs:
-        if job.path.startswith("redis-py-"):
+        if job.path.startswith("redis-py-") or job.path in IN_CLI_WARMED:
             continue
         path = REFERENCE if job.path.startswith(REFERENCE) else job.path.removeprefix("redis-")
         key = (path, _store_url(job, server))
@@ -138,26 +139,41 @@ def _warm_up(jobs: List[Job], server: Any, cli_path: Optional[str]) -> None:
             measure.run_kvbatch(path, 10, SMALL_VALUE, 1, 10, store_url=key[1])
 
 
-def _run(job: Job, plan: Plan, server: Any, cli_path: Optional[str]) -> Measurement:
+IN_CLI_WARMED = (LIBRARY, LIBRARY_PER_KEY, FLOOR_PER_KEY, FLOOR_NATIVE)
+"""Jobs that need no warm-up of their own: the library runs use the CLI's warmed bench guest, the
+floors run in this process."""
+
+
+def _run(job: Job, plan: Plan, server: Any, cli_path: Optional[str]) -> List[Measurement]:
     repeat = job.repeat or plan.repeat
+    if job.path in (LIBRARY, LIBRARY_PER_KEY):
+        assert cli_path is not None
+        per_key = job.path == LIBRARY_PER_KEY
+        return list(measure.run_library_cli(job.keys, job.value_bytes, repeat, job.chunk,
+                                            builder.TARGETS["bench-wasmtime"].output, cli_path, per_key,
+                                            (job.path, RAW_PER_KEY if per_key else RAW)))
+    if job.path in (FLOOR_PER_KEY, FLOOR_NATIVE):
+        from kvbatch_host.bench.floors import run_floor
+
+        return [run_floor(job.path, job.keys, job.value_bytes, repeat)]
     if job.path in (REFERENCE, REFERENCE_PER_KEY):
         assert cli_path is not None
         mode = "per-key" if job.path == REFERENCE_PER_KEY else "batch"
-        return measure.run_cli(job.keys, job.value_bytes, repeat, job.chunk, builder.TARGETS["bench-wasmtime"].output,
-                               cli_path, mode=mode, label=job.path)
+        return [measure.run_cli(job.keys, job.value_bytes, repeat, job.chunk, builder.TARGETS["bench-wasmtime"].output,
+                                cli_path, mode=mode, label=job.path)]
     if job.path.startswith("redis-py-"):
         from kvbatch_host.backends.redis import RedisBackend
 
         backend = RedisBackend(server.url)
         try:
-            return measure.run_redis_py(backend.client, backend.prefix("default"), job.keys, job.value_bytes, repeat,
-                                        job.path.rpartition("-")[2])
+            return [measure.run_redis_py(backend.client, backend.prefix("default"), job.keys, job.value_bytes, repeat,
+                                         job.path.rpartition("-")[2])]
         finally:
             backend.close()
     if job.path.startswith("redis-"):
-        return measure.run_kvbatch(job.path[len("redis-"):], job.keys, job.value_bytes, repeat, job.chunk,
-                                   store_url=server.url, label=job.path)
-    return measure.run_kvbatch(job.path, job.keys, job.value_bytes, repeat, job.chunk)
+        return [measure.run_kvbatch(job.path[len("redis-"):], job.keys, job.value_bytes, repeat, job.chunk,
+                                    store_url=server.url, label=job.path)]
+    return [measure.run_kvbatch(job.path, job.keys, job.value_bytes, repeat, job.chunk)]
 
 
 def print_summary(doc: Dict[str, Any], log: Callable[[str], None] = print) -> None:
