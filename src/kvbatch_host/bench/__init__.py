@@ -51,6 +51,7 @@ class Options:
     plots_dir: Optional[Path] = DEFAULT_OUT
     cli: bool = True
     redis: bool = True
+    serve: bool = True
     progress: bool = True
 
 
@@ -92,6 +93,7 @@ def run_benchmarks(options: Options, log: Callable[[str], None] = print) -> Dict
                 bar.set_postfix_str(job.label)
                 measurements.extend(_run(job, plan, server, cli_path))
                 bar.update()
+            serve = _serve(options, plan.quick, notes, bar)
         finally:
             bar.close()
     meta = {
@@ -107,7 +109,23 @@ def run_benchmarks(options: Options, log: Callable[[str], None] = print) -> Dict
         "peak_rss": "of each run's own process (VmHWM, sampled every 5 ms)",
         "notes": notes,
     }
-    return document(Results(measurements), plan, start, meta)
+    return document(Results(measurements), plan, start, meta, serve)
+
+
+def _serve(options: Options, quick: bool, notes: List[str], bar: Any) -> Dict[str, Any]:
+    """The `kvbatch serve` load runs (`serve_load`), or nothing when skipped (with a note why)."""
+    from kvbatch_host.bench import serve_load
+
+    if not options.serve:
+        return {}
+    if not serve_load.hey_available():
+        notes.append("serve: skipped, the load generator hey is not installed (apt-get install hey)")
+        return {}
+    if "spin" not in builder.TARGETS:
+        notes.append("serve: skipped, the Spin component is built from a checkout only")
+        return {}
+    bar.set_postfix_str("kvbatch serve")
+    return serve_load.measure_serve(quick)
 
 
 def _cpus() -> Optional[int]:
@@ -193,6 +211,9 @@ def print_summary(doc: Dict[str, Any], log: Callable[[str], None] = print) -> No
         log("growth (time at 10x the keys / time before):")
         for path, steps in doc["growth"].items():
             log(f"  {path:<18} " + "  ".join(f"{step}: {value}" for step, value in steps.items()))
+    for name, run in doc.get("serve", {}).get("runs", {}).items():
+        log(f"serve {name:<9} {run['rps']} req/s, p50 {_ms(run['p50_ms'])} ms, p99 {_ms(run['p99_ms'])} ms, "
+            f"{run['errors']} errors, {run['non_2xx']} non-2xx of {run['requested']}")
     if doc["peak_rss_mb"]:
         log("peak RSS, MB: " + "; ".join(f"{path} " + ", ".join(f"{k} {v}" for k, v in row.items())
                                         for path, row in doc["peak_rss_mb"].items()))
@@ -200,6 +221,10 @@ def print_summary(doc: Dict[str, Any], log: Callable[[str], None] = print) -> No
         log("note: the fast value path is off (plain wasmtime-py conversions)")
     for note in doc["meta"]["notes"]:
         log(f"note: {note}")
+
+
+def _ms(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.1f}"
 
 
 def main(options: Options, log: Callable[[str], None] = print) -> int:
@@ -229,7 +254,7 @@ __all__ = ["Options", "run_benchmarks", "print_summary", "main", "HEADLINE_KEYS_
 EPILOG = """examples:
   kvbatch bench --quick                      a small subset, every headline figure once
   kvbatch bench --json build/bench/bench.json
-  kvbatch bench --quick --no-cli --no-redis  the harness paths only
+  kvbatch bench --quick --no-cli --no-redis --no-serve   the harness paths only
 """
 
 
@@ -243,6 +268,7 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--repeat", type=int, metavar="N", help="repeats of each workload, medians reported (default 3)")
     parser.add_argument("--no-cli", action="store_true", help="skip the wasmtime CLI reference")
     parser.add_argument("--no-redis", action="store_true", help="skip the Redis comparison")
+    parser.add_argument("--no-serve", action="store_true", help="skip the kvbatch serve load runs")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -283,5 +309,6 @@ def command(args: Any) -> int:
     _check_outputs(args.json_path, None if args.no_plots else args.plots_dir)
     options = Options(quick=args.quick, repeat=args.repeat, json_path=args.json_path,
                       plots_dir=None if args.no_plots else args.plots_dir, cli=not args.no_cli, redis=not args.no_redis,
+                      serve=not args.no_serve,
                       progress=not args.no_progress)
     return main(options)

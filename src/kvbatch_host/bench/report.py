@@ -32,6 +32,10 @@ HEADLINE_KEYS_NAMES = (
     "per_key_call_vs_floor",
     "value_1mib_floor_ms",
     "value_1mib_vs_floor",
+    "serve_vs_floor_get10",
+    "serve_errors_32",
+    "serve_p99_over_p50_32",
+    "serve_rss_32_mb",
 )
 """The figures every run reports under "headline" (null when this run did not measure them)."""
 
