@@ -27,7 +27,6 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from kvbatch_host.bench.measure import BenchError
