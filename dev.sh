@@ -24,6 +24,14 @@ setup() {
     chmod +x "$("$VENV/bin/python" -c 'import wasmtime_cli, os; print(os.path.dirname(wasmtime_cli.__file__))')/wasmtime"
 }
 
+need_hey() {
+    # `kvbatch bench` drives `kvbatch serve` with hey (Debian's package), a bounded load on loopback.
+    command -v hey >/dev/null 2>&1 && return 0
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hey >/dev/null
+}
+
 need_node_toolchain() {
     # The JavaScript guest's componentize-js, exactly as src/kvbatch_guests/js/package-lock.json pins it
     # (npm ci into build/node, skipped while the lock is unchanged); without node the tests skip it.
@@ -50,6 +58,7 @@ case "${1:-}" in
         shift
         setup
         need_redis
+        need_hey
         need_node_toolchain
         exec "$VENV/bin/python" -m pytest "$@"
         ;;

@@ -42,9 +42,13 @@ documentation's "Outcomes" page.
 
 from __future__ import annotations
 
+import bisect
 import itertools
+import operator
 import time
-from typing import (Callable, Dict, Iterable, Iterator, List, Literal, Mapping, Optional, Sequence, Tuple, TypedDict,
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import (Any, Callable, Dict, Iterable, Iterator, List, Literal, Mapping, Optional, Sequence, Tuple, TypedDict,
                     TypeVar, Unpack)
 
 from .builder import Builder
@@ -54,14 +58,15 @@ from .errors import (CapabilityError, CasConflict, KeyExists, KeyNotFound, KvErr
 from .limits import (DEFAULT_CHUNK_BYTES, DEFAULT_CHUNK_SIZE, MAX_CAS_ATTEMPTS, MAX_KEY_BYTES, MAX_KEYS_PER_CALL,
                      MAX_VALUE_BYTES)
 from .raw import RawBucket, WitBucket, has_cas
-from .results import _SUCCEEDED, BatchResult, CopyResult, ExistsResult, GetResult, Status, _build
+from .results import _SUCCEEDED, BatchResult, CopyResult, ExistsResult, GetResult, Status, _all_succeeded, _build
 from .retry import DEFAULT_RETRY, RetryPolicy
 from .stats import ErrorCallback, Progress, ProgressCallback, Stats
 from .streams import WriteStream
-from .validation import Items, Pairs, check_items, check_key, check_keys, check_pairs, check_value, iter_items
+from .validation import CheckedItems, Items, Pairs, check_key, check_latest, check_keys, check_pairs, check_value, iter_items
 from .writer import Writer
 
 R = TypeVar("R")
+Res = TypeVar("Res", bound=BatchResult)
 Outcome = Tuple[Status, Optional[KvError]]
 _OK: Outcome = _SUCCEEDED
 Condition = Literal["absent", "present"]
@@ -195,27 +200,43 @@ class Bucket:
         error)` is called for each key whose read failed, in input order, chunk by chunk.
         """
         wanted = check_keys(keys, max_key_bytes=self.max_key_bytes, max_keys=self.max_keys_per_call)
-        result = self._get_many(wanted, chunk_size, stop_on_error, retry, progress, on_error, 0)
+        result = self._get_many(wanted, self._options(chunk_size=chunk_size, stop_on_error=stop_on_error, retry=retry,
+                                                      progress=progress, on_error=on_error))
         if raise_on_error:
             result.raise_for_failures()
         return result
 
-    def _get_many(self, wanted: List[str], chunk_size: Optional[int], stop_on_error: bool,
-                  retry: Optional[RetryPolicy], progress: Optional[ProgressCallback],
-                  on_error: Optional[ErrorCallback], base: int) -> GetResult:
-        distinct, duplicates = _distinct(wanted)
+    def _get_many(self, wanted: List[str], opts: "_Options") -> GetResult:
+        keys, duplicates = _distinct(wanted)
         values: Dict[str, bytes] = {}
         missing: List[str] = []
         raw = self.raw
         batch = raw.get_many if raw.has_native_batch else None
 
-        def process(run: _Run, chunk: List[str]) -> Dict[str, Outcome]:
-            done, errors = self._settle(run, chunk, batch, raw.get)
-            outcome: Dict[str, Outcome] = dict.fromkeys(chunk, _OK)
+        def process(run: _Run, start: int, end: int) -> Optional[Dict[str, Outcome]]:
+            chunk = keys[start:end]
+            answers = _batch_once(run, batch, chunk) if batch is not None and end - start > 1 else None
+            if answers is not None:  # the common case: one get-many answered every key
+                if None in answers:
+                    missing.extend(key for key, value in zip(chunk, answers) if value is None)
+                    values.update((key, value) for key, value in zip(chunk, answers) if value is not None)
+                else:
+                    values.update(zip(chunk, answers))  # type: ignore[arg-type]
+                return None
+            done, errors = self._settle(run, chunk, batch, raw.get, tried=batch is not None and end - start > 1)
+            if not errors:
+                if None in done.values():
+                    missing.extend(key for key in chunk if done[key] is None)
+                    values.update((key, value) for key, value in done.items() if value is not None)
+                else:
+                    values.update(done)  # type: ignore[arg-type]
+                return None
+            outcome: Dict[str, Outcome] = {}
             for key in chunk:
                 if key in errors:
                     outcome[key] = ("failed", errors[key])
                     continue
+                outcome[key] = _OK
                 value = done[key]
                 if value is None:
                     missing.append(key)
@@ -223,16 +244,9 @@ class Bucket:
                     values[key] = value
             return outcome
 
-        try:
-            base_result = self._run_chunks("get_many", distinct, duplicates, process, chunk_size, None, stop_on_error,
-                                           retry, progress, _reporter(on_error, wanted, base))
-        except BaseException as err:
-            partial = getattr(err, "partial", None)
-            if isinstance(partial, BatchResult):  # with the values of the keys it reports read
-                attach_partial(err, _read(partial, values, missing))
-            raise
         # Chunks run in input order, so `values` and `missing` already are in it.
-        return _read(base_result, values, missing)
+        return self._run_chunks("get_many", keys, duplicates, process, _bounds(len(keys), opts.chunk_size), opts,
+                                lambda base: _read(base, values, missing), wanted)
 
     def set_many(
         self,
@@ -265,34 +279,44 @@ class Bucket:
         writer's identical value. A bucket without `cas` raises `Unsupported` before anything is sent. `on_error(key, index, error)` is called for each
         key that ends `failed` or `unknown`, in input order, chunk by chunk.
         """
+        opts = self._options(chunk_size=chunk_size, chunk_bytes=chunk_bytes, stop_on_error=stop_on_error, retry=retry,
+                             progress=progress, verify=verify, on_error=on_error)
         _check_condition(only_if, self.raw, "set_many")
-        pairs = check_items(items, max_key_bytes=self.max_key_bytes, max_value_bytes=self.max_value_bytes,
-                            max_keys=self.max_keys_per_call)
-        return self._set_many(pairs, only_if, chunk_size, chunk_bytes, stop_on_error, retry, progress, verify,
-                              on_error, 0)
+        checked = check_latest(items, max_key_bytes=self.max_key_bytes, max_value_bytes=self.max_value_bytes,
+                               max_keys=self.max_keys_per_call)
+        return self._set_many(checked, only_if, opts)
 
-    def _set_many(self, pairs: List[Tuple[str, bytes]], only_if: Optional[Condition], chunk_size: Optional[int],
-                  chunk_bytes: Optional[int], stop_on_error: bool, retry: Optional[RetryPolicy],
-                  progress: Optional[ProgressCallback], verify: Optional[bool], on_error: Optional[ErrorCallback],
-                  base: int) -> BatchResult:
-        latest: Dict[str, bytes] = dict(pairs)  # first position, last value
-        duplicates = _repeated([key for key, _ in pairs]) if len(latest) != len(pairs) else ()
-        limit = chunk_bytes if chunk_bytes is not None else self.chunk_bytes
-        _check_chunking(1, limit)
-        # Cutting by bytes costs a call per key: only when the values could exceed one chunk.
-        heavy = sum(map(len, latest.values())) + sum(map(len, latest)) > limit
+    def _set_many(self, checked: CheckedItems, only_if: Optional[Condition], opts: "_Options") -> BatchResult:
+        pairs, latest = checked.pairs, checked.latest  # latest: each key at its first position, its last value
+        keys = list(latest)
+        wanted = pairs
+        duplicates: Tuple[str, ...] = ()
+        if len(keys) != len(pairs):
+            duplicates = _repeated([key for key, _ in pairs])
+            pairs = list(latest.items())
         raw = self.raw
-        do_verify = self.verify if verify is None else verify
+        verify = opts.verify
 
-        def process(run: _Run, chunk: List[str]) -> Dict[str, Outcome]:
+        native = raw.has_native_batch
+
+        def process(run: _Run, start: int, end: int) -> Optional[Dict[str, Outcome]]:
             if only_if is not None:
-                return self._cas_writes(run, raw, chunk, latest.__getitem__, only_if, do_verify)
-            return self._plain_writes(run, raw, chunk, latest.__getitem__, do_verify)
+                return self._cas_writes(run, raw, keys[start:end], latest.__getitem__, only_if, verify)
+            tried = native and end - start > 1
+            if tried and _batch_once(run, raw.set_many, pairs[start:end]) is not None:
+                return None  # the common case: one set-many wrote every key
+            return self._plain_writes(run, raw, keys[start:end], latest.__getitem__, verify, tried)
 
-        reporter = _reporter(on_error, [key for key, _ in pairs], base) if on_error is not None else None
-        return self._run_chunks("set_many", list(latest), duplicates, process, chunk_size,
-                                (limit, lambda k: len(latest[k]) + len(k)) if heavy else None,
-                                stop_on_error, retry, progress, reporter)
+        # Cut by bytes only when a chunk could exceed the limit.
+        limit, size = opts.chunk_bytes, opts.chunk_size
+        weights = None
+        total = checked.total_bytes
+        if total is None:
+            total = sum(map(len, latest.values())) + sum(map(len, keys))
+        if total > limit and (checked.widest_bytes is None or checked.widest_bytes * size > limit):
+            weights = list(itertools.accumulate(map(operator.add, map(len, keys), map(len, latest.values()))))
+        return self._run_chunks("set_many", keys, duplicates, process, _bounds(len(keys), size, weights, limit),
+                                opts, _same, lambda: [key for key, _ in wanted])
 
     def delete_many(
         self,
@@ -314,10 +338,12 @@ class Bucket:
         `on_error(key, index, error)` is called for each key that ends `failed` or `unknown`,
         in input order, chunk by chunk.
         """
+        opts = self._options(chunk_size=chunk_size, stop_on_error=stop_on_error, retry=retry, progress=progress,
+                             verify=verify, on_error=on_error)
         wanted = check_keys(keys, max_key_bytes=self.max_key_bytes, max_keys=self.max_keys_per_call)
         distinct, duplicates = _distinct(wanted)
         raw = self.raw
-        do_verify = self.verify if verify is None else verify
+        do_verify = opts.verify
 
         def batch(chunk: List[str]) -> None:
             raw.delete_many(chunk)
@@ -325,7 +351,8 @@ class Bucket:
         def confirm(run: _Run, key: str) -> bool:
             return not run.call(raw.exists, key)
 
-        def process(run: _Run, chunk: List[str]) -> Dict[str, Outcome]:
+        def process(run: _Run, start: int, end: int) -> Optional[Dict[str, Outcome]]:
+            chunk = distinct[start:end]
             outcome: Dict[str, Outcome] = {}
             todo = chunk
             if not missing_ok:
@@ -335,14 +362,20 @@ class Bucket:
                         outcome[key] = ("failed", errors[key])
                     elif not found[key]:
                         outcome[key] = ("failed", KeyNotFound(key))
-                todo = [k for k in chunk if k not in outcome]
+                if outcome:
+                    todo = [k for k in chunk if k not in outcome]
             if todo:
-                _, errors = self._settle(run, todo, batch if raw.has_native_batch else None, raw.delete)
-                outcome.update(self._settle_writes(run, todo, errors, confirm, do_verify))
-            return {k: outcome[k] for k in chunk}
+                tried = raw.has_native_batch and len(todo) > 1
+                if tried and not outcome and _batch_once(run, batch, todo) is not None:
+                    return None  # the common case: one delete-many deleted every key
+                _, errors = self._settle(run, todo, batch if raw.has_native_batch else None, raw.delete,
+                                         tried=tried and not outcome, answered=False)
+                if errors:
+                    outcome.update(self._settle_writes(run, todo, errors, confirm, do_verify))
+            return {k: outcome.get(k, _OK) for k in chunk} if outcome else None
 
-        return self._run_chunks("delete_many", distinct, duplicates, process, chunk_size, None, stop_on_error, retry,
-                                progress, _reporter(on_error, wanted, 0))
+        return self._run_chunks("delete_many", distinct, duplicates, process, _bounds(len(distinct), opts.chunk_size),
+                                opts, _same, wanted)
 
     def exists_many(
         self,
@@ -358,21 +391,28 @@ class Bucket:
         keys whose check failed in `failed` (and passed to `on_error(key, index, error)`).
         `wasi:keyvalue` has no batch `exists`, so this makes one `exists` call per key (it
         transfers no values)."""
+        opts = self._options(chunk_size=chunk_size, stop_on_error=stop_on_error, retry=retry, progress=progress,
+                             on_error=on_error)
         wanted = check_keys(keys, max_key_bytes=self.max_key_bytes, max_keys=self.max_keys_per_call)
         distinct, duplicates = _distinct(wanted)
         answers: Dict[str, bool] = {}
         raw = self.raw
 
-        def process(run: _Run, chunk: List[str]) -> Dict[str, Outcome]:
+        def process(run: _Run, start: int, end: int) -> Optional[Dict[str, Outcome]]:
+            chunk = distinct[start:end]
             found, errors = self._settle(run, chunk, None, raw.exists)
             answers.update(found)
-            return {k: (("failed", errors[k]) if k in errors else ("succeeded", None)) for k in chunk}
+            if not errors:
+                return None
+            return {k: (("failed", errors[k]) if k in errors else _OK) for k in chunk}
 
-        base = self._run_chunks("exists_many", distinct, duplicates, process, chunk_size, None, stop_on_error, retry,
-                                progress, _reporter(on_error, wanted, 0))
-        return ExistsResult(succeeded=base.succeeded, failed=base.failed, not_attempted=base.not_attempted,
-                            duplicates=base.duplicates, order=base.order, operation="exists_many", stats=base.stats,
-                            exists={k: answers[k] for k in base.succeeded})
+        def as_exists(base: BatchResult) -> ExistsResult:
+            return ExistsResult(succeeded=base.succeeded, failed=base.failed, not_attempted=base.not_attempted,
+                                duplicates=base.duplicates, order=base.order, operation="exists_many", stats=base.stats,
+                                exists={k: answers[k] for k in base.succeeded})
+
+        return self._run_chunks("exists_many", distinct, duplicates, process, _bounds(len(distinct), opts.chunk_size),
+                                opts, as_exists, wanted)
 
     def copy_many(
         self,
@@ -408,6 +448,8 @@ class Bucket:
         changed after its chunk was read is copied as it was. `on_error(source, index, error)`
         is called for each pair that ends `failed` or `unknown`, in input order, chunk by chunk.
         """
+        opts = self._options(chunk_size=chunk_size, stop_on_error=stop_on_error, retry=retry, progress=progress,
+                             verify=verify, on_error=on_error)
         target = to if to is not None else self
         checked = check_pairs(pairs, max_key_bytes=self.max_key_bytes, max_destination_bytes=target.max_key_bytes,
                               max_keys=self.max_keys_per_call, same_bucket=to is None or to.raw is self.raw)
@@ -419,10 +461,11 @@ class Bucket:
         sources = list(destination)
         missing: List[str] = []
         raw, out = self.raw, target.raw
-        do_verify = self.verify if verify is None else verify
+        do_verify = opts.verify
         limit = target.chunk_bytes
 
-        def process(run: _Run, chunk: List[str]) -> Dict[str, Outcome]:
+        def process(run: _Run, start: int, end: int) -> Optional[Dict[str, Outcome]]:
+            chunk = sources[start:end]
             done, errors = self._settle(run, chunk, raw.get_many if raw.has_native_batch else None, raw.get)
             outcome: Dict[str, Outcome] = {}
             values: Dict[str, bytes] = {}
@@ -445,12 +488,14 @@ class Bucket:
             written: Dict[str, Outcome] = {}
             for part in chunked(list(values), len(values) or 1, limit, lambda k: len(values[k]) + len(k)):
                 if overwrite:
-                    written.update(self._plain_writes(run, out, part, values.__getitem__, do_verify))
+                    settled = self._plain_writes(run, out, part, values.__getitem__, do_verify)
                 else:
-                    written.update(self._cas_writes(run, out, part, values.__getitem__, "absent", do_verify))
+                    settled = self._cas_writes(run, out, part, values.__getitem__, "absent", do_verify)
+                if settled is not None:
+                    written.update(settled)
             for src in chunk:
                 if src not in outcome:
-                    outcome[src] = written[destination[src]]
+                    outcome[src] = written.get(destination[src], _OK)
             return {src: outcome[src] for src in chunk}
 
         def as_copy(result: BatchResult) -> CopyResult:
@@ -460,15 +505,8 @@ class Bucket:
                               order=result.order, operation="copy_many", stats=result.stats, pairs=destination,
                               missing=tuple(k for k in missing if k in reported))
 
-        try:
-            result = self._run_chunks("copy_many", sources, (), process, chunk_size, None, stop_on_error, retry,
-                                      progress, _reporter(on_error, sources, 0))
-        except BaseException as err:
-            partial = getattr(err, "partial", None)
-            if isinstance(partial, BatchResult):
-                attach_partial(err, as_copy(partial))
-            raise
-        return as_copy(result)
+        return self._run_chunks("copy_many", sources, (), process, _bounds(len(sources), opts.chunk_size), opts,
+                                as_copy, sources)
 
     # -- streaming ------------------------------------------------------------------------
 
@@ -495,21 +533,20 @@ class Bucket:
         with a failed key. `on_error(key, index, error)`: as in `get_many`, `index` counted
         over all of `keys`.
         """
-        size = chunk_size if chunk_size is not None else self.chunk_size
-        _check_chunking(size, 1)
+        opts = self._options(chunk_size=chunk_size, retry=retry, on_error=on_error)
         if isinstance(keys, (str, bytes)):
             raise ValidationError(f"keys must be an iterable of str, not a single {type(keys).__name__} ({keys!r})")
-        return self._iter_get(iter(keys), size, stop_on_error, retry, on_error)
+        return self._iter_get(iter(keys), opts, stop_on_error)
 
-    def _iter_get(self, keys: Iterator[str], size: int, stop_on_error: bool, retry: Optional[RetryPolicy],
-                  on_error: Optional[ErrorCallback]) -> Iterator[GetResult]:
+    def _iter_get(self, keys: Iterator[str], opts: "_Options", stop_on_error: bool) -> Iterator[GetResult]:
         start = 0
+        size = opts.chunk_size
         while True:
             chunk = check_keys(itertools.islice(keys, size), max_key_bytes=self.max_key_bytes, max_keys=size,
                                start=start)
             if not chunk:
                 return
-            result = self._get_many(chunk, size, False, retry, None, on_error, start)
+            result = self._get_many(chunk, replace(opts, base=start))
             start += len(chunk)
             yield result
             if stop_on_error and not result.all_succeeded:
@@ -548,25 +585,24 @@ class Bucket:
         result (`stop_on_error`) or in the `partial` of the exception that ended the stream, and
         the returned stream lists them, with their values, in `unsent` (after a `break` too).
         """
-        size = chunk_size if chunk_size is not None else self.chunk_size
-        limit = chunk_bytes if chunk_bytes is not None else self.chunk_bytes
-        _check_chunking(size, limit)
+        opts = self._options(chunk_size=chunk_size, chunk_bytes=chunk_bytes, retry=retry, verify=verify,
+                             on_error=on_error)
         _check_condition(only_if, self.raw, "iter_set_many")
         if isinstance(items, (str, bytes)):
             raise ValidationError(f"items must be a mapping or (key, value) pairs, not {type(items).__name__}")
-        return self._iter_set(iter_items(items), size, limit, only_if, stop_on_error, retry, verify, on_error)
+        return self._iter_set(iter_items(items), opts, only_if, stop_on_error)
 
-    def _iter_set(self, items: Iterator[Tuple[object, object]], size: int, limit: int, only_if: Optional[Condition],
-                  stop_on_error: bool, retry: Optional[RetryPolicy], verify: Optional[bool],
-                  on_error: Optional[ErrorCallback]) -> WriteStream:
+    def _iter_set(self, items: Iterator[Tuple[object, object]], opts: "_Options", only_if: Optional[Condition],
+                  stop_on_error: bool) -> WriteStream:
         def take(raw_pair: Tuple[object, object], index: int) -> Tuple[str, bytes]:
             key = check_key(raw_pair[0], max_key_bytes=self.max_key_bytes, index=index)
             return key, check_value(key, raw_pair[1], max_value_bytes=self.max_value_bytes, index=index)
 
         def write(chunk: List[Tuple[str, bytes]], start: int) -> BatchResult:
-            return self._set_many(chunk, only_if, len(chunk), limit, False, retry, None, verify, on_error, start)
+            return self._set_many(CheckedItems(chunk, dict(chunk)), only_if,
+                                  replace(opts, chunk_size=len(chunk), base=start))
 
-        return WriteStream(items, take, write, size, limit, stop_on_error)
+        return WriteStream(items, take, write, opts.chunk_size, opts.chunk_bytes, stop_on_error)
 
     # -- writer and builder ---------------------------------------------------------------
 
@@ -600,68 +636,81 @@ class Bucket:
 
     # -- the engine ---------------------------------------------------------------------
 
+    def _options(self, *, chunk_size: Optional[int] = None, chunk_bytes: Optional[int] = None,
+                 retry: Optional[RetryPolicy] = None, verify: Optional[bool] = None, stop_on_error: bool = False,
+                 progress: Optional[ProgressCallback] = None, on_error: Optional[ErrorCallback] = None) -> "_Options":
+        """One operation's settings: each one not given is this bucket's; `ValueError`/`TypeError`
+        for a chunk size or byte limit below 1 and an `on_error` that is not callable."""
+        options = _Options(chunk_size=chunk_size if chunk_size is not None else self.chunk_size,
+                           chunk_bytes=chunk_bytes if chunk_bytes is not None else self.chunk_bytes,
+                           retry=retry if retry is not None else self.retry,
+                           verify=verify if verify is not None else self.verify,
+                           stop_on_error=stop_on_error, progress=progress, on_error=on_error)
+        _check_chunking(options.chunk_size, options.chunk_bytes)
+        if on_error is not None and not callable(on_error):
+            raise TypeError(f"on_error must be callable(key, index, error), got {on_error!r}")
+        return options
+
     def _run_chunks(
         self,
         operation: str,
         keys: List[str],
-        duplicates: Sequence[str],
-        process: Callable[[_Run, List[str]], Dict[str, Outcome]],
-        chunk_size: Optional[int],
-        by_bytes: Optional[Tuple[int, Callable[[str], int]]],
-        stop_on_error: bool,
-        retry: Optional[RetryPolicy],
-        progress: Optional[ProgressCallback],
-        report: Optional[Callable[[str, Outcome], None]] = None,
-    ) -> BatchResult:
-        size = chunk_size if chunk_size is not None else self.chunk_size
-        _check_chunking(size, by_bytes[0] if by_bytes else 1)
-        chunks = chunked(keys, size, *by_bytes) if by_bytes else chunked(keys, size)
-        outcomes: Dict[str, Outcome] = {}
-        counts = {"succeeded": 0, "failed": 0, "unknown": 0}
-        in_flight: Status = "unknown" if operation in ("set_many", "delete_many", "copy_many") else "not_attempted"
-        current: List[str] = []
+        duplicates: Tuple[str, ...],
+        process: Callable[[_Run, int, int], Optional[Dict[str, Outcome]]],
+        bounds: Iterable[Tuple[int, int]],
+        opts: "_Options",
+        finish: Callable[[BatchResult], Res],
+        wanted: "Sequence[str] | Callable[[], Sequence[str]]",
+    ) -> Res:
+        """Runs `process` over the chunks `keys[start:end]` of `bounds`, in order; `finish` turns
+        the per-key result into the operation's. `process` answers `None` when every key of its
+        chunk succeeded (nothing is recorded per key then), else each key's outcome.
+
+        The one place an exception becomes a result: whatever ends the operation (a capability
+        error, or anything a `RawBucket`, a callback, a clock or a sleep raises) propagates
+        carrying `partial`, `finish` of the per-key result so far: the chunk in flight is
+        `unknown` for a write (the store may have applied it), `not_attempted` for a read.
+        """
+        outcomes: Dict[str, Outcome] = {}  # the keys of chunks where not every key succeeded
+        counts = [0, 0, 0]  # succeeded, failed, unknown
+        settled_up_to = sent_up_to = 0
+        report = _reporter(opts.on_error, wanted, opts.base)
+        run: Optional[_Run] = None
         try:
-            run = _Run(retry if retry is not None else self.retry, self._clock)
-        except BaseException as err:  # a policy's clock that raises: nothing was sent
-            attach_partial(err, _build(BatchResult, dict.fromkeys(keys), dict.fromkeys(keys, ("not_attempted", None)),
-                                       tuple(duplicates), operation, Stats()))
-            raise
-        try:
-            for chunk in chunks:
-                current = chunk
+            run = _Run(opts.retry, self._clock)
+            for start, end in bounds:
+                sent_up_to = end
                 run.stats.chunks += 1
-                settled = process(run, chunk)
-                statuses = [outcome[0] for outcome in settled.values()]
-                clean = statuses.count("succeeded") == len(statuses)
-                for status in counts:
-                    counts[status] += statuses.count(status)  # type: ignore[arg-type]
-                outcomes.update(settled)
-                current = []
-                if report is not None:  # final now: a failure is passed on, in input order
-                    for key in chunk:
-                        report(key, settled[key])
-                if progress is not None:
-                    progress(Progress(len(outcomes), len(keys), counts["succeeded"], counts["failed"], counts["unknown"]))
-                if stop_on_error and not clean:
+                settled = process(run, start, end)
+                if settled is None:
+                    counts[0] += end - start
+                    settled_up_to = end
+                else:
+                    outcomes.update(settled)
+                    settled_up_to = end
+                    for key in keys[start:end]:
+                        status = settled[key][0]
+                        if status == "succeeded":
+                            counts[0] += 1
+                            continue
+                        counts[1 if status == "failed" else 2] += 1
+                        if report is not None:  # final now: a failure is passed on, in input order
+                            report(key, settled[key])
+                if opts.progress is not None:
+                    opts.progress(Progress(end, len(keys), counts[0], counts[1], counts[2]))
+                if opts.stop_on_error and settled is not None and counts[0] < end:
                     break
         except BaseException as err:
-            # Any exception (a capability error, or anything a RawBucket, a progress callback,
-            # a clock or a sleep raised) carries the per-key result so far: the chunk in flight
-            # is `unknown` for a write (the store may have applied it), `not_attempted` for a read.
-            for key in current:
-                outcomes.setdefault(key, (in_flight, None))
-            for key in keys:
-                outcomes.setdefault(key, ("not_attempted", None))
-            attach_partial(err, _build(BatchResult, dict.fromkeys(keys), outcomes, tuple(duplicates), operation,
-                                       run.stats))
+            in_flight: Status = "unknown" if operation in _WRITES else "not_attempted"
+            attach_partial(err, finish(_result(operation, keys, duplicates, outcomes, settled_up_to, sent_up_to,
+                                               in_flight, run.stats if run is not None else Stats())))
             raise
         finally:
-            run.stats.elapsed = self._clock() - run.started
-            self.stats.add(run.stats)
-        if len(outcomes) < len(keys):
-            for key in keys:
-                outcomes.setdefault(key, ("not_attempted", None))
-        return _build(BatchResult, dict.fromkeys(keys), outcomes, tuple(duplicates), operation, run.stats)
+            if run is not None:
+                run.stats.elapsed = self._clock() - run.started
+                self.stats.add(run.stats)
+        return finish(_result(operation, keys, duplicates, outcomes, settled_up_to, settled_up_to, "not_attempted",
+                              run.stats))
 
     def _settle(
         self,
@@ -670,16 +719,23 @@ class Bucket:
         batch: Optional[Callable[[List[str]], Optional[Sequence[R]]]],
         single: Callable[[str], R],
         counted: bool = True,
+        tried: bool = False,
+        value_of: Optional[Callable[[str], Any]] = None,
+        answered: bool = True,
     ) -> Tuple[Dict[str, R], Dict[str, KvError]]:
         """Runs `keys` through attempts and retries; returns the answers and the last error
         of each key that never succeeded. Capability errors propagate. `counted=False`: a
-        `single` that counts its own host calls."""
+        `single` that counts its own host calls. `tried`: the first attempt's `batch` call was
+        made already (`_batch_once`) and failed, so that attempt goes on key by key.
+        `value_of`: `single` is called as `single(key, value_of(key))`. `answered=False`: a
+        write's, whose answers are not kept (a key is done when it is not in the errors)."""
         done: Dict[str, R] = {}
         errors: Dict[str, KvError] = {}
-        pending = list(keys)
+        pending = keys  # never changed in place: each round makes a new list
         attempt = 1
         while True:
-            self._attempt(run, pending, batch, single, done, errors, counted)
+            self._attempt(run, pending, None if tried and attempt == 1 else batch, single, done, errors, counted,
+                          value_of, answered)
             pending = [k for k in pending if k in errors and run.policy.should_retry(errors[k])] if errors else []
             if not pending:
                 break
@@ -701,13 +757,17 @@ class Bucket:
         done: Dict[str, R],
         errors: Dict[str, KvError],
         counted: bool = True,
+        value_of: Optional[Callable[[str], Any]] = None,
+        answered: bool = True,
     ) -> None:
         if errors:
             for key in pending:
                 errors.pop(key, None)
         if batch is not None and len(pending) > 1:
             try:
-                answers = run.call(batch, pending, batch=True)
+                run.stats.calls += 1
+                run.stats.batch_calls += 1
+                answers = batch(pending)
                 if answers is not None and len(answers) != len(pending):
                     raise StoreError(f"the host answered {len(answers)} entries for {len(pending)} keys")
             except CapabilityError:
@@ -715,38 +775,61 @@ class Bucket:
             except KvError:
                 run.stats.attributed += len(pending)  # opaque: find out key by key
             else:
-                if answers is None:
-                    done.update(dict.fromkeys(pending))  # type: ignore[arg-type]
-                else:
+                if answers is not None:  # a write answers nothing: its keys are done when not in `errors`
                     done.update(zip(pending, answers))
                 return
-        for key in pending:
-            try:
-                done[key] = run.call(single, key) if counted else single(key)
-            except CapabilityError:
-                raise
-            except KvError as err:
-                errors[key] = err
+        calls = 0
+        write: Callable[[str, Any], Any] = single  # type: ignore[assignment]
+        try:  # three loops for one job: this is the per-key path's whole cost beside the host calls
+            if value_of is not None:
+                for key in pending:
+                    calls += 1
+                    try:
+                        write(key, value_of(key))
+                    except CapabilityError:
+                        raise
+                    except KvError as err:
+                        errors[key] = err
+            elif not answered:
+                for key in pending:
+                    calls += 1
+                    try:
+                        single(key)
+                    except CapabilityError:
+                        raise
+                    except KvError as err:
+                        errors[key] = err
+            else:
+                for key in pending:
+                    calls += 1
+                    try:
+                        done[key] = single(key)
+                    except CapabilityError:
+                        raise
+                    except KvError as err:
+                        errors[key] = err
+        finally:
+            if counted:
+                run.stats.calls += calls
 
     def _plain_writes(self, run: _Run, raw: RawBucket, keys: List[str], value_of: Callable[[str], bytes],
-                      verify: bool) -> Dict[str, Outcome]:
+                      verify: bool, tried: bool = False) -> Optional[Dict[str, Outcome]]:
         """Writes `keys` (their values from `value_of`) with one `set-many` (key by key without
-        batch), attributing an opaque error key by key; each key's outcome."""
+        batch), attributing an opaque error key by key; `None` when every key was written, else
+        each key's outcome. `tried`: that `set-many` was already sent, and failed."""
 
         def batch(chunk: List[str]) -> None:
             raw.set_many([(k, value_of(k)) for k in chunk])
 
-        def single(key: str) -> None:
-            raw.set(key, value_of(key))
-
         def confirm(run: _Run, key: str) -> bool:
             return run.call(raw.get, key) == value_of(key)
 
-        _, errors = self._settle(run, keys, batch if raw.has_native_batch else None, single)
-        return self._settle_writes(run, keys, errors, confirm, verify)
+        _, errors = self._settle(run, keys, batch if raw.has_native_batch else None, raw.set, tried=tried,  # type: ignore[arg-type]
+                                 value_of=value_of, answered=False)
+        return self._settle_writes(run, keys, errors, confirm, verify) if errors else None
 
     def _cas_writes(self, run: _Run, raw: RawBucket, keys: List[str], value_of: Callable[[str], bytes],
-                    only_if: Condition, verify: bool) -> Dict[str, Outcome]:
+                    only_if: Condition, verify: bool) -> Optional[Dict[str, Outcome]]:
         """Writes each key only if `only_if` holds, with a compare-and-swap per key; each key's outcome.
 
         Per attempt: `cas(key)` sees the key's value; if the condition fails the key is
@@ -794,6 +877,8 @@ class Bucket:
             return found == doubt[key][0] and found != value_of(key)
 
         _, errors = self._settle(run, keys, None, single, counted=False)
+        if not errors:
+            return None
         outcome: Dict[str, Outcome] = dict.fromkeys(keys, _OK)
         for key, error in errors.items():
             if key not in doubt:  # the condition did not hold, or nothing was written: the key keeps its value
@@ -850,26 +935,107 @@ class Bucket:
         return outcome
 
 
-def _read(base: BatchResult, values: Mapping[str, bytes], missing: Sequence[str]) -> GetResult:
+@dataclass(frozen=True)
+class _Options:
+    """One operation's settings, filled once against its bucket's defaults (`Bucket._options`)."""
+
+    chunk_size: int
+    chunk_bytes: int
+    retry: RetryPolicy
+    verify: bool
+    stop_on_error: bool = False
+    progress: Optional[ProgressCallback] = None
+    on_error: Optional[ErrorCallback] = None
+    base: int = 0
+    """The position of the operation's first key in the caller's input (a stream's later chunks)."""
+
+
+def _batch_once(run: _Run, call: Callable[[List[Any]], Optional[Sequence[R]]], arg: List[Any]) -> Optional[Sequence[R]]:
+    """One `*-many` call of a chunk: its answers (`()` for a write), or `None` when it returned
+    an error or a wrong number of answers (the chunk's keys are then found out key by key).
+    Capability errors propagate."""
+    stats = run.stats
+    stats.calls += 1
+    stats.batch_calls += 1
+    try:
+        answers = call(arg)
+    except CapabilityError:
+        raise
+    except KvError:
+        stats.attributed += len(arg)
+        return None
+    if answers is None:
+        return ()
+    if len(answers) != len(arg):
+        stats.attributed += len(arg)
+        return None
+    return answers
+
+
+_WRITES = frozenset(("set_many", "delete_many", "copy_many"))
+"""Operations whose chunk in flight when an exception ends them may have been applied."""
+
+
+def _same(result: BatchResult) -> BatchResult:
+    return result
+
+
+def _bounds(count: int, size: int, weights: Optional[List[int]] = None,
+            limit: int = 0) -> Iterator[Tuple[int, int]]:
+    """`(start, end)` of each chunk of `count` items: at most `size` items and, with `weights`
+    (the running sum of each item's weight), at most `limit` of weight (an item heavier than
+    that on its own forms a chunk alone)."""
+    if weights is None:
+        for start in range(0, count, size):
+            yield start, min(start + size, count)
+        return
+    start = 0
+    while start < count:
+        before = weights[start - 1] if start else 0
+        end = max(start + 1, min(start + size, bisect.bisect_right(weights, before + limit, start, count)))
+        yield start, end
+        start = end
+
+
+def _result(operation: str, keys: List[str], duplicates: Tuple[str, ...], outcomes: Mapping[str, Outcome],
+            settled: int, sent: int, in_flight: Status, stats: Stats) -> BatchResult:
+    """The per-key result of `keys` whose first `settled` are settled (`outcomes`, else `succeeded`),
+    those up to `sent` in flight (`in_flight`) and the rest `not_attempted`."""
+    if settled == len(keys) and not outcomes:
+        return _all_succeeded(BatchResult, tuple(keys), duplicates, operation, stats)
+    latest: Dict[str, Outcome] = dict.fromkeys(keys[:settled], _OK)
+    latest.update(outcomes)
+    latest.update(dict.fromkeys(keys[settled:sent], (in_flight, None)))
+    latest.update(dict.fromkeys(keys[sent:], ("not_attempted", None)))
+    return _build(BatchResult, latest, latest, duplicates, operation, stats)  # type: ignore[arg-type]
+
+
+def _read(base: BatchResult, values: Dict[str, bytes], missing: Sequence[str]) -> GetResult:
     """`base` as a `GetResult`, with the values and missing keys of the keys it reports `succeeded`."""
+    if base.all_succeeded:
+        return _all_succeeded(GetResult, base.order, base.duplicates, "get_many", base.stats,
+                              values=MappingProxyType(values), missing=tuple(missing))
     read = set(base.succeeded)
+    values = {k: v for k, v in values.items() if k in read}
+    missing = [k for k in missing if k in read]
     return GetResult(succeeded=base.succeeded, failed=base.failed, unknown=base.unknown, not_attempted=base.not_attempted,
                      duplicates=base.duplicates, order=base.order, operation="get_many", stats=base.stats,
-                     values={k: v for k, v in values.items() if k in read}, missing=tuple(k for k in missing if k in read))
+                     values=MappingProxyType(values), missing=tuple(missing))
 
 
-def _reporter(on_error: Optional[ErrorCallback], keys: Sequence[str], base: int) -> Optional[Callable[[str, Outcome], None]]:
-    """What `_run_chunks` calls with each settled key: `on_error(key, index, error)` for a key
-    that ended `failed` or `unknown`, `index` its first position in `keys` plus `base`."""
+def _reporter(on_error: Optional[ErrorCallback], keys: "Sequence[str] | Callable[[], Sequence[str]]",
+              base: int) -> Optional[Callable[[str, Outcome], None]]:
+    """What `_run_chunks` calls with each key that ended `failed` or `unknown`: `on_error(key,
+    index, error)`, `index` the key's first position in `keys` (or in what `keys()` gives: looked
+    up at the first failure) plus `base`."""
     if on_error is None:
         return None
-    if not callable(on_error):
-        raise TypeError(f"on_error must be callable(key, index, error), got {on_error!r}")
     first: Dict[str, int] = {}
-    for i, key in enumerate(keys):
-        first.setdefault(key, base + i)
 
     def report(key: str, outcome: Outcome) -> None:
+        if not first:
+            for i, name in enumerate(keys() if callable(keys) else keys):
+                first.setdefault(name, base + i)
         status, error = outcome
         if status == "failed" or status == "unknown":
             on_error(key, first[key], error if error is not None else StoreError("the outcome is unknown"))
@@ -891,8 +1057,10 @@ def _check_condition(only_if: object, raw: RawBucket, operation: str) -> None:
 
 def _distinct(keys: Sequence[str]) -> Tuple[List[str], Tuple[str, ...]]:
     """The distinct keys in order of first appearance, and those named more than once."""
-    distinct = list(dict.fromkeys(keys))
-    return distinct, (_repeated(keys) if len(distinct) != len(keys) else ())
+    distinct = dict.fromkeys(keys)
+    if len(distinct) == len(keys):
+        return keys if isinstance(keys, list) else list(keys), ()
+    return list(distinct), _repeated(keys)
 
 
 def _repeated(keys: Sequence[str]) -> Tuple[str, ...]:

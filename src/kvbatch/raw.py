@@ -17,6 +17,7 @@ offers `cas(key)`. `WitBucket` has it where the world imports `wasi:keyvalue/ato
 
 from __future__ import annotations
 
+import operator
 from types import ModuleType
 from typing import Any, Callable, List, Optional, Protocol, Sequence, Tuple, TypeVar
 
@@ -156,15 +157,27 @@ class WitBucket:
         except self._err as err:
             raise from_wit_error(getattr(err, "value", err), self.name) from None
 
+    # The single-key calls catch the bindings' error themselves (no `_call`): they are the
+    # per-key path's whole cost beside the host call.
+
     def get(self, key: str) -> Optional[bytes]:
-        value: Optional[bytes] = self._call(self._handle.get, key)
+        try:
+            value: Optional[bytes] = self._handle.get(key)
+        except self._err as err:
+            raise from_wit_error(getattr(err, "value", err), self.name) from None
         return value
 
     def set(self, key: str, value: bytes) -> None:
-        self._call(self._handle.set, key, value)
+        try:
+            self._handle.set(key, value)
+        except self._err as err:
+            raise from_wit_error(getattr(err, "value", err), self.name) from None
 
     def delete(self, key: str) -> None:
-        self._call(self._handle.delete, key)
+        try:
+            self._handle.delete(key)
+        except self._err as err:
+            raise from_wit_error(getattr(err, "value", err), self.name) from None
 
     def exists(self, key: str) -> bool:
         return bool(self._call(self._handle.exists, key))
@@ -172,22 +185,34 @@ class WitBucket:
     def get_many(self, keys: Sequence[str]) -> List[Optional[bytes]]:
         if self._batch is None:
             return [self.get(key) for key in keys]
-        entries = self._call(self._batch.get_many, self._handle, list(keys))
-        return [_entry_value(entry) for entry in entries]
+        try:
+            entries = self._batch.get_many(self._handle, keys if type(keys) is list else list(keys))
+        except self._err as err:
+            raise from_wit_error(getattr(err, "value", err), self.name) from None
+        try:  # draft2 entries are all (key, option<value>) tuples: their values without a call per entry
+            return list(map(_second, entries))
+        except TypeError:  # draft: an absent key's entry is none
+            return [_entry_value(entry) for entry in entries]
 
     def set_many(self, items: Sequence[Tuple[str, bytes]]) -> None:
         if self._batch is None:
             for key, value in items:
                 self.set(key, value)
             return
-        self._call(self._batch.set_many, self._handle, list(items))
+        try:
+            self._batch.set_many(self._handle, items if type(items) is list else list(items))
+        except self._err as err:
+            raise from_wit_error(getattr(err, "value", err), self.name) from None
 
     def delete_many(self, keys: Sequence[str]) -> None:
         if self._batch is None:
             for key in keys:
                 self.delete(key)
             return
-        self._call(self._batch.delete_many, self._handle, list(keys))
+        try:
+            self._batch.delete_many(self._handle, keys if type(keys) is list else list(keys))
+        except self._err as err:
+            raise from_wit_error(getattr(err, "value", err), self.name) from None
 
     def cas(self, key: str) -> CasHandle:
         """Begins a compare-and-swap on `key` through `atomics`' `cas` resource (draft2 only)."""
@@ -238,6 +263,9 @@ class _WitCas:
         exit_ = getattr(handle, "__exit__", None)
         if exit_ is not None:
             exit_(None, None, None)
+
+
+_second = operator.itemgetter(1)
 
 
 def _entry_value(entry: Any) -> Optional[bytes]:

@@ -15,9 +15,9 @@ write never hides one that landed before it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from types import MappingProxyType
-from typing import Dict, Iterator, List, Literal, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Literal, Mapping, Optional, Sequence, Tuple, TypeVar
 
 from .errors import BatchFailed, KvError
 from .stats import Stats
@@ -69,7 +69,10 @@ class BatchResult:
         put(self, "duplicates", tuple(self.duplicates))
         put(self, "failed", _frozen_map(self.failed))
         put(self, "unknown_errors", _frozen_map(self.unknown_errors))
-        grouped = [*self.succeeded, *self.failed, *self.unknown, *self.not_attempted]
+        if not (self.failed or self.unknown or self.not_attempted):  # all succeeded: one pass, no copy
+            grouped: Sequence[str] = self.succeeded
+        else:
+            grouped = [*self.succeeded, *self.failed, *self.unknown, *self.not_attempted]
         distinct = set(grouped)
         if len(distinct) != len(grouped):
             seen: set[str] = set()
@@ -77,7 +80,7 @@ class BatchResult:
             raise ValueError(f"a key is in more than one group of a result: {twice[:5]}")
         if not self.order:
             put(self, "order", tuple(grouped))
-        elif len(self.order) != len(grouped) or not distinct.issuperset(self.order):
+        elif self.order is not grouped and (len(self.order) != len(grouped) or not distinct.issuperset(self.order)):
             raise ValueError("`order` must list exactly the keys of the groups")
         if self.earlier is not None and not (set(self.earlier.order) <= distinct - set(self.succeeded)):
             raise ValueError("`earlier` may answer only keys of this result that did not succeed")
@@ -201,6 +204,27 @@ class CopyResult(BatchResult):
 
 
 _SUCCEEDED: Tuple[Status, Optional[KvError]] = ("succeeded", None)
+
+R = TypeVar("R", bound=BatchResult)
+
+
+def _all_succeeded(cls: type[R], order: Tuple[str, ...], duplicates: Tuple[str, ...], operation: str, stats: Stats,
+                   **extra: object) -> R:
+    """A result in which every key of `order` succeeded, for keys the engine made distinct (a
+    dict's keys): built without the checks `__post_init__` makes of caller-given groups (a pass
+    over every key). `extra`: the subclass's fields, already frozen (tuples, `MappingProxyType`)."""
+    given: Dict[str, object] = {"succeeded": order, "order": order, "duplicates": duplicates, "operation": operation,
+                                "stats": stats, **extra}
+    result = object.__new__(cls)
+    for f in fields(cls):
+        if f.name in given:
+            value = given[f.name]
+        elif f.default_factory is not MISSING:
+            value = f.default_factory()
+        else:
+            value = f.default
+        object.__setattr__(result, f.name, value)
+    return result
 
 
 def combine(results: Sequence[BatchResult], operation: str = "") -> BatchResult:

@@ -7,7 +7,7 @@ error half-way through a batch.
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator, Mapping, Tuple, Union
+from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Optional, Tuple, Union
 
 from .errors import ValidationError
 from .limits import MAX_KEY_BYTES, MAX_KEYS_PER_CALL, MAX_VALUE_BYTES
@@ -77,6 +77,20 @@ def check_count(count: int, max_keys: int, what: str) -> None:
             None, max_keys)
 
 
+def _plain_keys(keys: Iterable[str], max_key_bytes: int) -> Optional[Tuple[int, int]]:
+    """The bytes of the longest of `keys` and of all of them, when all are non-empty ASCII `str`
+    of at most `max_key_bytes` (the common case, checked in a few passes that make no call per
+    key); else `None`."""
+    try:
+        joined = "".join(keys)
+    except TypeError:  # not all str
+        return None
+    if not joined.isascii() or "" in keys:
+        return None
+    longest = max(map(len, keys), default=0)
+    return (longest, len(joined)) if longest <= max_key_bytes else None
+
+
 def check_keys(keys: Iterable[str], *, max_key_bytes: int = MAX_KEY_BYTES, max_keys: int = MAX_KEYS_PER_CALL,
                start: int = 0) -> list[str]:
     """All of `keys`, checked, in order (duplicates kept). A lone `str` is rejected: it
@@ -85,6 +99,8 @@ def check_keys(keys: Iterable[str], *, max_key_bytes: int = MAX_KEY_BYTES, max_k
         raise ValidationError(f"keys must be an iterable of str, not a single {type(keys).__name__} ({keys!r})")
     checked = list(keys)
     check_count(len(checked), max_keys, "keys")
+    if _plain_keys(checked, max_key_bytes) is not None:
+        return checked
     for i, key in enumerate(checked):
         # The common case without a call per key: a short ASCII str.
         if type(key) is str and key and key.isascii() and len(key) <= max_key_bytes:
@@ -135,6 +151,49 @@ def check_items(items: Items, *, max_key_bytes: int = MAX_KEY_BYTES,
     return checked
 
 
+class CheckedItems(NamedTuple):
+    """`check_latest`'s answer: the pairs checked, the last value of each distinct key (in order
+    of first appearance), and, when the check measured them, the bytes of all keys and values
+    and of the largest key plus the largest value."""
+
+    pairs: list[Tuple[str, bytes]]
+    latest: dict[str, bytes]
+    total_bytes: Optional[int] = None
+    widest_bytes: Optional[int] = None
+
+
+def check_latest(items: Items, *, max_key_bytes: int = MAX_KEY_BYTES, max_value_bytes: int = MAX_VALUE_BYTES,
+                 max_keys: int = MAX_KEYS_PER_CALL) -> CheckedItems:
+    """`check_items` with the de-duplication a write needs: the pairs checked and each distinct
+    key's last value. A list of `(str, bytes)` tuples with distinct ASCII keys (or a mapping of
+    them) is checked in a few passes that make no call per item, and its pairs are the caller's
+    list itself; anything else is checked item by item, with the same errors as `check_items`."""
+    if isinstance(items, list):
+        pairs: list[Any] = items
+    elif isinstance(items, Mapping):
+        pairs = list(items.items())
+    elif isinstance(items, (str, bytes)):
+        raise ValidationError(f"items must be a mapping or (key, value) pairs, not {type(items).__name__}")
+    else:
+        pairs = list(iter_items(items))
+    check_count(len(pairs), max_keys, "items")
+    try:
+        latest: dict[Any, Any] = dict(pairs)
+    except (TypeError, ValueError):  # an item that is not a pair, or an unhashable key: found below
+        latest = {}
+    if pairs and len(latest) == len(pairs) and set(map(type, pairs)) == {tuple}:
+        keys = _plain_keys(latest, max_key_bytes)
+        values = latest.values()
+        if keys is not None and set(map(type, values)) == {bytes}:
+            value_bytes = sum(map(len, values))
+            longest_value = max(map(len, values)) if value_bytes > max_value_bytes else None
+            if longest_value is None or longest_value <= max_value_bytes:
+                widest = None if longest_value is None else keys[0] + longest_value
+                return CheckedItems(pairs, latest, value_bytes + keys[1], widest)
+    checked = check_items(pairs, max_key_bytes=max_key_bytes, max_value_bytes=max_value_bytes, max_keys=max_keys)
+    return CheckedItems(checked, dict(checked))
+
+
 Pairs = Union[Mapping[str, str], Iterable[Tuple[str, str]]]
 """What `copy_many` accepts: a mapping source → destination, or `(source, destination)` pairs."""
 
@@ -177,5 +236,5 @@ def check_pairs(pairs: Pairs, *, max_key_bytes: int = MAX_KEY_BYTES, max_destina
     return checked
 
 
-__all__ = ["Items", "Pairs", "check_count", "check_items", "check_key", "check_keys", "check_pairs", "check_value",
-           "iter_items"]
+__all__ = ["CheckedItems", "Items", "Pairs", "check_count", "check_items", "check_key", "check_keys", "check_latest",
+           "check_pairs", "check_value", "iter_items"]

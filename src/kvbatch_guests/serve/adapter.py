@@ -3,7 +3,8 @@ build/spin.wasm under `wasmtime serve`, over the `kvbatch serve` process's store
 
 Built by `kvbatch build serve-adapter` into `build/serve-adapter.wasm` (world
 `kvbatch:serve/spin-adapter`, resolved against spin-sdk's WIT) and composed into the served
-component by `kvbatch serve`. Every keyvalue call becomes one `POST` to
+component by `kvbatch serve`. `open` is answered here, from the granted store names in
+`$KVBATCH_SERVE_STORES`; every other keyvalue call becomes one `POST` to
 `$KVBATCH_SERVE_STORE/<op>` (an `http://127.0.0.1:PORT` URL) with a JSON body and the header
 `kvbatch-serve-secret: $KVBATCH_SERVE_SECRET`; the answer is JSON `{"ok": ...}` or
 `{"error": {"kind": "no-such-store" | "access-denied" | "other", "message": ...}}`.
@@ -19,17 +20,20 @@ from typing import List, Optional, Tuple
 
 from atomics import Cas
 from componentize_py_types import Err
-from wire import VARIABLE_ENV_PREFIX, Bucket, b64, bucket_name, post, unb64
+from wire import VARIABLE_ENV_PREFIX, Bucket, b64, bucket_name, granted_stores, post, unb64
 from wit_world import exports
 from wit_world.exports import atomics as atomics_wit
 from wit_world.exports import store, variables
 
 
 class Store(exports.Store):
-    """The exported `wasi:keyvalue/store`: `open` asks the store server whether the name is granted."""
+    """The exported `wasi:keyvalue/store`: `open` grants the stores `kvbatch serve` names in
+    `$KVBATCH_SERVE_STORES` (the manifest's `key_value_stores`, comma-separated) without a
+    request to the store server, and answers `access-denied` for any other name."""
 
     def open(self, identifier: str) -> store.Bucket:
-        post("open", {"store": identifier})
+        if identifier not in granted_stores():
+            raise Err(store.Error_AccessDenied())
         return Bucket(identifier)
 
 

@@ -13,6 +13,7 @@ SECRET_HEADER = "kvbatch-serve-secret"
 STORE_ENV = "KVBATCH_SERVE_STORE"
 SECRET_ENV = "KVBATCH_SERVE_SECRET"
 VARIABLE_ENV_PREFIX = "KVBATCH_SERVE_VAR_"
+STORES_ENV = "KVBATCH_SERVE_STORES"
 
 WRITE_CHUNK = 4096
 """Bytes per `blocking-write-and-flush` (the WASI stream limit)."""
@@ -82,6 +83,11 @@ def post(op: str, payload: Dict[str, Any]) -> Any:
     if "error" in data:
         raise Err(_error(data["error"]))
     return data.get("ok")
+
+
+def granted_stores() -> frozenset:
+    """The store names `kvbatch serve` grants this component (`$KVBATCH_SERVE_STORES`, comma-separated)."""
+    return frozenset(name for name in os.environ.get(STORES_ENV, "").split(",") if name)
 
 
 def b64(value: bytes) -> str:

@@ -33,7 +33,8 @@ from kvbatch_host.errors import ConfigError
 from kvbatch_host.serving.wasmtime_compat import WASMTIME_VERSION
 from kvbatch_host.bench import measure
 from kvbatch_host.bench.measure import BenchError, Measurement
-from kvbatch_host.bench.plan import REDIS_PATHS, REFERENCE, REFERENCE_PER_KEY, SMALL_VALUE, Job, Plan, make_plan
+from kvbatch_host.bench.plan import (FLOOR_NATIVE, FLOOR_PER_KEY, LIBRARY, LIBRARY_PER_KEY, RAW, RAW_PER_KEY, REDIS_PATHS,
+                                     REFERENCE, REFERENCE_PER_KEY, SMALL_VALUE, Job, Plan, make_plan)
 from kvbatch_host.bench.report import HEADLINE_KEYS_NAMES, Results, document, table, write_json, write_plots
 
 TARGETS = ("provider", "bench", "bench-nobatch", "bench-wasmtime")
@@ -50,6 +51,7 @@ class Options:
     plots_dir: Optional[Path] = DEFAULT_OUT
     cli: bool = True
     redis: bool = True
+    serve: bool = True
     progress: bool = True
 
 
@@ -89,8 +91,9 @@ def run_benchmarks(options: Options, log: Callable[[str], None] = print) -> Dict
             bar.update(2)
             for job in jobs:
                 bar.set_postfix_str(job.label)
-                measurements.append(_run(job, plan, server, cli_path))
+                measurements.extend(_run(job, plan, server, cli_path))
                 bar.update()
+            serve = _serve(options, plan.quick, notes, bar)
         finally:
             bar.close()
     meta = {
@@ -106,7 +109,23 @@ def run_benchmarks(options: Options, log: Callable[[str], None] = print) -> Dict
         "peak_rss": "of each run's own process (VmHWM, sampled every 5 ms)",
         "notes": notes,
     }
-    return document(Results(measurements), plan, start, meta)
+    return document(Results(measurements), plan, start, meta, serve)
+
+
+def _serve(options: Options, quick: bool, notes: List[str], bar: Any) -> Dict[str, Any]:
+    """The `kvbatch serve` load runs (`serve_load`), or nothing when skipped (with a note why)."""
+    from kvbatch_host.bench import serve_load
+
+    if not options.serve:
+        return {}
+    if not serve_load.hey_available():
+        notes.append("serve: skipped, the load generator hey is not installed (apt-get install hey)")
+        return {}
+    if "spin" not in builder.TARGETS:
+        notes.append("serve: skipped, the Spin component is built from a checkout only")
+        return {}
+    bar.set_postfix_str("kvbatch serve")
+    return serve_load.measure_serve(quick)
 
 
 def _cpus() -> Optional[int]:
@@ -124,7 +143,7 @@ def _warm_up(jobs: List[Job], server: Any, cli_path: Optional[str]) -> None:
     bytecode and the CLI's own cache exist before anything is timed."""
     seen = set()
     for job in jobs:
-        if job.path.startswith("redis-py-"):
+        if job.path.startswith("redis-py-") or job.path in IN_CLI_WARMED:
             continue
         path = REFERENCE if job.path.startswith(REFERENCE) else job.path.removeprefix("redis-")
         key = (path, _store_url(job, server))
@@ -138,26 +157,41 @@ def _warm_up(jobs: List[Job], server: Any, cli_path: Optional[str]) -> None:
             measure.run_kvbatch(path, 10, SMALL_VALUE, 1, 10, store_url=key[1])
 
 
-def _run(job: Job, plan: Plan, server: Any, cli_path: Optional[str]) -> Measurement:
+IN_CLI_WARMED = (LIBRARY, LIBRARY_PER_KEY, FLOOR_PER_KEY, FLOOR_NATIVE)
+"""Jobs that need no warm-up of their own: the library runs use the CLI's warmed bench guest, the
+floors run in this process."""
+
+
+def _run(job: Job, plan: Plan, server: Any, cli_path: Optional[str]) -> List[Measurement]:
     repeat = job.repeat or plan.repeat
+    if job.path in (LIBRARY, LIBRARY_PER_KEY):
+        assert cli_path is not None
+        per_key = job.path == LIBRARY_PER_KEY
+        return list(measure.run_library_cli(job.keys, job.value_bytes, repeat, job.chunk,
+                                            builder.TARGETS["bench-wasmtime"].output, cli_path, per_key,
+                                            (job.path, RAW_PER_KEY if per_key else RAW)))
+    if job.path in (FLOOR_PER_KEY, FLOOR_NATIVE):
+        from kvbatch_host.bench.floors import run_floor
+
+        return [run_floor(job.path, job.keys, job.value_bytes, repeat)]
     if job.path in (REFERENCE, REFERENCE_PER_KEY):
         assert cli_path is not None
         mode = "per-key" if job.path == REFERENCE_PER_KEY else "batch"
-        return measure.run_cli(job.keys, job.value_bytes, repeat, job.chunk, builder.TARGETS["bench-wasmtime"].output,
-                               cli_path, mode=mode, label=job.path)
+        return [measure.run_cli(job.keys, job.value_bytes, repeat, job.chunk, builder.TARGETS["bench-wasmtime"].output,
+                                cli_path, mode=mode, label=job.path)]
     if job.path.startswith("redis-py-"):
         from kvbatch_host.backends.redis import RedisBackend
 
         backend = RedisBackend(server.url)
         try:
-            return measure.run_redis_py(backend.client, backend.prefix("default"), job.keys, job.value_bytes, repeat,
-                                        job.path.rpartition("-")[2])
+            return [measure.run_redis_py(backend.client, backend.prefix("default"), job.keys, job.value_bytes, repeat,
+                                         job.path.rpartition("-")[2])]
         finally:
             backend.close()
     if job.path.startswith("redis-"):
-        return measure.run_kvbatch(job.path[len("redis-"):], job.keys, job.value_bytes, repeat, job.chunk,
-                                   store_url=server.url, label=job.path)
-    return measure.run_kvbatch(job.path, job.keys, job.value_bytes, repeat, job.chunk)
+        return [measure.run_kvbatch(job.path[len("redis-"):], job.keys, job.value_bytes, repeat, job.chunk,
+                                    store_url=server.url, label=job.path)]
+    return [measure.run_kvbatch(job.path, job.keys, job.value_bytes, repeat, job.chunk)]
 
 
 def print_summary(doc: Dict[str, Any], log: Callable[[str], None] = print) -> None:
@@ -177,6 +211,9 @@ def print_summary(doc: Dict[str, Any], log: Callable[[str], None] = print) -> No
         log("growth (time at 10x the keys / time before):")
         for path, steps in doc["growth"].items():
             log(f"  {path:<18} " + "  ".join(f"{step}: {value}" for step, value in steps.items()))
+    for name, run in doc.get("serve", {}).get("runs", {}).items():
+        log(f"serve {name:<9} {run['rps']} req/s, p50 {_ms(run['p50_ms'])} ms, p99 {_ms(run['p99_ms'])} ms, "
+            f"{run['errors']} errors, {run['non_2xx']} non-2xx of {run['requested']}")
     if doc["peak_rss_mb"]:
         log("peak RSS, MB: " + "; ".join(f"{path} " + ", ".join(f"{k} {v}" for k, v in row.items())
                                         for path, row in doc["peak_rss_mb"].items()))
@@ -184,6 +221,10 @@ def print_summary(doc: Dict[str, Any], log: Callable[[str], None] = print) -> No
         log("note: the fast value path is off (plain wasmtime-py conversions)")
     for note in doc["meta"]["notes"]:
         log(f"note: {note}")
+
+
+def _ms(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.1f}"
 
 
 def main(options: Options, log: Callable[[str], None] = print) -> int:
@@ -213,7 +254,7 @@ __all__ = ["Options", "run_benchmarks", "print_summary", "main", "HEADLINE_KEYS_
 EPILOG = """examples:
   kvbatch bench --quick                      a small subset, every headline figure once
   kvbatch bench --json build/bench/bench.json
-  kvbatch bench --quick --no-cli --no-redis  the harness paths only
+  kvbatch bench --quick --no-cli --no-redis --no-serve   the harness paths only
 """
 
 
@@ -227,6 +268,7 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--repeat", type=int, metavar="N", help="repeats of each workload, medians reported (default 3)")
     parser.add_argument("--no-cli", action="store_true", help="skip the wasmtime CLI reference")
     parser.add_argument("--no-redis", action="store_true", help="skip the Redis comparison")
+    parser.add_argument("--no-serve", action="store_true", help="skip the kvbatch serve load runs")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -267,5 +309,6 @@ def command(args: Any) -> int:
     _check_outputs(args.json_path, None if args.no_plots else args.plots_dir)
     options = Options(quick=args.quick, repeat=args.repeat, json_path=args.json_path,
                       plots_dir=None if args.no_plots else args.plots_dir, cli=not args.no_cli, redis=not args.no_redis,
+                      serve=not args.no_serve,
                       progress=not args.no_progress)
     return main(options)

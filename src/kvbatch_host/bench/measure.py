@@ -247,6 +247,20 @@ def run_cli(keys: int, value_bytes: int, repeat: int, chunk: int, wasm: Path, cl
     return measured(label, keys, value_bytes, proc)
 
 
+def run_library_cli(keys: int, value_bytes: int, repeat: int, chunk: int, wasm: Path, cli: str, per_key: bool,
+                    labels: Tuple[str, str]) -> Tuple[Measurement, Measurement]:
+    """The bench guest's `library` (or `library-per-key`) mode under the wasmtime CLI: `kvbatch.Bucket`
+    and the bare generated bindings on the same keys, interleaved in one instance; their two
+    `Measurement`s, named `labels` (library, bindings)."""
+    mode = "library-per-key" if per_key else "library"
+    proc = run_process(cli_command(cli, wasm, [str(keys), str(value_bytes), mode, str(repeat), str(chunk)]))
+    library = measured(labels[0], keys, value_bytes, proc)
+    report = parse_guest_output(labels[0], proc.stdout)
+    raw = from_report(labels[1], {**report, **report["raw"]}, proc.peak_rss_mb)
+    raw.wall_ms = library.wall_ms
+    return library, raw
+
+
 def _watch_peak_rss(proc: "subprocess.Popen[bytes]", every_s: float = 0.005) -> Optional[float]:
     """Waits for `proc`, sampling its peak RSS (`VmHWM`, MB) until it exits.
 
@@ -375,5 +389,6 @@ def ratio(numerator: Optional[float], denominator: Optional[float]) -> Optional[
     return numerator / denominator
 
 
-__all__ = ["Measurement", "BenchError", "run_harness", "run_kvbatch", "run_cli", "measure_run_wall", "run_redis_py", "measure_start", "HARNESS_PATHS",
+__all__ = ["Measurement", "BenchError", "run_harness", "run_kvbatch", "run_cli",
+           "run_library_cli", "measure_run_wall", "run_redis_py", "measure_start", "HARNESS_PATHS",
            "precompiled_for_cli", "wasmtime_cli", "ratio", "bench_value"]

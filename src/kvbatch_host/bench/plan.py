@@ -15,6 +15,19 @@ REDIS_PATHS = ("redis-native", "redis-per-key", "redis-py-mset", "redis-py-pipel
 """Redis: the harness with host-native batch and with per-key calls over the Redis backend,
 and redis-py's MSET/MGET/DEL and pipelines straight from Python (the backend's floor)."""
 
+LIBRARY = "library-cli"
+"""`kvbatch.Bucket` in the bench guest under the wasmtime CLI, beside the bare bindings (`RAW`), in
+chunks of `LIBRARY_CHUNK` keys: one run of the guest's `library` mode measures both."""
+RAW = "raw-bindings-cli"
+LIBRARY_PER_KEY = "library-cli-per-key"
+"""The same over a bucket without `batch` (one `store` call per key), beside bare per-key calls (`RAW_PER_KEY`)."""
+RAW_PER_KEY = "raw-bindings-cli-per-key"
+LIBRARY_CHUNK = 100
+FLOOR_PER_KEY = "floor-per-key"
+"""The per-key workload against host functions that do nothing (`kvbatch_host.bench.floors`)."""
+FLOOR_NATIVE = "floor-native"
+"""One batch call per phase against host functions that do nothing (`kvbatch_host.bench.floors`)."""
+
 SMALL_VALUE = 100
 HEADLINE_KEYS = 20_000
 REDIS_KEYS = 1_000
@@ -54,6 +67,8 @@ class Job:
 
     @property
     def chunk(self) -> int:
+        if self.path in (LIBRARY, LIBRARY_PER_KEY):
+            return LIBRARY_CHUNK
         return chunk_for(self.keys, self.value_bytes)
 
     @property
@@ -103,6 +118,9 @@ def make_plan(quick: bool, repeat: int | None = None, cli: bool = True, redis: b
                 for p in paths for n in batch_sizes]
         jobs += [Job(p, 1, v) for p in paths for v in value_sizes]
         jobs += [Job(p, HEADLINE_KEYS, SMALL_VALUE) for p in paths + ([REFERENCE_PER_KEY] if cli else [])]
+    jobs += [Job(FLOOR_PER_KEY, HEADLINE_KEYS, SMALL_VALUE), Job(FLOOR_NATIVE, 1, MIB)]
+    if cli:
+        jobs += [Job(p, HEADLINE_KEYS, SMALL_VALUE, max(runs, 5)) for p in (LIBRARY, LIBRARY_PER_KEY)]
     if redis:
         jobs += [Job(p, REDIS_KEYS, SMALL_VALUE) for p in REDIS_PATHS]
         jobs += [Job(p, REDIS_LARGE_KEYS, SMALL_VALUE) for p in (REDIS_PATHS if not quick else ("redis-native", "redis-py-mset"))]

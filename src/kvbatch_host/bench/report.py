@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from kvbatch_host.bench.measure import Measurement, ratio
-from kvbatch_host.bench.plan import (GROWTH, HEADLINE_KEYS, MIB, REDIS_KEYS, REDIS_LARGE_KEYS, REFERENCE,
-                                     REFERENCE_PER_KEY, SMALL_VALUE, Plan, size_label)
+from kvbatch_host.bench.plan import (FLOOR_NATIVE, FLOOR_PER_KEY, GROWTH, HEADLINE_KEYS, LIBRARY, LIBRARY_PER_KEY, MIB, RAW,
+                                     RAW_PER_KEY, REDIS_KEYS, REDIS_LARGE_KEYS, REFERENCE, REFERENCE_PER_KEY, SMALL_VALUE,
+                                     Plan, size_label)
 
 HEADLINE_KEYS_NAMES = (
     "value_1mib_roundtrip_ms",
@@ -25,6 +26,16 @@ HEADLINE_KEYS_NAMES = (
     "run_wall_vs_cli",
     "rss_vs_cli",
     "redis_native_vs_redis_py_10000x100",
+    "library_vs_raw_20000x100",
+    "library_vs_raw_per_key",
+    "host_call_floor_us",
+    "per_key_call_vs_floor",
+    "value_1mib_floor_ms",
+    "value_1mib_vs_floor",
+    "serve_vs_floor_get10",
+    "serve_errors_32",
+    "serve_p99_over_p50_32",
+    "serve_rss_32_mb",
 )
 """The figures every run reports under "headline" (null when this run did not measure them)."""
 
@@ -45,8 +56,10 @@ class Results:
         return None if value is None else float(value)
 
 
-def headline(results: Results, start: Dict[str, float]) -> Dict[str, Optional[float]]:
-    """The issue's headline figures (see `HEADLINE_KEYS_NAMES`), rounded."""
+def headline(results: Results, start: Dict[str, float],
+             serve: Optional[Dict[str, Optional[float]]] = None) -> Dict[str, Optional[float]]:
+    """The headline figures (see `HEADLINE_KEYS_NAMES`), rounded; `serve`: those of `kvbatch serve`."""
+    serve = serve or {}
     n, v = HEADLINE_KEYS, SMALL_VALUE
     figures = {
         "value_1mib_roundtrip_ms": results.figure("native", 1, MIB),
@@ -66,8 +79,16 @@ def headline(results: Results, start: Dict[str, float]) -> Dict[str, Optional[fl
         "rss_vs_cli": ratio(results.figure("native", n, v, "peak_rss_mb"), results.figure(REFERENCE, n, v, "peak_rss_mb")),
         "redis_native_vs_redis_py_10000x100": ratio(results.figure("redis-native", REDIS_LARGE_KEYS, v, "total_ms"),
                                                     results.figure("redis-py-mset", REDIS_LARGE_KEYS, v, "total_ms")),
+        "library_vs_raw_20000x100": ratio(results.figure(LIBRARY, n, v, "total_ms"), results.figure(RAW, n, v, "total_ms")),
+        "library_vs_raw_per_key": ratio(results.figure(LIBRARY_PER_KEY, n, v, "total_ms"),
+                                        results.figure(RAW_PER_KEY, n, v, "total_ms")),
+        "host_call_floor_us": per_call_us(results.get(FLOOR_PER_KEY, n, v)),
+        "per_key_call_vs_floor": ratio(per_call_us(results.get("per-key", n, v)), per_call_us(results.get(FLOOR_PER_KEY, n, v))),
+        "value_1mib_floor_ms": results.figure(FLOOR_NATIVE, 1, MIB),
+        "value_1mib_vs_floor": ratio(results.figure("native", 1, MIB), results.figure(FLOOR_NATIVE, 1, MIB)),
     }
-    return {key: None if figures[key] is None else round(float(figures[key]), 3) for key in HEADLINE_KEYS_NAMES}  # type: ignore[arg-type]
+    figures.update(serve)
+    return {key: None if figures.get(key) is None else round(float(figures[key]), 3) for key in HEADLINE_KEYS_NAMES}  # type: ignore[arg-type]
 
 
 def per_call_us(m: Optional[Measurement]) -> Optional[float]:
@@ -96,8 +117,10 @@ def reference_for(m: Measurement) -> Optional[str]:
     making the same calls (per key for the per-key path) for the rest."""
     if m.path.startswith("redis-"):
         return None if m.path == "redis-py-mset" else "redis-py-mset"
-    if m.path in (REFERENCE, REFERENCE_PER_KEY):
+    if m.path in (REFERENCE, REFERENCE_PER_KEY, RAW, RAW_PER_KEY, FLOOR_PER_KEY, FLOOR_NATIVE):
         return None
+    if m.path in (LIBRARY, LIBRARY_PER_KEY):
+        return RAW if m.path == LIBRARY else RAW_PER_KEY
     return REFERENCE_PER_KEY if m.path == "per-key" else REFERENCE
 
 
@@ -133,10 +156,13 @@ def table(results: Results) -> str:
     return "\n".join(lines)
 
 
-def document(results: Results, plan: Plan, start: Dict[str, float], meta: Dict[str, Any]) -> Dict[str, Any]:
-    """Everything a run found, as the JSON `--json` writes."""
+def document(results: Results, plan: Plan, start: Dict[str, float], meta: Dict[str, Any],
+             serve: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Everything a run found, as the JSON `--json` writes (`serve`: the `kvbatch serve` load runs)."""
+    serve = serve or {}
     return {
-        "headline": headline(results, start),
+        "headline": headline(results, start, serve.get("headline")),
+        "serve": serve,
         "meta": meta,
         "quick": plan.quick,
         "repeat": plan.repeat,

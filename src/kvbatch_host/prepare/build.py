@@ -164,6 +164,11 @@ if (JS_GUEST / "guest.js").is_file():  # a checkout's example: the JavaScript so
             BUILD / f"{_name}.wasm", command=_componentize_js, suffixes=(".js", ".json"), unavailable=node.missing_tools,
             description=f"a guest written in JavaScript (componentize-js, pinned by package-lock.json), {_what}")
 
+TARGETS["spin-hello"] = Target(
+    "spin-hello", SPIN_WORLD, "spin_hello", (SRC / "kvbatch_guests",), (SRC / "kvbatch_guests" / "spin_hello.py",),
+    BUILD / "spin-hello.wasm", wit=None,
+    description="a Spin handler answering `hello` (`kvbatch bench`'s floor for `kvbatch serve`)")
+
 if (ROOT / "spin" / "app.py").is_file():  # the Spin app ships in the repository, not in the wheel
     TARGETS["spin"] = Target("spin", SPIN_WORLD, "app", SPIN_PATHS, (ROOT / "spin" / "app.py", SRC / "kvbatch_bulk", SRC / "kvbatch"),
                BUILD / "spin.wasm", wit=None,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import http.client
 import socket
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional, Tuple
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit
 
 from kvbatch_host.errors import ConfigError
 from kvbatch_host.serve.manifest import Route
+from kvbatch_host.serve.store_server import listen_backlog, log_request_error
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
 SPIN_HEADERS = ("spin-path-info", "spin-full-url", "spin-matched-route", "spin-component-route",
@@ -30,6 +32,10 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = listen_backlog()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log_request_error(lambda line: print(line, file=sys.stderr), "router", client_address)
 
 
 class Router:

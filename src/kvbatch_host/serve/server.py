@@ -31,6 +31,11 @@ DEFAULT_STORE_URL = "sqlite:.kvbatch/spin.db"
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 5.0
 WASMTIME_OPTIONS = ("-Sp3", "-Scli", "-Shttp", *shims.WASMTIME_FLAGS, "--allow-precompiled")
+MAX_CONCURRENT_REQUESTS = min(16, 4 * (os.cpu_count() or 1))
+"""Requests `wasmtime serve` runs at once; more wait in its queue. Each request in flight pins its own
+instance of the composition (31 core instances, ~27 MB) and wasmtime refuses past 1,000 core
+instances, so an unbounded server answers 500 from ~32 concurrent requests; a few per core keeps
+every core busy."""
 
 
 def parse_listen(text: str) -> Tuple[str, int]:
@@ -140,12 +145,14 @@ def start(manifest: Manifest, listen: Tuple[str, int], options: HostOptions = Ho
         host.close()
         raise
     store_server = StoreServer(registry, secret, log=lambda line: print(line, file=sys.stderr)).start()
-    env: Dict[str, str] = dict(os.environ, KVBATCH_SERVE_STORE=store_server.url, KVBATCH_SERVE_SECRET=secret)
-    names = ["KVBATCH_SERVE_STORE", "KVBATCH_SERVE_SECRET"]
+    env: Dict[str, str] = dict(os.environ, KVBATCH_SERVE_STORE=store_server.url, KVBATCH_SERVE_SECRET=secret,
+                               KVBATCH_SERVE_STORES=",".join(manifest.stores))
+    names = ["KVBATCH_SERVE_STORE", "KVBATCH_SERVE_SECRET", "KVBATCH_SERVE_STORES"]
     for name, value in manifest.variables.items():
         env["KVBATCH_SERVE_VAR_" + name] = value
         names.append("KVBATCH_SERVE_VAR_" + name)
-    cmd = [wasmtime, "serve", *WASMTIME_OPTIONS, "--addr", "%s:%d" % router.backend]
+    cmd = [wasmtime, "serve", *WASMTIME_OPTIONS, "--max-concurrent-requests", str(MAX_CONCURRENT_REQUESTS),
+           "--addr", "%s:%d" % router.backend]
     for name in names:  # values pass through the environment, never the command line (ps shows that)
         cmd += ["--env", name]
     cmd.append(str(prepared.compiled))

@@ -13,9 +13,11 @@ from __future__ import annotations
 import base64
 import hmac
 import json
+import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Dict, Optional
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from kvbatch_host.errors import HostKvError
 from kvbatch_host.backends.stores import StoreRegistry
@@ -69,7 +71,7 @@ def _call(registry: StoreRegistry, op: str, body: Dict[str, Any]) -> Any:
 
 
 class StoreServer:
-    """A `ThreadingHTTPServer` on 127.0.0.1 (a free port) answering the adapter's calls from `registry`."""
+    """A `PooledHTTPServer` on 127.0.0.1 (a free port) answering the adapter's calls from `registry`."""
 
     def __init__(self, registry: StoreRegistry, secret: str, log: Callable[[str], None] = lambda line: None) -> None:
         self.registry = registry
@@ -90,6 +92,9 @@ class StoreServer:
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(data)))
+                # wasmtime's client opens a connection per request: closing it frees the worker at once
+                self.send_header("connection", "close")
+                self.close_connection = True
                 self.end_headers()
                 self.wfile.write(data)
 
@@ -121,8 +126,7 @@ class StoreServer:
                 else:
                     self._answer(200, {"ok": result})
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = PooledHTTPServer(("127.0.0.1", 0), Handler, log=log)
         self.thread: Optional[threading.Thread] = None
 
     @property
@@ -138,5 +142,61 @@ class StoreServer:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def listen_backlog() -> int:
+    """The listen backlog for a loopback server: the kernel's limit (`net.core.somaxconn`), at least 128,
+    so a burst of connections waits in the queue instead of being dropped (Python's default is 5)."""
+    try:
+        with open("/proc/sys/net/core/somaxconn") as f:
+            return max(128, int(f.read().split()[0]))
+    except (OSError, ValueError, IndexError):
+        return 1024
+
+
+DISCONNECTS = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
+"""What a client that went away raises in a handler: logged as one line, never a traceback."""
+
+
+def log_request_error(log: Callable[[str], None], what: str, client_address: Any) -> None:
+    """One line for the exception being handled in a request of `what` (`socketserver`'s
+    `handle_error`, which would print a traceback)."""
+    err = sys.exc_info()[1]
+    client = "%s:%s" % tuple(client_address[:2]) if isinstance(client_address, tuple) else str(client_address)
+    if isinstance(err, DISCONNECTS):
+        log(f"kvbatch serve: {what}: client {client} disconnected ({type(err).__name__})")
+    else:
+        log(f"kvbatch serve: {what}: request from {client} failed: {type(err).__name__}: {err}")
+
+
+class PooledHTTPServer(HTTPServer):
+    """An `HTTPServer` whose requests run on a fixed pool of worker threads (no thread started per
+    connection), with a listen backlog sized by `listen_backlog` and one-line error logs."""
+
+    request_queue_size = listen_backlog()
+    WORKERS = 8
+
+    def __init__(self, address: Tuple[str, int], handler: Any, log: Callable[[str], None]) -> None:
+        self.log = log
+        self.pool = ThreadPoolExecutor(self.WORKERS, thread_name_prefix="kvbatch-store-server")
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.pool.submit(self._process, request, client_address)
+
+    def _process(self, request: Any, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log_request_error(self.log, "store server", client_address)
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
 
