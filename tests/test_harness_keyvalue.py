@@ -14,7 +14,7 @@ from kvbatch_host.backends.redis import RedisBackend
 from kvbatch_host.runner import Harness
 from kvbatch_host.backends.stores import StoreRegistry
 
-pytestmark = pytest.mark.component
+pytestmark = [pytest.mark.component, pytest.mark.both_paths]
 
 BACKENDS = ["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)]
 
