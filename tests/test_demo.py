@@ -10,8 +10,8 @@ from typing import Callable
 import pytest
 
 from kvbatch_host.backends import MemoryBackend, SqliteBackend
-from kvbatch_host.runner import Harness
-from kvbatch_host.backends.stores import StoreRegistry
+from kvbatch_host import Harness
+from kvbatch_host import StoreRegistry
 
 pytestmark = pytest.mark.component
 

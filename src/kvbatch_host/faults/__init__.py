@@ -48,7 +48,8 @@ from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Map
 
 from wasmtime import WasmtimeError
 
-from kvbatch_host.backends import Backend, MemoryBackend, SqliteBackend
+from kvbatch_host.backends import Backend
+from kvbatch_host.backends.stores import StoreRegistry
 from kvbatch_host.backends.base import DEFAULT_PAGE_SIZE
 from kvbatch_host.errors import ERROR_KINDS, ConfigError, HostKvError
 from kvbatch_host.textfiles import read_text
@@ -494,7 +495,7 @@ class FaultLayer(Backend):
         self.state = state if state is not None else PlanState(self.plan)
         self._sleep = sleep
         self._local = threading.local()
-        self._batch_atomic = bool(getattr(inner, "atomic_batches", isinstance(inner, (MemoryBackend, SqliteBackend))))
+        self._batch_atomic = self.atomic_batches = inner.atomic_batches
 
     def use_plan(self, plan: FaultPlan) -> None:
         """Replaces the plan (and starts its counters afresh), e.g. between test cases."""
@@ -709,22 +710,15 @@ class FaultLayer(Backend):
         ]
 
 
-def install(registry: Any, plan: Optional[FaultPlan] = None, events: Optional[EventLog] = None,
+def install(registry: StoreRegistry, plan: Optional[FaultPlan] = None, events: Optional[EventLog] = None,
             sleep: Callable[[float], None] = time.sleep) -> List[FaultLayer]:
     """Puts a `FaultLayer` (sharing one plan state and one event log) in front of every backend of
     `registry` (a `StoreRegistry`); stores that share a backend share its layer. Returns the layers."""
     events = events if events is not None else EventLog()
     plan = plan or FaultPlan()
     state = PlanState(plan)  # one set of counters across backends: nth= counts every store
-    layers: Dict[int, FaultLayer] = {}
-    for name, backend in list(registry.backends.items()):
-        if isinstance(backend, FaultLayer):
-            continue
-        layer = layers.get(id(backend))
-        if layer is None:
-            layer = layers[id(backend)] = FaultLayer(backend, plan, events, sleep, state)
-        registry.backends[name] = layer
-    return list(layers.values())
+    return registry.wrap(lambda backend: backend if isinstance(backend, FaultLayer)
+                         else FaultLayer(backend, plan, events, sleep, state))
 
 
 class ObservedBatch:
