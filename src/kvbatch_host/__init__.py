@@ -45,7 +45,27 @@ _EXPORTS = {
     "HostOptions": "kvbatch_host.setup",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "BATCH_MODES",
+    "Backend",
+    "ConfigError",
+    "DEFAULT_STORE",
+    "Event",
+    "EventLog",
+    "FaultLayer",
+    "FaultPlan",
+    "FaultPlanError",
+    "FaultRule",
+    "Harness",
+    "HarnessBucket",
+    "Host",
+    "HostKvError",
+    "HostOptions",
+    "InjectedTrap",
+    "RunResult",
+    "StoreRegistry",
+    "open_backend",
+]
 
 
 def __getattr__(name: str) -> Any:
