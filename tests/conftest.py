@@ -18,12 +18,35 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 from kvbatch_host.prepare import build as builder
 from kvbatch_host.backends import MemoryBackend, SqliteBackend
-from kvbatch_host.runner import Harness
-from kvbatch_host.backends.stores import StoreRegistry
+from kvbatch_host import Harness
+from kvbatch_host import StoreRegistry
 
 ROOT = builder.ROOT
 
 pytest_plugins = ("pytester",)  # tests of the kvbatch pytest plugin run a user's suite
+
+
+VALUE_PATHS = ("fast", "plain")
+"""How values cross wasmtime-py: the fast path, or wasmtime-py's own (`kvbatch_host.fastpath.plain()`)."""
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked `both_paths` run once on each value path."""
+    if metafunc.definition.get_closest_marker("both_paths") is not None:
+        metafunc.parametrize("value_path", VALUE_PATHS, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def value_path(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The value path this test runs on: `plain` inside `fastpath.plain()`, else `fast` (the default)."""
+    path = getattr(request, "param", "fast")
+    if path == "plain":
+        from kvbatch_host import fastpath
+
+        with fastpath.plain():
+            yield path
+    else:
+        yield path
 
 
 @pytest.fixture(scope="session")

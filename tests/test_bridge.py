@@ -25,9 +25,9 @@ from kvbatch_host import faults
 
 from kvbatch_host.prepare import wasm_tools
 from kvbatch_host.backends import MemoryBackend
-from kvbatch_host.serving.keyvalue import ABSENT, pack_values, unpack_values
-from kvbatch_host.runner import Harness
-from kvbatch_host.backends.stores import StoreRegistry
+from kvbatch_host.keyvalue_functions import ABSENT, pack_values, unpack_values
+from kvbatch_host import Harness
+from kvbatch_host import StoreRegistry
 
 from backend_helpers import RecordingBackend
 from bulk_helpers import AUTH, TOKEN

@@ -17,9 +17,9 @@ import pytest
 from bulk_helpers import AUTH, TOKEN
 
 from kvbatch_host.backends import MemoryBackend
-from kvbatch_host.errors import HostKvError
-from kvbatch_host.runner import Harness
-from kvbatch_host.backends.stores import StoreRegistry
+from kvbatch_host import HostKvError
+from kvbatch_host import Harness
+from kvbatch_host import StoreRegistry
 
 pytestmark = pytest.mark.component
 

@@ -19,8 +19,8 @@ import pytest
 from kvbatch_host import cli
 from kvbatch_host.backends import open_backend
 from kvbatch_host.cli_errors import describe, guarded, one_line, trap_summary
-from kvbatch_host.errors import ConfigError
-from kvbatch_host.faults.events import EventLog
+from kvbatch_host import ConfigError
+from kvbatch_host import EventLog
 from kvbatch_host.faults import MAX_RULE_POSITIONS, FaultPlan, FaultPlanError, parse_rule
 
 

@@ -16,8 +16,8 @@ from kvbatch_host.backends import MemoryBackend
 from kvbatch_host.bench.measure import precompiled_for_cli
 from kvbatch_host.cli import main
 from kvbatch_host.prepare.compose import ComposeError, compose_provider
-from kvbatch_host.runner import Harness
-from kvbatch_host.backends.stores import StoreRegistry
+from kvbatch_host import Harness
+from kvbatch_host import StoreRegistry
 
 pytestmark = pytest.mark.component
 

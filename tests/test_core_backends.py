@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from kvbatch_host.backends import MemoryBackend, SqliteBackend, open_backend
-from kvbatch_host.errors import ConfigError, HostKvError
-from kvbatch_host.backends.stores import StoreRegistry
+from kvbatch_host import ConfigError, HostKvError
+from kvbatch_host import StoreRegistry
 
 
 @pytest.fixture(params=["memory", "sqlite"])

@@ -10,8 +10,8 @@ from typing import Callable
 import pytest
 
 from kvbatch_host.backends import MemoryBackend, SqliteBackend
-from kvbatch_host.runner import Harness
-from kvbatch_host.backends.stores import StoreRegistry
+from kvbatch_host import Harness
+from kvbatch_host import StoreRegistry
 
 pytestmark = pytest.mark.component
 
@@ -37,6 +37,7 @@ def grid_states(report: str) -> dict[str, str]:
     return states
 
 
+@pytest.mark.both_paths
 def test_demo_reports_the_same_through_the_provider_and_native_batch(built):
     via_provider = run_demo_under_harness(built, MemoryBackend(), "provider")
     via_native = run_demo_under_harness(built, MemoryBackend(), "native")
@@ -44,6 +45,7 @@ def test_demo_reports_the_same_through_the_provider_and_native_batch(built):
     assert "300 match, 0 differ, 0 missing" in via_provider
 
 
+@pytest.mark.both_paths
 def test_demo_per_key_summary_matches_the_store(built):
     backend = MemoryBackend()
     report = run_demo_under_harness(built, backend, "provider")

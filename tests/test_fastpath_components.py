@@ -14,10 +14,10 @@ from typing import Any, Callable, List, Optional, Tuple
 
 import pytest
 
-from kvbatch_host.serving import fastpath
+from kvbatch_host import fastpath
 from kvbatch_host.backends import MemoryBackend
-from kvbatch_host.runner import Harness
-from kvbatch_host.backends.stores import StoreRegistry
+from kvbatch_host import Harness
+from kvbatch_host import StoreRegistry
 
 from backend_helpers import RecordingBackend
 

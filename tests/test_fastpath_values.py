@@ -14,18 +14,18 @@ import pytest
 from wasmtime import _ffi as ffi
 from wasmtime.component import Variant
 
+from kvbatch_host import fastpath
 from kvbatch_host.prepare import components
-
-from kvbatch_host.serving import fastpath
-
-from kvbatch_host.serving import wasmtime_compat
 
 MIB = 1024 * 1024
 ALL_BYTES = bytes(range(256))
 MAX_VALUE = bytes((i * 7 + 3) % 256 for i in range(MIB))
-LARGE_VALUE = MAX_VALUE[: fastpath.BULK_BYTES + 5]  # above the numpy threshold
 
 pytestmark = [pytest.mark.component, pytest.mark.skipif(not fastpath.install(), reason="fast path needs the pinned wasmtime")]
+
+from kvbatch_host.fastpath import wasmtime_internals as internals  # noqa: E402 - loaded by install(), as the harness loads it
+
+LARGE_VALUE = MAX_VALUE[: internals.BULK_BYTES + 5]  # above the numpy threshold
 
 
 def _functions(component_path: str, prefix: str, exports: bool) -> Dict[str, Any]:
@@ -60,7 +60,7 @@ def provider_types(built: Callable[..., Any]) -> Dict[str, Any]:
 
 def fast_lower_plain_lift(ty: Any, value: Any) -> Any:
     slot = ffi.wasmtime_component_val_t()
-    fastpath.converter(ty).place(None, value, ctypes.addressof(slot))
+    internals.converter(ty).place(None, value, ctypes.addressof(slot))
     return ty.convert_from_c(slot)
 
 
@@ -69,9 +69,9 @@ def plain_lower_fast_lift(ty: Any, value: Any) -> Any:
     ty.convert_to_c(None, value, ctypes.pointer(slot))
     at = ctypes.addressof(slot)
     try:
-        return fastpath.converter(ty).lift(ctypes.string_at(at, 32), 0, at)
+        return internals.converter(ty).lift(ctypes.string_at(at, 32), 0, at)
     finally:
-        fastpath._val_delete(at)
+        internals._val_delete(at)
 
 
 def both_ways(ty: Any, value: Any) -> None:
@@ -139,12 +139,12 @@ def test_an_error_result_lifts_as_the_plain_path_lifts_it(host_types: Dict[str, 
     slot = ffi.wasmtime_component_val_t()
     ty.convert_to_c(None, Variant("other", "disk on fire"), ctypes.pointer(slot))
     at = ctypes.addressof(slot)
-    assert fastpath.converter(ty).lift(ctypes.string_at(at, 32), 0, at) == Variant("other", "disk on fire")
+    assert internals.converter(ty).lift(ctypes.string_at(at, 32), 0, at) == Variant("other", "disk on fire")
 
 
 def test_a_host_err_lowers_as_the_err_case(host_types: Dict[str, Any]) -> None:
-    assert fast_lower_plain_lift(host_types["get result"], wasmtime_compat.HostErr(Variant("access-denied"))) == Variant("access-denied")
-    assert fast_lower_plain_lift(host_types["set-many result"], wasmtime_compat.HostErr(Variant("other", "x"))) == Variant("other", "x")
+    assert fast_lower_plain_lift(host_types["get result"], fastpath.HostErr(Variant("access-denied"))) == Variant("access-denied")
+    assert fast_lower_plain_lift(host_types["set-many result"], fastpath.HostErr(Variant("other", "x"))) == Variant("other", "x")
 
 
 def test_an_ok_unit_result_lowers_as_none(host_types: Dict[str, Any]) -> None:
@@ -159,13 +159,13 @@ def test_an_ok_unit_result_lowers_as_none(host_types: Dict[str, Any]) -> None:
 def test_wrong_python_types_are_refused_with_the_plain_paths_message(host_types: Dict[str, Any], bad: Any, message: str) -> None:
     slot = ffi.wasmtime_component_val_t()
     with pytest.raises(TypeError, match=message):
-        fastpath.converter(host_types["set-many items"]).place(None, bad, ctypes.addressof(slot))
+        internals.converter(host_types["set-many items"]).place(None, bad, ctypes.addressof(slot))
 
 
 def test_a_value_of_another_kind_is_refused_not_misread(host_types: Dict[str, Any]) -> None:
     slot = ffi.wasmtime_component_val_t()
     host_types["get-many keys"].convert_to_c(None, ["a"] * 20, ctypes.pointer(slot))
     at = ctypes.addressof(slot)
-    with pytest.raises(fastpath.KindMismatch):
-        fastpath.converter(host_types["set-many items"]).lift(ctypes.string_at(at, 32), 0, at)
-    fastpath._val_delete(at)
+    with pytest.raises(internals.KindMismatch):
+        internals.converter(host_types["set-many items"]).lift(ctypes.string_at(at, 32), 0, at)
+    internals._val_delete(at)

@@ -8,10 +8,10 @@ from typing import List, Optional, Sequence, Tuple
 import pytest
 
 from kvbatch_host.backends import MemoryBackend
-from kvbatch_host.errors import HostKvError
+from kvbatch_host import HostKvError
 from kvbatch_host.faults.events import EventLog, read_jsonl
 from kvbatch_host.faults import FaultLayer, FaultPlan, InjectedTrap, install
-from kvbatch_host.backends.stores import StoreRegistry
+from kvbatch_host import StoreRegistry
 
 
 def layer(*rules: str, inner: Optional[MemoryBackend] = None, sleep: object = None) -> FaultLayer:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kvbatch_host.errors import ConfigError
+from kvbatch_host import ConfigError
 from kvbatch_host.faults import FaultPlan, FaultPlanError, PositionSet, parse_rule
 
 

@@ -11,8 +11,8 @@ from typing import Any, Callable, Dict, List
 import pytest
 
 from kvbatch_host.backends import MemoryBackend
-from kvbatch_host.runner import Harness
-from kvbatch_host.backends.stores import StoreRegistry
+from kvbatch_host import Harness
+from kvbatch_host import StoreRegistry
 
 pytestmark = [pytest.mark.component, pytest.mark.wasmtime_cli]
 

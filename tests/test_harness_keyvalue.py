@@ -11,10 +11,10 @@ import pytest
 
 from kvbatch_host.backends import Backend, MemoryBackend, SqliteBackend
 from kvbatch_host.backends.redis import RedisBackend
-from kvbatch_host.runner import Harness
-from kvbatch_host.backends.stores import StoreRegistry
+from kvbatch_host import Harness
+from kvbatch_host import StoreRegistry
 
-pytestmark = pytest.mark.component
+pytestmark = [pytest.mark.component, pytest.mark.both_paths]
 
 BACKENDS = ["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)]
 

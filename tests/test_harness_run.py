@@ -39,6 +39,7 @@ def run(argv: List[str], capfd: pytest.CaptureFixture[str]) -> Tuple[int, str, s
     return code, out, err
 
 
+@pytest.mark.both_paths
 @pytest.mark.parametrize("batch, rule", [
     ("provider", "op=set,key=probe:report:002,error=other:disk full"),  # composed: the host sees per-key calls
     ("native", "op=set,batch=set-many,position=2,error=other:disk full"),

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from kvbatch_host.backends import MemoryBackend, SqliteBackend
-from kvbatch_host.errors import ConfigError
+from kvbatch_host import ConfigError
 from kvbatch_host.backends.runtime_config import store_specs
-from kvbatch_host.backends.stores import StoreRegistry
+from kvbatch_host import StoreRegistry
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -10,7 +10,7 @@ import pytest
 
 from kvbatch_host import cli
 from kvbatch_host.backends import STORE_URLS
-from kvbatch_host.errors import ConfigError, HostKvError
+from kvbatch_host import ConfigError, HostKvError
 from kvbatch_host.faults import FaultLayer, FaultPlan, FaultPlanError
 from kvbatch_host.pytest_plugin import KvbatchHarness
 from kvbatch_host.setup import HostOptions
@@ -137,3 +137,24 @@ def test_the_pytest_plugin_builds_the_same_options_from_its_calls() -> None:
         harness.registry.open("cache").set("cache", "k", b"v")
     assert [event.fault for event in harness.events] == ["error"]
     harness.close()
+
+
+def test_the_host_package_exports_its_public_names_and_loads_them_on_first_use() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, kvbatch_host; print('kvbatch_host.runner' in sys.modules); "
+            "from kvbatch_host import Harness, StoreRegistry, FaultPlan, EventLog, HarnessBucket, HostKvError, ConfigError; "
+            "print(Harness.__module__, StoreRegistry.__module__, HarnessBucket.__module__)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["False", "kvbatch_host.runner", "kvbatch_host.backends.stores", "kvbatch_host.host_bucket"]
+
+
+def test_a_backend_declares_whether_its_batches_are_atomic_and_the_layer_takes_it_over() -> None:
+    from kvbatch_host.backends import MemoryBackend
+
+    class Sharded(MemoryBackend):
+        atomic_batches = False
+
+    assert FaultLayer(MemoryBackend()).atomic_batches and not FaultLayer(Sharded()).atomic_batches

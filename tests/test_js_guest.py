@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from kvbatch_host.errors import ConfigError
+from kvbatch_host import ConfigError
 from kvbatch_host.prepare import build as builder
 from kvbatch_host.prepare import compose, node, wasm_tools
 from kvbatch_host.pytest_plugin import KvbatchHarness

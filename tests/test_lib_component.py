@@ -15,9 +15,9 @@ from typing import Dict, Sequence
 import pytest
 
 from kvbatch_host.backends import Backend, MemoryBackend
-from kvbatch_host.errors import HostKvError
+from kvbatch_host import HostKvError
 from kvbatch_host.runner import Harness, RunResult
-from kvbatch_host.backends.stores import StoreRegistry
+from kvbatch_host import StoreRegistry
 
 pytestmark = pytest.mark.component
 

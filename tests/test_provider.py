@@ -8,8 +8,8 @@ import pytest
 
 from kvbatch_host.backends import MemoryBackend
 from kvbatch_host.errors import ErrorKind, HostKvError
-from kvbatch_host.serving.keyvalue import OpenBucket
-from kvbatch_host.runner import Harness
+from kvbatch_host.keyvalue_functions import OpenBucket
+from kvbatch_host import Harness
 
 pytestmark = pytest.mark.component
 

@@ -10,7 +10,7 @@ import redis
 
 from kvbatch_host.backends import open_backend
 from kvbatch_host.backends.redis import RedisBackend, RedisError
-from kvbatch_host.errors import ConfigError, HostKvError
+from kvbatch_host import ConfigError, HostKvError
 from kvbatch_host.redis_server import free_port
 
 pytestmark = pytest.mark.redis

@@ -9,8 +9,8 @@ import redis
 
 from kvbatch_host.backends import open_backend
 from kvbatch_host.backends.redis_cluster import ClusterBatchError, RedisClusterBackend, _node
-from kvbatch_host.errors import HostKvError
-from kvbatch_host.faults.events import EventLog
+from kvbatch_host import HostKvError
+from kvbatch_host import EventLog
 from kvbatch_host.faults import FaultLayer
 from kvbatch_host.redis_server import free_port
 

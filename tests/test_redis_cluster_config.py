@@ -9,7 +9,7 @@ import pytest
 
 from kvbatch_host.backends.redis_cluster import DEFAULT_NAMESPACE, SOCKET_TIMEOUT_S, parse_cluster_url
 from kvbatch_host.cli import main
-from kvbatch_host.errors import ConfigError
+from kvbatch_host import ConfigError
 from kvbatch_host.backends.runtime_config import store_specs
 
 

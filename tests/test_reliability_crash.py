@@ -25,10 +25,10 @@ import kvbatch
 from kvbatch_host import faults
 from kvbatch_host.backends import open_backend
 from kvbatch_host.faults.events import value_digest
-from kvbatch_host.host_bucket import HarnessBucket
+from kvbatch_host import HarnessBucket
 from kvbatch_host.redis_server import LocalRedisServer, free_port
-from kvbatch_host.runner import Harness
-from kvbatch_host.backends.stores import StoreRegistry
+from kvbatch_host import Harness
+from kvbatch_host import StoreRegistry
 
 from kvbatch_host.redis_server import redis_server_binary
 

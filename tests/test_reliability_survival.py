@@ -16,11 +16,11 @@ from wasmtime import WasmtimeError
 import kvbatch
 from kvbatch_host import faults
 from kvbatch_host.backends import MemoryBackend
-from kvbatch_host.errors import HostKvError
-from kvbatch_host.faults.events import EventLog
-from kvbatch_host.host_bucket import HarnessBucket
-from kvbatch_host.runner import Harness
-from kvbatch_host.backends.stores import StoreRegistry
+from kvbatch_host import HostKvError
+from kvbatch_host import EventLog
+from kvbatch_host import HarnessBucket
+from kvbatch_host import Harness
+from kvbatch_host import StoreRegistry
 
 pytestmark = pytest.mark.component
 

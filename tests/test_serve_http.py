@@ -25,7 +25,7 @@ from http_expectations import *  # noqa: F401,F403 - the shared expectations are
 from http_expectations import AUTH, GRANTED, TOKEN, send
 
 from kvbatch_host.prepare import build as builder
-from kvbatch_host.faults import FaultPlan
+from kvbatch_host import FaultPlan
 from kvbatch_host.serve import manifest as manifests
 from kvbatch_host.serve import server
 from kvbatch_host.setup import HostOptions

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from kvbatch_host.prepare import build as builder
-from kvbatch_host.errors import ConfigError
+from kvbatch_host import ConfigError
 from kvbatch_host.serve import manifest as manifests
 from kvbatch_host.serve import server, shims
 from kvbatch_host.setup import HostOptions

@@ -32,6 +32,7 @@ import sys
 import traceback
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from kvbatch.chunking import chunked
 from kvbatch.errors import AccessDenied, KeyExists, KeyNotFound, KvError, NoSuchStore, StoreError, Unsupported, ValidationError
 
 from . import codec
@@ -168,7 +169,7 @@ class BulkApi:
         missing: List[str] = []
         failed: Dict[str, str] = {}
         size = 0
-        for chunk in _chunks(keys, self.limits.read_chunk_keys):
+        for chunk in chunked(keys, self.limits.read_chunk_keys):
             result = store.bucket.get_many(chunk)
             for key, value in result.values.items():
                 try:
@@ -246,7 +247,7 @@ class BulkApi:
         failed: Dict[str, str] = {}
         position_of = dict(page.entries)
         last: Optional[str] = None
-        for chunk in _chunks(page.keys, self.limits.read_chunk_keys):
+        for chunk in chunked(page.keys, self.limits.read_chunk_keys):
             result = store.bucket.get_many(chunk)
             failed.update(self._failures(store.name, result.failed))
             for key in chunk:
@@ -316,8 +317,4 @@ class BulkApi:
 
 def _distinct(keys: Iterable[str]) -> List[str]:
     return list(dict.fromkeys(keys))
-
-
-def _chunks(items: Sequence[str], size: int) -> List[Sequence[str]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
 

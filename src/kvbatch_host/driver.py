@@ -25,9 +25,10 @@ from wasmtime.component import Func, Linker, Variant
 from kvbatch_host.prepare import build as builder
 from kvbatch_host.prepare import bridge as byte_bridge
 from kvbatch_host.prepare import components
-from kvbatch_host.prepare.compose import DRAFT, DRAFT2, check_provider, compose_provider
+from kvbatch_host.prepare.compose import check_provider, compose_provider
+from kvbatch_host.versions import DRAFT, DRAFT2
 from kvbatch_host.errors import HostKvError
-from kvbatch_host.serving.keyvalue import KeyValueHost, NativeBatch, OpenBucket
+from kvbatch_host.keyvalue_functions import KeyValueHost, NativeBatch, OpenBucket
 
 DRIVERS = {DRAFT2: "check-driver", DRAFT: "check-driver-draft"}
 """The driver's build target for each keyvalue version."""

@@ -14,7 +14,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple, TypeVar
 from kvbatch.errors import AccessDenied, KvError, NoSuchStore, StoreError
 
 from kvbatch_host.errors import HostKvError
-from kvbatch_host.serving.keyvalue import OpenBucket
+from kvbatch_host.keyvalue_functions import OpenBucket
 from kvbatch_host.runner import Harness
 
 T = TypeVar("T")

@@ -30,11 +30,12 @@ from wasmtime.component import Component, Instance, Linker, Variant
 from kvbatch_host.prepare import bridge as byte_bridge
 from kvbatch_host.prepare import components
 from kvbatch_host.prepare import wasm_tools
-from kvbatch_host.prepare.compose import DRAFT2, batch_version, check_keyvalue, compose_provider, default_provider
+from kvbatch_host.prepare.compose import batch_version, check_keyvalue, compose_provider, default_provider
+from kvbatch_host.versions import DRAFT2
 from kvbatch_host.driver import RECYCLE_BYTES, DriverBatch
 from kvbatch_host.faults import ObservedBatch
-from kvbatch_host.serving import fastpath
-from kvbatch_host.serving.keyvalue import BatchOps, KeyValueHost, NativeBatch
+from kvbatch_host import fastpath
+from kvbatch_host.keyvalue_functions import BatchOps, KeyValueHost, NativeBatch
 from kvbatch_host.backends.stores import StoreRegistry
 
 BATCH_MODES = ("native", "provider", "none")

@@ -20,6 +20,10 @@ class Backend(ABC):
 
     url: str = ""
 
+    atomic_batches: bool = False
+    """Whether a failed `set_many`/`delete_many` is known to have changed nothing (one transaction
+    or command), so the fault layer logs its keys `applied=False` instead of unknown (`None`)."""
+
     @abstractmethod
     def get(self, store: str, key: str) -> Optional[bytes]: ...
 

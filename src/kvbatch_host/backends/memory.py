@@ -12,6 +12,8 @@ from kvbatch_host.backends.base import DEFAULT_PAGE_SIZE, Backend, decode_counte
 class MemoryBackend(Backend):
     """Stores held in process memory; thread-safe."""
 
+    atomic_batches = True
+
     def __init__(self, url: str = "memory:") -> None:
         self.url = url
         self._stores: Dict[str, Dict[str, bytes]] = {}

@@ -82,8 +82,16 @@ def _escape_store(store: str) -> str:
     return store.replace("\\", "\\\\").replace(":", "\\:")
 
 
-def _escape_glob(text: str) -> str:
+def escape_glob(text: str) -> str:
+    """`text` with Redis's glob characters escaped, to match it literally in `SCAN MATCH`."""
     return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+
+
+def redis_error(what: str, err: rx.RedisError, write: bool) -> "RedisError":
+    """The `RedisError` for a redis-py error, with what is known of `applied`: `False` when Redis
+    refused the command (or it only read), `None` when the answer to a write was lost."""
+    applied = False if isinstance(err, rx.ResponseError) or not write else None
+    return RedisError(f"{what}: {err}", applied=applied)
 
 
 class RedisBackend(Backend):
@@ -147,12 +155,8 @@ class RedisBackend(Backend):
             yield
         except HostKvError:
             raise
-        except rx.ResponseError as err:
-            raise RedisError(f"redis {what}: {err}", applied=False) from None
-        except (rx.ConnectionError, rx.TimeoutError) as err:
-            raise RedisError(f"redis {what}: {err}", applied=None if write else False) from None
         except rx.RedisError as err:
-            raise RedisError(f"redis {what}: {err}", applied=None if write else False) from None
+            raise redis_error(f"redis {what}", err, write) from None
 
     # -- single keys ----------------------------------------------------------------------
 
@@ -211,7 +215,7 @@ class RedisBackend(Backend):
             except ValueError:
                 raise HostKvError("other", f"invalid list-keys cursor {after!r} for a redis store") from None
         prefix = self.prefix(store)
-        pattern = _escape_glob(prefix) + "*"
+        pattern = escape_glob(prefix) + "*"
         found: List[str] = []
         seen = set()
         with self._errors("SCAN", write=False):
@@ -231,7 +235,7 @@ class RedisBackend(Backend):
         prefix = self.prefix(store)
         with self._errors("SCAN", write=False):
             names = sorted({raw.decode("utf-8", "surrogateescape")[len(prefix) :]
-                            for raw in self._client.scan_iter(match=_escape_glob(prefix) + "*", count=1000)})
+                            for raw in self._client.scan_iter(match=escape_glob(prefix) + "*", count=1000)})
         for start in range(0, len(names), MGET_CHUNK):
             part = names[start : start + MGET_CHUNK]
             for key, value in zip(part, self.get_many(store, part)):

@@ -45,7 +45,7 @@ from redis.retry import Retry
 
 from kvbatch_host.errors import ConfigError, HostKvError
 from kvbatch_host.backends.base import DEFAULT_PAGE_SIZE, Backend
-from kvbatch_host.backends.redis import CAS_RETRIES, DEFAULT_NAMESPACE, SOCKET_TIMEOUT_S, RedisError
+from kvbatch_host.backends.redis import CAS_RETRIES, DEFAULT_NAMESPACE, SOCKET_TIMEOUT_S, RedisError, escape_glob, redis_error
 
 SCHEME = "redis+cluster://"
 MAX_KEYS_PER_COMMAND = 1000
@@ -148,10 +148,6 @@ def _node(host: str, port: int) -> ClusterNode:
 def _escape_store(store: str) -> str:
     """Injective: `\\` first, so every other escape is a backslash pair; `{`/`}` never form a hash tag."""
     return store.replace("\\", "\\\\").replace(":", "\\:").replace("{", "\\[").replace("}", "\\]")
-
-
-def _escape_glob(text: str) -> str:
-    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
 
 
 @dataclass
@@ -257,16 +253,14 @@ class RedisClusterBackend(Backend):
             yield
         except HostKvError:
             raise
-        except rx.ResponseError as err:
-            raise RedisError(f"redis cluster {what}: {err}", applied=False) from None
         except (rx.ConnectionError, rx.TimeoutError) as err:
             if direct:
                 self._refresh()
-            raise RedisError(f"redis cluster {what}: {err}", applied=None if write else False) from None
+            raise redis_error(f"redis cluster {what}", err, write) from None
         except rx.RedisClusterException as err:  # e.g. a slot no node serves: nothing was sent
             raise RedisError(f"redis cluster {what}: {err}", applied=False) from None
         except rx.RedisError as err:
-            raise RedisError(f"redis cluster {what}: {err}", applied=None if write else False) from None
+            raise redis_error(f"redis cluster {what}", err, write) from None
 
     # -- single keys ----------------------------------------------------------------------
 
@@ -523,7 +517,7 @@ class RedisClusterBackend(Backend):
         master resumes there and each master is listed once."""
         index, cursor = self._parse_cursor(after)
         prefix = self.prefix(store)
-        pattern = _escape_glob(prefix) + "*"
+        pattern = escape_glob(prefix) + "*"
         found: List[str] = []
         seen = set()
         with self._errors("SCAN", write=False, direct=True):
@@ -556,7 +550,7 @@ class RedisClusterBackend(Backend):
         with self._errors("SCAN", write=False, direct=True):
             for master in self.masters():
                 connection = self._client.get_redis_connection(master)
-                for raw in connection.scan_iter(match=_escape_glob(prefix) + "*", count=1000):
+                for raw in connection.scan_iter(match=escape_glob(prefix) + "*", count=1000):
                     names.add(raw.decode("utf-8", "surrogateescape")[len(prefix):])
         ordered = sorted(names)
         for start in range(0, len(ordered), 10_000):

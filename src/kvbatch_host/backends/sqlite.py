@@ -37,6 +37,8 @@ class SqliteBackend(Backend):
     `/proc`, a disk already full).
     """
 
+    atomic_batches = True
+
     def __init__(self, path: str, url: Optional[str] = None) -> None:
         self.path = path
         self.url = url or f"sqlite:{path}"

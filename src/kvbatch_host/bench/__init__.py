@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from kvbatch_host.prepare import build as builder
-from kvbatch_host.serving import fastpath
+from kvbatch_host import fastpath
 from kvbatch_host.errors import ConfigError
-from kvbatch_host.serving.wasmtime_compat import WASMTIME_VERSION
+from kvbatch_host.versions import WASMTIME_VERSION
 from kvbatch_host.bench import measure
 from kvbatch_host.bench.measure import BenchError, Measurement
 from kvbatch_host.bench.plan import (FLOOR_NATIVE, FLOOR_PER_KEY, LIBRARY, LIBRARY_PER_KEY, RAW, RAW_PER_KEY, REDIS_PATHS,

@@ -24,12 +24,13 @@ from typing import Any, List, Optional, Tuple
 from wasmtime import Trap, WasmtimeError
 
 from kvbatch_host.backends import Backend
-from kvbatch_host.prepare.compose import DRAFT2, check_provider
+from kvbatch_host.prepare.compose import check_provider
+from kvbatch_host.versions import DRAFT2
 from kvbatch_host.driver import DriverBatch, Entry
 from kvbatch_host.errors import HostKvError
 from kvbatch_host.faults.events import EventLog
 from kvbatch_host.faults import FaultLayer, FaultPlan
-from kvbatch_host.serving.keyvalue import KeyValueHost
+from kvbatch_host.keyvalue_functions import KeyValueHost
 from kvbatch_host.backends.stores import StoreRegistry
 
 CHECK_STORE = "kvbatch-check"

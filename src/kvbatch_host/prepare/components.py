@@ -20,7 +20,7 @@ from wasmtime import Engine
 from kvbatch_host import resources
 from kvbatch_host.prepare import filememo
 from kvbatch_host.prepare.filememo import FileKey, file_key
-from kvbatch_host.serving.wasmtime_compat import WASMTIME_VERSION
+from kvbatch_host.versions import WASMTIME_VERSION
 from wasmtime.component import Component
 
 CACHE_ENV = "KVBATCH_CACHE_DIR"

@@ -23,9 +23,7 @@ from typing import Callable, Optional
 from kvbatch_host.prepare import build as builder
 from kvbatch_host.prepare import wasm_tools
 from kvbatch_host.prepare.wasm_tools import WasmToolsError, World
-
-DRAFT2 = "0.2.0-draft2"
-DRAFT = "0.2.0-draft"
+from kvbatch_host.versions import DRAFT, DRAFT2
 
 PROVIDER_TARGETS = {DRAFT2: "provider", DRAFT: "provider-draft"}
 """The build target of the project's provider for each `wasi:keyvalue` version."""

@@ -34,9 +34,7 @@ from importlib.metadata import version as package_version
 from kvbatch_host.prepare import wasm_tools
 from kvbatch_host.prepare.build import BUILD, WIT_DIR
 from kvbatch_host.prepare.wasm_tools import digest
-
-DRAFT2 = "0.2.0-draft2"
-DRAFT = "0.2.0-draft"
+from kvbatch_host.versions import DRAFT, DRAFT2
 
 
 @dataclass(frozen=True)

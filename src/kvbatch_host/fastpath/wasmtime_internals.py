@@ -1,10 +1,9 @@
-"""A fast value path through wasmtime-py's component API, pinned to wasmtime 50.0.1.
+"""The fast path's converters and call hooks: everything that reads wasmtime-py's private names
+(`_linker.FUNCTIONS`, `func_impl`, `_enter.LAST_EXCEPTION`, `_func.Func.__call__`, `_from_ptr`,
+the C value layout). Written for wasmtime-py 50.0.1; loaded only by `kvbatch_host.fastpath.install()`,
+which falls back to the plain path if this module fails to load or `patch()` fails.
 
-wasmtime-py converts every component value through Python objects, one element at a time:
-a `list<u8>` of 1 MiB is a million ctypes calls, and the type objects behind each conversion
-are rebuilt through FFI calls for every tuple of a `list<tuple<string, list<u8>>>`. This module
-replaces the two places where values cross (host functions and export calls) with converters
-that are
+The converters are
 
 * built once per function type (from wasmtime-py's own type objects) and cached;
 * bulk: a `list<u8>` is read from, or written into, the C value array
@@ -16,32 +15,21 @@ that are
 
 What remains for a large value is wasmtime's own per-byte conversion on the Rust side of the
 dynamic API (one `Val` per byte), which no Python-side change can avoid.
-
-`install()` checks the wasmtime version: on any version but `PINNED_WASMTIME` it leaves
-wasmtime-py untouched and warns, and the plain path is used. `plain()` switches the fast path
-off for a block (tests compare both paths byte for byte), and `KVBATCH_FASTPATH=0` in the
-environment keeps it from being installed at all (to measure the plain path).
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
-import os
 import struct
 import threading
-import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Union
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 from wasmtime import StoreContext, WasmtimeError
 from wasmtime import _ffi as ffi
 from wasmtime.component import _enter, _func, _linker, _types
 
-from kvbatch_host.serving import wasmtime_compat
-from kvbatch_host.serving.wasmtime_compat import PINNED_WASMTIME, WASMTIME_VERSION
+from kvbatch_host.fastpath import HostErr, HostRep, active, host_resource_ids
 
 if TYPE_CHECKING:
     import numpy as np
@@ -57,9 +45,6 @@ else:
             return getattr(numpy, name)
 
     np = _LazyNumpy()
-
-ENV_SWITCH = "KVBATCH_FASTPATH"
-"""Set to `0` (or `off`) to keep the fast path from being installed."""
 
 BULK_BYTES = 64 * 1024
 """From this size on, `list<u8>` is converted with numpy views straight over wasmtime's array."""
@@ -205,23 +190,6 @@ class Delegate(Conv):
         buf[off : off + VAL_SIZE] = ctypes.string_at(ctypes.addressof(slot), VAL_SIZE)
 
 
-class HostRep(int):
-    """A borrowed host-defined resource as the fast path hands it to a host function: its rep.
-
-    The borrow is already released. `handle.to_host(store).rep` works on it as on the
-    `ResourceAny` wasmtime-py would have passed, so host functions need not tell them apart.
-    """
-
-    __slots__ = ()
-
-    def to_host(self, store: Any) -> "HostRep":
-        return self
-
-    @property
-    def rep(self) -> int:
-        return int(self)
-
-
 _any_to_host = _proto("wasmtime_component_resource_any_to_host", _vp, _vp, _vp, _vp)
 _host_rep = _proto("wasmtime_component_resource_host_rep", ctypes.c_uint32, _vp)
 _host_delete = _proto("wasmtime_component_resource_host_delete", None, _vp)
@@ -262,21 +230,22 @@ def ffi_error(pointer: int) -> Exception:
     return WasmtimeError._from_ptr(ctypes.cast(pointer, ctypes.POINTER(ffi.wasmtime_error_t)))
 
 
-_host_resources: List[Any] = []
-
-
-def host_resource(type_id: int) -> None:
-    """Registers the host-defined resource type `type_id`: host functions defined from now on get
-    its borrows as `HostRep`s (idempotent)."""
-    from wasmtime.component import ResourceType
-
-    if any(known_id == type_id for known_id, _ty in _host_resources):
-        return
-    _host_resources.append((type_id, ResourceType.host(type_id)))
+_host_types: Dict[int, Any] = {}
 
 
 def _is_host_borrow(ty: Any) -> bool:
-    return isinstance(ty, _types.BorrowType) and any(ty.ty == known for _id, known in _host_resources)
+    """Whether `ty` borrows a resource type registered with `kvbatch_host.fastpath.host_resource`."""
+    if not isinstance(ty, _types.BorrowType):
+        return False
+    from wasmtime.component import ResourceType
+
+    for type_id in host_resource_ids():
+        known = _host_types.get(type_id)
+        if known is None:
+            known = _host_types[type_id] = ResourceType.host(type_id)
+        if ty.ty == known:
+            return True
+    return False
 
 
 class U32Conv(Conv):
@@ -552,7 +521,7 @@ class ResultConv(VariantLikeConv):
         _MEM[at:at + VAL_SIZE] = _RESULT_VAL.pack(_RESULT, 1 if index == 0 else 0, pointer)
 
     def _choose(self, value: Any) -> Tuple[int, Optional[Conv], Any]:
-        if isinstance(value, wasmtime_compat.HostErr):  # what a host function returns for `err`
+        if isinstance(value, HostErr):  # what a host function returns for `err`
             return 1, self.cases[1][1], value.payload
         return super()._choose(value)
 
@@ -789,6 +758,9 @@ def _pad8(n: int) -> int:
 ARENA_KEEP = 128 * 1024 * 1024
 """Arenas up to this size are kept (one per thread) and reused: no page faults, no zeroing."""
 
+_state = threading.local()
+"""Per thread: the arena kept for reuse."""
+
 
 class _Arena:
     """Memory of ours laid out as C values, deep-copied into wasmtime's memory by `clone_list`.
@@ -905,39 +877,9 @@ class Plan:
 
 # -- installation ------------------------------------------------------------------------------
 
-_state = threading.local()
-_plain_blocks = 0
-"""How many `plain()` blocks are open in any thread (when none, no thread-local is read)."""
-_plain_lock = threading.Lock()
-_installed = False
 _FUNCTIONS = _linker.FUNCTIONS
 _host_plans: Dict[int, Plan] = {}
 _original_call: Optional[Callable[..., Any]] = None
-
-
-def active() -> bool:
-    """Whether the fast path converts values in this thread right now."""
-    return _installed and not (_plain_blocks and getattr(_state, "plain", False))
-
-
-def installed() -> bool:
-    return _installed
-
-
-@contextlib.contextmanager
-def plain() -> Iterator[None]:
-    """Within the block (in this thread), values take wasmtime-py's plain path."""
-    global _plain_blocks
-    before = getattr(_state, "plain", False)
-    _state.plain = True
-    with _plain_lock:
-        _plain_blocks += 1
-    try:
-        yield
-    finally:
-        _state.plain = before
-        with _plain_lock:
-            _plain_blocks -= 1
 
 
 class _CallStore(StoreContext):
@@ -1078,59 +1020,15 @@ def _export_call(self: Any, store: Any, *params: Any) -> Any:
             _val_delete(base + i * VAL_SIZE)
 
 
-def disabled_by_environment() -> bool:
-    return os.environ.get(ENV_SWITCH, "").strip().lower() in ("0", "off", "no", "false")
-
-
-_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
-
-
-def tune_allocator() -> bool:
-    """Keeps glibc from serving large blocks with fresh `mmap` pages; returns whether it could.
-
-    A 1 MiB `list<u8>` is a 32 MiB array of C values on each side of the boundary, and above
-    glibc's mmap threshold every such array is new pages: ~8,000 page faults (~30 ms here) per
-    crossing. Served from the heap and kept there (trim threshold 1 GiB), the memory is reused
-    by the next crossing. The cost: memory freed by this process stays with it for reuse.
-    """
-    try:
-        libc = ctypes.CDLL(None)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    return bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, 1 << 30))
-
-
-def install(allocator: bool = True) -> bool:
-    """Installs the fast path into wasmtime-py (idempotent); returns whether it is installed.
-
-    Host functions defined before the call keep the plain path. On a wasmtime other than
-    `PINNED_WASMTIME` nothing is changed and a `RuntimeWarning` says so. With `allocator`,
-    also calls `tune_allocator()`.
-    """
-    global _installed, _original_call
-    if _installed:
-        return True
-    if disabled_by_environment():
-        return False
-    if WASMTIME_VERSION != PINNED_WASMTIME:
-        warnings.warn(
-            f"kvbatch: wasmtime {WASMTIME_VERSION} is not the pinned {PINNED_WASMTIME}; "
-            "values cross the host boundary on wasmtime-py's plain (slow) path",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-        return False
-    wasmtime_compat.install()  # its HostErr is what ResultConv lowers as `err`
-    _original_call = _func.Func.__call__
+def patch() -> None:
+    """Puts the fast path into wasmtime-py: export calls (`Func.__call__`) and host functions
+    defined from now on (`func_impl`, `func_finalize`) convert values here (call once)."""
+    global _original_call
+    original = _func.Func.__call__
+    for name in ("func_impl", "func_finalize"):  # each must exist before anything is replaced
+        if not hasattr(_linker, name):
+            raise AttributeError(f"wasmtime.component._linker has no {name}")
+    _original_call = original
     _func.Func.__call__ = _export_call  # type: ignore[method-assign]
     _linker.func_impl = _func_impl
     _linker.func_finalize = _func_finalize
-    if allocator:
-        tune_allocator()
-    _installed = True
-    return True
-
-
-__all__ = ["install", "installed", "active", "plain", "PINNED_WASMTIME", "BULK_BYTES", "read_bytes", "write_bytes"]

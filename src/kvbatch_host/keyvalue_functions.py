@@ -20,18 +20,12 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from wasmtime.component import LinkerInstance, Record, ResourceAny, ResourceHost, ResourceType, Variant
 
-from kvbatch_host.prepare import bridge
-
-from kvbatch_host.serving import fastpath
-
-from kvbatch_host.serving import wasmtime_compat
+from kvbatch_host import fastpath
 from kvbatch_host.backends import DEFAULT_PAGE_SIZE, Backend
-from kvbatch_host.errors import HostKvError
 from kvbatch_host.backends.stores import StoreRegistry
-
-DRAFT2 = "0.2.0-draft2"
-DRAFT = "0.2.0-draft"
-VERSIONS = (DRAFT2, DRAFT)
+from kvbatch_host.errors import HostKvError
+from kvbatch_host.prepare import bridge
+from kvbatch_host.versions import DRAFT2, KEYVALUE_VERSIONS
 
 BUCKET_TYPE = 0x6B76_0001
 CAS_TYPE = 0x6B76_0002
@@ -155,8 +149,8 @@ class KeyValueHost:
     """The host side of `wasi:keyvalue` for one wasmtime `Store`."""
 
     def __init__(self, registry: StoreRegistry, page_size: int = DEFAULT_PAGE_SIZE) -> None:
-        wasmtime_compat.install()
-        # per-call converters and bulk list<u8>; plain path (with a warning) off the pinned wasmtime. The
+        # HostErr lowering, per-call converters and bulk list<u8>; the plain path (with one warning line)
+        # when wasmtime-py is not what the fast path was written for. The
         # allocator is tuned only for the unbridged path (`Harness(bridge=False)`): kept heap blocks
         # help 1 MiB list<u8> crossings, but grow a long run's memory (~0.7 KB a batch call).
         fastpath.install(allocator=False)
@@ -214,8 +208,8 @@ class KeyValueHost:
     def define(self, root: LinkerInstance, version: str, batch: Optional[BatchOps] = None, atomics: bool = True) -> None:
         """Defines `store` (and `atomics` unless told not to) of `version` under `root`, and
         `batch` when `batch` is given."""
-        if version not in VERSIONS:
-            raise ValueError(f"unknown wasi:keyvalue version {version!r}; expected one of {VERSIONS}")
+        if version not in KEYVALUE_VERSIONS:
+            raise ValueError(f"unknown wasi:keyvalue version {version!r}; expected one of {KEYVALUE_VERSIONS}")
         with root.add_instance(interface(version, "store")) as inst:
             self._define_store(inst, version)
         if atomics:
@@ -230,8 +224,8 @@ class KeyValueHost:
         under `root`: `store`, `atomics` and `batch` of that version with latin-1 values. Without
         `batch`, the batch functions answer `err(other)` (a guest built without `batch` never
         calls them)."""
-        if version not in VERSIONS:
-            raise ValueError(f"unknown wasi:keyvalue version {version!r}; expected one of {VERSIONS}")
+        if version not in KEYVALUE_VERSIONS:
+            raise ValueError(f"unknown wasi:keyvalue version {version!r}; expected one of {KEYVALUE_VERSIONS}")
         with root.add_instance(bridge.FLAVORS[version].interface) as inst:
             self._define_store(inst, version, AS_LATIN1, bridged=True)
             self._define_atomics(inst, version, AS_LATIN1)
@@ -406,4 +400,4 @@ class KeyValueHost:
 
 
 def _tagged_err(payload: Any) -> Any:
-    return wasmtime_compat.HostErr(payload) if wasmtime_compat.installed() else payload
+    return fastpath.HostErr(payload) if fastpath.lowers_host_err() else payload
