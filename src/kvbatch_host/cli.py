@@ -10,7 +10,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from kvbatch_host.prepare import build as builder
 from kvbatch_host.backends import runtime_config
-from kvbatch_host import user_commands
+from kvbatch_host import resources, user_commands
 from kvbatch_host.backends import DEFAULT_STORE_URL
 from kvbatch_host.cli_errors import OneLineParser, check_component_file, guarded, trap_summary
 from kvbatch_host.errors import ConfigError
@@ -208,6 +208,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                   "(it is for guests built without it, world guest-nobatch, or composed with a provider); "
                   "use --batch native or provider", file=sys.stderr)
             return 2
+    refused = harness.registry.refusal_hint() if result.trap or result.exit_code != 0 else None
+    if refused is not None:  # the guest failed after the host refused it a store: that is the mistake to name
+        print(f"kvbatch: {refused}", file=sys.stderr)
+        return 2
+    if result.trap:
         print(f"kvbatch: the component trapped: {trap_summary(result.trap)}", file=sys.stderr)
     _report_faults(args)
     return result.exit_code
@@ -300,6 +305,7 @@ def parser(command: Optional[str] = None) -> argparse.ArgumentParser:
         prog="kvbatch",
         description="Batch key-value operations for WebAssembly components: build them, run them on real stores.",
     )
+    top.add_argument("--version", action="version", version=f"kvbatch {resources.kvbatch_version()}")
     sub = top.add_subparsers(dest="command", required=True)
 
     def wanted(name: str) -> bool:
@@ -399,7 +405,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if "--" in argv:
         at = argv.index("--")
         argv, component_args = argv[:at], argv[at + 1 :]
-    args = parser(argv[0] if argv else None).parse_args(argv)
+    resources.ensure_wasmtime_cli_executable()
+    top = parser(argv[0] if argv else None)
+    args, extra = top.parse_known_args(argv)
+    if extra:
+        if getattr(args, "component", None) is not None and args.command == "run":
+            top.error(f"unrecognized arguments: {' '.join(extra)}; a component's own arguments go after `--`: "
+                      f"kvbatch run {args.component} [OPTIONS] -- {' '.join(extra)}")
+        top.error(f"unrecognized arguments: {' '.join(extra)}")
     args.args = component_args
     try:
         return guarded(args.func, args)
