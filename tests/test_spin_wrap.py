@@ -117,3 +117,10 @@ def test_a_conditional_insert_through_the_wrapped_bucket_writes_only_absent_keys
     assert answer["written"] == ["a", "b"] and answer["inserted"] == ["c"] and answer["refused"] == ["a"]
     assert answer["values"] == {"a": "1", "b": "2", "c": "3"} and answer["missing"] == ["d"]
 
+
+
+def test_kvbatch_run_of_an_http_component_is_one_line_naming_kvbatch_serve(spin_app: Path) -> None:
+    kvbatch = str(Path(sys.executable).parent / "kvbatch")
+    proc = subprocess.run([kvbatch, "run", str(spin_app / "app.wasm"), "--store", "memory:"], capture_output=True, text=True)
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1
+    assert "is an HTTP component" in proc.stderr and "serve it with `kvbatch serve`" in proc.stderr

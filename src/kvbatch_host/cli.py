@@ -186,8 +186,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_bindings(args: argparse.Namespace) -> int:
-    for path in builder.generate_bindings():
-        print(f"  bindings: {builder.shown(path)}")
+    out = Path(args.out) if args.out else (builder.BUILD / "bindings" if resources.checkout_root() else Path("kvbatch-bindings"))
+    for path in builder.generate_bindings(out.resolve()):
+        print(f"  bindings: {path}")
     return 0
 
 
@@ -314,7 +315,8 @@ def parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     if wanted('build'):
         p = sub.add_parser("build", help="build the components into build/ (skips what is up to date), or your own --app",
                            epilog=user_commands.EPILOG_BUILD, formatter_class=argparse.RawDescriptionHelpFormatter)
-        p.add_argument("targets", nargs="*", metavar="TARGET", help=f"targets to build (default: all): {', '.join(builder.TARGETS)}")
+        p.add_argument("targets", nargs="*", metavar="TARGET",
+                       help=f"targets to build (default: all): {', '.join(builder.listed_targets())}")
         p.add_argument("--force", action="store_true", help="rebuild even when the inputs are unchanged")
         user_commands.add_build_arguments(p)
         p.set_defaults(func=cmd_build)
@@ -323,7 +325,11 @@ def parser(command: Optional[str] = None) -> argparse.ArgumentParser:
         user_commands.add_wit_parser(sub)
 
     if wanted('bindings'):
-        p = sub.add_parser("bindings", help="regenerate the Python bindings of the WIT worlds into build/bindings/")
+        p = sub.add_parser("bindings", help="generate the Python bindings of kvbatch's worlds (guest, guest-draft, provider, "
+                                            "provider-draft) for your editor and type checker")
+        p.add_argument("--out", metavar="DIR", default=None,
+                       help="where to write them, one directory per world (default: build/bindings in a checkout, "
+                            "else ./kvbatch-bindings)")
         p.set_defaults(func=cmd_bindings)
 
     if wanted('run'):

@@ -27,6 +27,7 @@ from typing import Optional, Sequence
 from wasmtime import ExitTrap, Store, WasiConfig, WasmtimeError
 from wasmtime.component import Component, Instance, Linker, Variant
 
+from kvbatch_host.errors import ConfigError
 from kvbatch_host.prepare import bridge as byte_bridge
 from kvbatch_host.prepare import components
 from kvbatch_host.prepare import wasm_tools
@@ -179,7 +180,11 @@ class Harness:
         component = self.prepare(path)
         run_name = _export_name(component, "wasi:cli/run@")
         if run_name is None:
-            raise ValueError(f"{path} exports no wasi:cli/run: it is not a command component")
+            if _export_name(component, "wasi:http/handler@") is not None:
+                raise ConfigError(f"{path} is an HTTP component (it exports wasi:http/handler, not wasi:cli/run): "
+                                  f"serve it with `kvbatch serve` (its spin.toml names it), not `kvbatch run`")
+            raise ConfigError(f"{path} exports no wasi:cli/run: it is not a command component (kvbatch run runs "
+                              f"command components; an HTTP component is served by `kvbatch serve`)")
         wasi = WasiConfig()
         wasi.argv = [Path(path).name, *args]
         # Captured output goes through files: wasmtime-py's custom-output callbacks can be
