@@ -318,7 +318,7 @@ def ensure(name: str, log: Callable[[str], None] = lambda line: print(line, file
     target = TARGETS[name]
     resources.stage_guest_sources()
     if not is_fresh(target):
-        log(f"kvbatch: building {name} into {target.output.parent} (first use or sources changed; 10-40 s)")
+        log(f"kvbatch: building {name} into {target.output.parent} (first use or sources changed; about 20 s)")
         build(target, log=lambda line: None)
     return target.output
 
