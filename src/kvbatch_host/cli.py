@@ -91,6 +91,9 @@ def _run(options: HostOptions, component: str, component_args: Sequence[str]) ->
     """Runs `component` on the host `options` describe and reports what it did (stderr)."""
     with options.open() as host:
         check_component_file(component)  # after the stores and faults: their errors come first
+        from kvbatch_host.runner import check_command_component
+
+        check_command_component(component)
         result = host.run(component, component_args)
     if result.trap:
         first = result.trap.splitlines()[0] if result.trap.strip() else ""
