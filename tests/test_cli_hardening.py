@@ -384,3 +384,49 @@ def test_run_with_events_on_a_full_disk_keeps_the_guests_output_and_ends_in_one_
     assert "probe:report:000" in captured.out or captured.out.strip(), "the guest's output is not lost"
     assert "Traceback" not in captured.err
     assert captured.err.splitlines()[-1].startswith("kvbatch: event log '/dev/full': cannot write it")
+
+
+# -- mistakes a new user makes (one line, exit 2) ---------------------------------------------------
+
+
+def test_a_store_spec_with_an_empty_name_is_one_line_asking_for_name_equals_url(capsys):
+    code, _, err = run_main(["run", "x.wasm", "--store", "=memory:"], capsys)
+    assert_one_line_error(code, err, ["--store", "=memory:"])
+    assert "names no store before '='" in err and "default=memory:" in err
+
+
+def test_component_arguments_without_the_separator_say_where_they_go(capsys, tmp_path):
+    code, _, err = run_main(["run", "app.wasm", "--store", "memory:", "default", "report"], capsys)
+    assert_one_line_error(code, err, ["default", "report"])
+    assert "a component's own arguments go after `--`: kvbatch run app.wasm [OPTIONS] -- default report" in err
+
+
+def test_version_prints_the_installed_version(capsys):
+    code, out, _ = run_main(["--version"], capsys)
+    assert code == 0 and out.strip().startswith("kvbatch ") and len(out.split()) == 2
+
+
+def test_the_wasmtime_cli_gets_its_exec_bit_from_any_command(monkeypatch, tmp_path, capsys):
+    import importlib.util
+    import types
+
+    binary = tmp_path / "wasmtime"
+    binary.write_text("")
+    binary.chmod(0o644)
+    spec = types.SimpleNamespace(origin=str(tmp_path / "__init__.py"))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: spec if name == "wasmtime_cli" else None)
+    run_main(["--version"], capsys)
+    assert os.access(binary, os.X_OK)
+
+
+@pytest.mark.component
+@pytest.mark.parametrize("options, expected", [
+    (["--store", "memory:"], "store 'other', which is not served (add --store other=URL, e.g. --store other=memory:)"),
+    (["--store", "memory:", "--store", "other=memory:", "--allow-store", "default"],
+     "store 'other', which is served but not allowed (add --allow-store other)"),
+])
+def test_a_store_the_guest_opened_that_is_not_served_is_named_with_the_option_that_serves_it(
+        built: Callable[[str], Path], capfd, options, expected):
+    code = cli.main(["run", str(built("probe")), *options, "--batch", "native", "--", "other", "report", "3"])
+    err = capfd.readouterr().err
+    assert code == 2 and err.splitlines()[-1] == f"kvbatch: the component opened {expected}"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from kvbatch_host import cli
 from kvbatch_host.prepare import build as builder
 from kvbatch_host.prepare import components
 
@@ -48,8 +49,35 @@ def test_a_stale_stamp_makes_the_target_stale(built, tmp_path):
     path = built("provider")
     copy = dataclasses.replace(builder.TARGETS["provider"], output=tmp_path / "provider.wasm")
     copy.output.write_bytes(path.read_bytes())
-    Path(str(copy.output) + ".stamp").write_text(json.dumps({"inputs": "something else"}))
+    builder.stamp_path(copy).parent.mkdir(parents=True, exist_ok=True)
+    builder.stamp_path(copy).write_text(json.dumps({"inputs": "something else"}))
     assert not builder.is_fresh(copy)
+
+
+def test_an_output_outside_the_build_directory_keeps_its_stamp_in_the_cache(tmp_path):
+    target = dataclasses.replace(builder.TARGETS["provider"], output=tmp_path / "mine.wasm")
+    assert builder.stamp_path(target).is_relative_to(builder.BUILD / "cache")
+    assert builder.stamp_path(builder.TARGETS["provider"]).parent == builder.TARGETS["provider"].output.parent
+
+
+@pytest.mark.component
+def test_a_users_own_build_leaves_nothing_beside_its_output(tmp_path):
+    from kvbatch_host import app_build
+
+    (tmp_path / "myapp").mkdir()
+    (tmp_path / "myapp" / "app.py").write_text(
+        "from wit_world import exports\n\nclass Run(exports.Run):\n    def run(self) -> None:\n        print('hi')\n")
+    (tmp_path / "out").mkdir()
+    assert app_build.build_app(tmp_path / "myapp", tmp_path / "out" / "my.wasm", log=lambda line: None)
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["my.wasm"]
+    assert not app_build.build_app(tmp_path / "myapp", tmp_path / "out" / "my.wasm", log=lambda line: None)
+
+
+def test_build_help_of_an_installed_kvbatch_lists_only_what_users_build(monkeypatch):
+    monkeypatch.setattr(builder, "_CHECKOUT", None)
+    assert builder.listed_targets() == list(builder.USER_TARGETS)
+    monkeypatch.setattr(builder, "_CHECKOUT", builder.ROOT)
+    assert builder.listed_targets() == list(builder.TARGETS)
 
 
 def test_unknown_build_target_is_named_in_the_error():
@@ -79,6 +107,14 @@ def test_bindings_are_regenerated_by_one_command(tmp_path):
     made = builder.generate_bindings(tmp_path, worlds=("provider",))
     assert (made[0] / "wit_world" / "exports" / "batch.py").exists()
     assert "automatically generated" in (made[0] / "wit_world" / "exports" / "batch.py").read_text()
+
+
+def test_bindings_out_writes_where_asked_and_prints_real_paths(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["bindings", "--out", "mine"]) == 0
+    printed = [line.split("bindings: ", 1)[1] for line in capsys.readouterr().out.splitlines()]
+    assert printed == [str(tmp_path / "mine" / world) for world in builder.BINDING_WORLDS]
+    assert all(Path(path, "wit_world").is_dir() for path in printed)
 
 
 def test_cli_rejects_a_malformed_store_url_with_exit_code_2(tmp_path):

@@ -89,21 +89,21 @@ def batch_module(version: str) -> types.ModuleType:
 
 @pytest.mark.parametrize("version", ["draft", "draft2"])
 def test_get_many_of_either_binding_version_gives_one_value_or_none_per_key(version):
-    raw = WitBucket.wrap(Handle({"a": b"1"}), "s", batch_module=batch_module(version), err_type=Err)
+    raw = WitBucket.wrap(Handle({"a": b"1"}), "s", batch_module=batch_module(version), err_type=Err, atomics_module=None)
     assert raw.get_many(["a", "b", "a"]) == [b"1", None, b"1"]
 
 
 @pytest.mark.parametrize("version", ["draft", "draft2"])
 def test_library_results_are_the_same_over_either_version(version):
     handle = Handle({"a": b"1"})
-    bucket = kvbatch.Bucket(WitBucket.wrap(handle, "s", batch_module=batch_module(version), err_type=Err))
+    bucket = kvbatch.Bucket(WitBucket.wrap(handle, "s", batch_module=batch_module(version), err_type=Err, atomics_module=None))
     result = bucket.get_many(["a", "b"])
     assert dict(result.values) == {"a": b"1"} and result.missing == ("b",)
     assert "get_many" in handle.calls
 
 
 def test_binding_errors_become_typed_kvbatch_errors():
-    raw = WitBucket.wrap(Handle(), "s", batch_module=None, err_type=Err)
+    raw = WitBucket.wrap(Handle(), "s", batch_module=None, err_type=Err, atomics_module=None)
     with pytest.raises(kvbatch.StoreError, match="disk full"):
         raw.set("bad", b"1")
     with pytest.raises(kvbatch.AccessDenied, match="'s'"):
@@ -112,7 +112,7 @@ def test_binding_errors_become_typed_kvbatch_errors():
 
 def test_an_opaque_binding_error_in_set_many_is_attributed():
     handle = Handle()
-    bucket = kvbatch.Bucket(WitBucket.wrap(handle, "s", batch_module=batch_module("draft2"), err_type=Err),
+    bucket = kvbatch.Bucket(WitBucket.wrap(handle, "s", batch_module=batch_module("draft2"), err_type=Err, atomics_module=None),
                             retry=kvbatch.NO_RETRY)
     result = bucket.set_many([("a", b"1"), ("bad", b"2"), ("c", b"3")])
     assert result.succeeded == ("a", "c") and list(result.failed) == ["bad"]
@@ -121,14 +121,14 @@ def test_an_opaque_binding_error_in_set_many_is_attributed():
 
 def test_without_a_batch_binding_calls_go_key_by_key():
     handle = Handle()
-    raw = WitBucket.wrap(handle, "s", use_batch=True, batch_module=None, err_type=Err)
+    raw = WitBucket.wrap(handle, "s", use_batch=True, batch_module=None, err_type=Err, atomics_module=None)
     assert not raw.has_native_batch
     kvbatch.Bucket(raw).set_many({"a": b"1", "b": b"2"})
     assert handle.calls == ["set", "set"]
 
 
 def test_use_batch_false_ignores_a_batch_binding():
-    raw = WitBucket.wrap(Handle(), "s", use_batch=False, batch_module=batch_module("draft"), err_type=Err)
+    raw = WitBucket.wrap(Handle(), "s", use_batch=False, batch_module=batch_module("draft"), err_type=Err, atomics_module=None)
     assert not raw.has_native_batch
 
 
@@ -139,6 +139,11 @@ def test_wrap_takes_a_bucket_or_a_raw_bucket():
     assert isinstance(wrapped, kvbatch.Bucket) and wrapped.chunk_size == 7
 
 
-def test_wrapping_a_binding_handle_outside_a_component_asks_for_the_err_type():
-    with pytest.raises(RuntimeError, match="pass err_type="):
+def test_wrapping_a_handle_of_unrecognized_bindings_names_every_argument_to_pass():
+    with pytest.raises(kvbatch.BindingNotFound, match="pass batch_module= and atomics_module=.*and err_type="):
         kvbatch.wrap(Handle(), "s")
+
+
+def test_explicit_binding_arguments_need_no_lookup():
+    raw = WitBucket.wrap(Handle(), "s", batch_module=batch_module("draft2"), atomics_module=None, err_type=Err)
+    assert raw.has_native_batch and not raw.has_cas

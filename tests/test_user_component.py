@@ -42,6 +42,18 @@ def test_the_sqlite_store_keeps_what_the_app_wrote(kvbatch, kvbatch_build_app, k
     kvbatch.store(kvbatch_sqlite_url)
     run = kvbatch.run(kvbatch_build_app("myapp"), batch="provider")
     assert run.exit_code == 0 and kvbatch.get("c") == b"3"
+
+
+def test_runs_compose_the_provider_by_default_as_kvbatch_run_does(kvbatch, kvbatch_build_app):
+    run = kvbatch.run(kvbatch_build_app("myapp"))
+    sets = [e for e in run.events if e.op == "set"]
+    assert run.exit_code == 0 and sorted(e.key for e in sets) == ["a", "b", "c"]
+    assert all(e.batch is None for e in run.events)  # per-key store calls: the batch is the provider's
+
+
+def test_native_batch_is_served_by_the_host_when_asked(kvbatch, kvbatch_build_app):
+    run = kvbatch.run(kvbatch_build_app("myapp"), batch="native")
+    assert run.exit_code == 0 and any(e.batch is not None for e in run.events)
 '''
 
 
@@ -145,7 +157,7 @@ def test_a_users_pytest_suite_runs_with_the_plugin(pytester: pytest.Pytester, ac
     write_app(pytester.path / "myapp")
     pytester.makepyfile(test_myapp=USER_TEST)
     result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=4)
 
 
 def test_the_plugin_refuses_faults_after_the_first_run(pytester: pytest.Pytester) -> None:

@@ -30,7 +30,7 @@ from .errors import (
 )
 from .limits import (DEFAULT_CHUNK_BYTES, DEFAULT_CHUNK_SIZE, MAX_CAS_ATTEMPTS, MAX_KEY_BYTES, MAX_KEYS_PER_CALL,
                      MAX_VALUE_BYTES)
-from .raw import CasBucket, CasHandle, RawBucket, WitBucket, has_cas
+from .raw import BindingNotFound, CasBucket, CasHandle, RawBucket, WitBucket, has_cas
 from .results import BatchResult, CopyResult, ExistsResult, GetResult, Status, combine
 from .retry import DEFAULT_RETRY, NO_RETRY, RetryPolicy, is_transient
 from .stats import ErrorCallback, Progress, ProgressCallback, Stats
@@ -50,6 +50,7 @@ __all__ = [
     "AccessDenied",
     "BatchFailed",
     "BatchResult",
+    "BindingNotFound",
     "Bucket",
     "Builder",
     "CapabilityError",

@@ -47,7 +47,7 @@ import itertools
 import operator
 import time
 from dataclasses import dataclass, replace
-from types import MappingProxyType
+from types import MappingProxyType, ModuleType
 from typing import (Any, Callable, Dict, Iterable, Iterator, List, Literal, Mapping, Optional, Sequence, Tuple, TypedDict,
                     TypeVar, Unpack)
 
@@ -57,7 +57,7 @@ from .errors import (CapabilityError, CasConflict, KeyExists, KeyNotFound, KvErr
                      ValidationError, attach_partial)
 from .limits import (DEFAULT_CHUNK_BYTES, DEFAULT_CHUNK_SIZE, MAX_CAS_ATTEMPTS, MAX_KEY_BYTES, MAX_KEYS_PER_CALL,
                      MAX_VALUE_BYTES)
-from .raw import RawBucket, WitBucket, has_cas
+from .raw import FIND, RawBucket, WitBucket, has_cas
 from .results import _SUCCEEDED, BatchResult, CopyResult, ExistsResult, GetResult, Status, _all_succeeded, _build
 from .retry import DEFAULT_RETRY, RetryPolicy
 from .stats import ErrorCallback, Progress, ProgressCallback, Stats
@@ -1102,17 +1102,22 @@ def open(name: str = "default", *, use_batch: bool = True, **options: Unpack[Buc
     return Bucket(WitBucket.open(name, use_batch=use_batch), **options)
 
 
-def wrap(target: object, name: str = "", *, use_batch: bool = True, **options: Unpack[BucketOptions]) -> Bucket:
+def wrap(target: object, name: str = "", *, use_batch: bool = True, batch_module: Optional[ModuleType] = FIND,
+         atomics_module: Optional[ModuleType] = FIND, err_type: Optional[type[BaseException]] = None,
+         **options: Unpack[BucketOptions]) -> Bucket:
     """A `Bucket` over what you already have: a `Bucket` is returned as it is, a `RawBucket`
-    is wrapped, and anything else is taken for a generated binding's bucket resource
-    (`WitBucket.wrap(target, name, use_batch=use_batch)`)."""
+    is wrapped, and anything else is taken for a bucket resource of generated `wasi:keyvalue`
+    bindings, spin-sdk's included: its `batch` and `atomics` bindings and `Err` class are found
+    beside it, so batch and compare-and-swap are used wherever the world has them
+    (`WitBucket.wrap`; the binding arguments are its own)."""
     if isinstance(target, Bucket):
         return target
     raw: RawBucket
     if all(hasattr(target, attr) for attr in ("get_many", "set_many", "delete_many", "has_native_batch")):
         raw = target  # type: ignore[assignment]
     else:
-        raw = WitBucket.wrap(target, name, use_batch=use_batch)
+        raw = WitBucket.wrap(target, name, use_batch=use_batch, batch_module=batch_module, atomics_module=atomics_module,
+                             err_type=err_type)
     return Bucket(raw, **options)
 
 

@@ -17,7 +17,12 @@ offers `cas(key)`. `WitBucket` has it where the world imports `wasi:keyvalue/ato
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import operator
+import os
+import re
+import sys
 from types import ModuleType
 from typing import Any, Callable, List, Optional, Protocol, Sequence, Tuple, TypeVar
 
@@ -94,6 +99,103 @@ except ImportError:
     _atomics = None
 
 
+class _Find:
+    """The default of `WitBucket.wrap`'s binding arguments: find it beside the handle's binding."""
+
+    def __repr__(self) -> str:
+        return "FIND"
+
+
+FIND: Any = _Find()
+"""`WitBucket.wrap(..., batch_module=FIND)`: look the module up beside the bucket's own binding
+module (the default). `None` says the world has no such interface."""
+
+_STORE_TOKEN = re.compile(r"(?:^|_)store(?:_|$)")
+SPIN_SDK_BINDINGS = "spin_sdk.wit.imports"
+"""Where spin-sdk's generated bindings live (`wasi_keyvalue_{store,batch,atomics}_0_2_0_draft2`)."""
+
+
+def sibling_name(store_module: str, interface: str) -> Optional[str]:
+    """The module name of `interface` ("batch", "atomics") generated beside the `store` binding
+    module `store_module`, or `None` if that name is not a `store` binding's.
+
+    componentize-py names an interface's module either by the interface (`wit_world.imports.store`)
+    or, with full names (spin-sdk), by package, interface and version
+    (`spin_sdk.wit.imports.wasi_keyvalue_store_0_2_0_draft2`)."""
+    package, _, leaf = store_module.rpartition(".")
+    match = _STORE_TOKEN.search(leaf)
+    if match is None:
+        return None
+    start, end = match.span()
+    leaf = leaf[:start] + match.group(0).replace("store", interface) + leaf[end:]
+    return f"{package}.{leaf}" if package else leaf
+
+
+def _import_siblings(store_module: str) -> None:
+    for interface in ("batch", "atomics"):
+        name = sibling_name(store_module, interface)
+        if name is not None and name not in sys.modules:
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                pass
+
+
+def _preload_bindings() -> None:
+    """Imports the `batch` and `atomics` bindings beside every keyvalue `store` binding imported so
+    far (and spin-sdk's, inside a component), so that `wrap` finds them at run time: inside a
+    component only what was imported while it was built can be imported later."""
+    for name in [n for n in sys.modules if n.rpartition(".")[2].startswith(("store", "wasi_keyvalue_store"))]:
+        _import_siblings(name)
+    if sys.platform == "wasi" and importlib.util.find_spec("spin_sdk") is not None:
+        for version in ("0_2_0_draft2",):
+            store = f"{SPIN_SDK_BINDINGS}.wasi_keyvalue_store_{version}"
+            try:
+                importlib.import_module(store)
+            except ImportError:
+                continue
+            _import_siblings(store)
+
+
+_preload_bindings()
+
+
+class BindingNotFound(TypeError):
+    """`WitBucket.wrap` could not find what a bucket's bindings need; the message says what to pass."""
+
+
+def _err_of(module: Optional[ModuleType]) -> Optional[type[BaseException]]:
+    err = getattr(module, "Err", None)
+    return err if isinstance(err, type) and issubclass(err, BaseException) else None
+
+
+def _find_sibling(handle: Any, store_module: Optional[ModuleType], interface: str, argument: str) -> Optional[ModuleType]:
+    """The `interface` binding beside `store_module`; `None` when the world has none (the bindings
+    are readable here and do not include it); `BindingNotFound` when it cannot tell."""
+    owner = type(handle).__module__
+    name = sibling_name(owner, interface)
+    if name is None:
+        raise BindingNotFound(
+            f"kvbatch.wrap: {type(handle).__qualname__} (module {owner}) is not a bucket of generated wasi:keyvalue "
+            f"bindings kvbatch recognizes: pass batch_module= and atomics_module= (the bindings' batch and atomics "
+            f"modules, or None where the world has no such interface) and err_type= (the bindings' Err class)")
+    found = sys.modules.get(name)
+    if found is not None:
+        return found
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as missing:
+        if not missing.name or not (name == missing.name or name.startswith(missing.name + ".")):
+            raise  # the binding exists but fails to import: not ours to hide
+    origin = getattr(store_module, "__file__", None)
+    if origin and os.path.isfile(origin) and os.path.isdir(os.path.dirname(origin)):
+        return None  # the bindings are all here, readable, and the world has no such interface
+    raise BindingNotFound(
+        f"kvbatch.wrap: {name} (wasi:keyvalue/{interface} beside {owner}) cannot be imported here: import it at "
+        f"module level before the component runs (only modules imported at build time exist inside a component), "
+        f"or pass {argument}=<that module> (or {argument}=None if the world has no wasi:keyvalue/{interface})")
+
+
 def _cas_module(module: Optional[ModuleType]) -> Optional[ModuleType]:
     """`module` if it is a draft2 `atomics` binding (a `Cas` resource and `swap`), else `None`."""
     if module is not None and hasattr(module, "Cas") and hasattr(module, "swap"):
@@ -130,21 +232,33 @@ class WitBucket:
         return cls(handle, name, _batch if use_batch else None, _Err, _atomics)
 
     @classmethod
-    def wrap(cls, handle: Any, name: str = "", *, use_batch: bool = True, batch_module: Optional[ModuleType] = None,
+    def wrap(cls, handle: Any, name: str = "", *, use_batch: bool = True, batch_module: Optional[ModuleType] = FIND,
              err_type: Optional[type[BaseException]] = None,
-             atomics_module: Optional[ModuleType] = None) -> "WitBucket":
-        """Wraps a bucket resource the component already opened (e.g. through other bindings).
+             atomics_module: Optional[ModuleType] = FIND) -> "WitBucket":
+        """Wraps a bucket resource the component already opened, through any generated
+        `wasi:keyvalue` bindings (the component's own `wit_world`, spin-sdk's, either version).
 
-        `batch_module`, `atomics_module` and `err_type` default to the component's own
-        `wit_world.imports.batch`, `wit_world.imports.atomics` and `componentize_py_types.Err`;
-        pass those of other bindings (spin-sdk's) to use them. `name` is only used in error
-        messages and reports.
+        By default the bindings' `batch` and `atomics` modules and their `Err` class are found
+        beside the module that defines the handle's type, so batch and compare-and-swap are used
+        wherever the world has them. Pass `batch_module`/`atomics_module` (a module, or `None`
+        when the world has no such interface) and `err_type` to say them yourself; when they
+        cannot be found, `BindingNotFound` names the argument to pass. `use_batch=False` makes
+        the `*_many` calls per key. `name` is only used in error messages and reports.
         """
-        err = err_type if err_type is not None else _Err
+        store_module = sys.modules.get(type(handle).__module__)
+        err = err_type if err_type is not None else (_err_of(store_module) or _Err)
         if err is None:
-            raise RuntimeError("no componentize_py_types.Err here: pass err_type= (the bindings' Err class)")
-        batch = (batch_module if batch_module is not None else _batch) if use_batch else None
-        return cls(handle, name, batch, err, atomics_module if atomics_module is not None else _atomics)
+            raise BindingNotFound(
+                f"kvbatch.wrap: {type(handle).__qualname__} (module {type(handle).__module__}) comes with no Err class: "
+                f"pass err_type= (the exception class its bindings raise for err results, componentize_py_types.Err)")
+        if not use_batch:
+            batch = None
+        elif batch_module is FIND:
+            batch = _find_sibling(handle, store_module, "batch", "batch_module")
+        else:
+            batch = batch_module
+        atomics = _find_sibling(handle, store_module, "atomics", "atomics_module") if atomics_module is FIND else atomics_module
+        return cls(handle, name, batch, err, atomics)
 
     @property
     def handle(self) -> Any:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 from kvbatch_host.prepare import build as builder
-from kvbatch_host import user_commands
+from kvbatch_host import resources, user_commands
 from kvbatch_host.backends import DEFAULT_STORE_URL
 from kvbatch_host.cli_errors import OneLineParser, check_component_file, guarded, trap_summary
 from kvbatch_host.errors import ConfigError
@@ -77,8 +77,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_bindings(args: argparse.Namespace) -> int:
-    for path in builder.generate_bindings():
-        print(f"  bindings: {builder.shown(path)}")
+    out = Path(args.out) if args.out else (builder.BUILD / "bindings" if resources.checkout_root() else Path("kvbatch-bindings"))
+    for path in builder.generate_bindings(out.resolve()):
+        print(f"  bindings: {path}")
     return 0
 
 
@@ -90,6 +91,9 @@ def _run(options: HostOptions, component: str, component_args: Sequence[str]) ->
     """Runs `component` on the host `options` describe and reports what it did (stderr)."""
     with options.open() as host:
         check_component_file(component)  # after the stores and faults: their errors come first
+        from kvbatch_host.runner import check_command_component
+
+        check_command_component(component)
         result = host.run(component, component_args)
     if result.trap:
         first = result.trap.splitlines()[0] if result.trap.strip() else ""
@@ -98,6 +102,11 @@ def _run(options: HostOptions, component: str, component_args: Sequence[str]) ->
                   "(it is for guests built without it, world guest-nobatch, or composed with a provider); "
                   "use --batch native or provider", file=sys.stderr)
             return 2
+    refused = host.registry.refusal_hint() if result.trap or result.exit_code != 0 else None
+    if refused is not None:  # the guest failed after the host refused it a store: that is the mistake to name
+        print(f"kvbatch: {refused}", file=sys.stderr)
+        return 2
+    if result.trap:
         print(f"kvbatch: the component trapped: {trap_summary(result.trap)}", file=sys.stderr)
     _report_faults(host)
     return result.exit_code
@@ -187,6 +196,7 @@ def parser(command: Optional[str] = None) -> argparse.ArgumentParser:
         prog="kvbatch",
         description="Batch key-value operations for WebAssembly components: build them, run them on real stores.",
     )
+    top.add_argument("--version", action="version", version=f"kvbatch {resources.kvbatch_version()}")
     sub = top.add_subparsers(dest="command", required=True)
 
     def wanted(name: str) -> bool:
@@ -195,7 +205,8 @@ def parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     if wanted('build'):
         p = sub.add_parser("build", help="build the components into build/ (skips what is up to date), or your own --app",
                            epilog=user_commands.EPILOG_BUILD, formatter_class=argparse.RawDescriptionHelpFormatter)
-        p.add_argument("targets", nargs="*", metavar="TARGET", help=f"targets to build (default: all): {', '.join(builder.TARGETS)}")
+        p.add_argument("targets", nargs="*", metavar="TARGET",
+                       help=f"targets to build (default: all): {', '.join(builder.listed_targets())}")
         p.add_argument("--force", action="store_true", help="rebuild even when the inputs are unchanged")
         user_commands.add_build_arguments(p)
         p.set_defaults(func=cmd_build)
@@ -204,7 +215,11 @@ def parser(command: Optional[str] = None) -> argparse.ArgumentParser:
         user_commands.add_wit_parser(sub)
 
     if wanted('bindings'):
-        p = sub.add_parser("bindings", help="regenerate the Python bindings of the WIT worlds into build/bindings/")
+        p = sub.add_parser("bindings", help="generate the Python bindings of kvbatch's worlds (guest, guest-draft, provider, "
+                                            "provider-draft) for your editor and type checker")
+        p.add_argument("--out", metavar="DIR", default=None,
+                       help="where to write them, one directory per world (default: build/bindings in a checkout, "
+                            "else ./kvbatch-bindings)")
         p.set_defaults(func=cmd_bindings)
 
     if wanted('run'):
@@ -286,7 +301,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if "--" in argv:
         at = argv.index("--")
         argv, component_args = argv[:at], argv[at + 1 :]
-    args = parser(argv[0] if argv else None).parse_args(argv)
+    resources.ensure_wasmtime_cli_executable()
+    top = parser(argv[0] if argv else None)
+    args, extra = top.parse_known_args(argv)
+    if extra:
+        if getattr(args, "component", None) is not None and args.command == "run":
+            top.error(f"unrecognized arguments: {' '.join(extra)}; a component's own arguments go after `--`: "
+                      f"kvbatch run {args.component} [OPTIONS] -- {' '.join(extra)}")
+        top.error(f"unrecognized arguments: {' '.join(extra)}")
     args.args = component_args
     try:
         return guarded(args.func, args)

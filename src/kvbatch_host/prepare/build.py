@@ -175,6 +175,16 @@ if (ROOT / "spin" / "app.py").is_file():  # the Spin app ships in the repository
                description="the Spin component: bulk key-value HTTP endpoints (spin-sdk's WIT; what `spin build` runs)")
 
 
+USER_TARGETS = ("provider", "provider-draft", "check-driver", "check-driver-draft", "demo", "demo-wasmtime", "demo-nobatch")
+"""What an installed kvbatch's users build by name (the provider to compose, the check driver, the demo);
+the other targets are the project's own test and benchmark guests."""
+
+
+def listed_targets() -> List[str]:
+    """The target names `kvbatch build --help` lists: all of them in a checkout, else `USER_TARGETS`."""
+    return list(TARGETS) if _CHECKOUT is not None else [name for name in USER_TARGETS if name in TARGETS]
+
+
 BINDING_WORLDS = ("provider", "provider-draft", "guest", "guest-draft")
 
 
@@ -223,12 +233,17 @@ def shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
-def _stamp(target: Target) -> Path:
-    return target.output.with_suffix(target.output.suffix + ".stamp")
+def stamp_path(target: Target) -> Path:
+    """Where the record of `target`'s inputs lives: beside an output in the build directory, else in
+    the build directory's cache (never beside a user's own output)."""
+    if target.output.is_relative_to(BUILD):
+        return target.output.with_suffix(target.output.suffix + ".stamp")
+    key = hashlib.sha256(str(target.output.resolve()).encode()).hexdigest()[:24]
+    return BUILD / "cache" / "stamps" / f"{key}.stamp"
 
 
 def is_fresh(target: Target) -> bool:
-    stamp = _stamp(target)
+    stamp = stamp_path(target)
     if not (target.output.exists() and stamp.exists()):
         return False
     try:
@@ -286,7 +301,9 @@ def build(target: Target, force: bool = False, log: Callable[[str], None] = prin
     if proc.returncode != 0:
         raise subprocess.CalledProcessError(proc.returncode, cmd, proc.stdout, proc.stderr)
     os.replace(tmp, target.output)
-    _stamp(target).write_text(json.dumps({"inputs": inputs, "world": target.world}))
+    stamp = stamp_path(target)
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(json.dumps({"inputs": inputs, "world": target.world, "output": str(target.output)}))
     size = target.output.stat().st_size / 1e6
     log(f"  {target.name:<16} built in {time.monotonic() - started:4.1f} s  {shown(target.output)} ({size:.1f} MB)")
     return True
@@ -306,7 +323,7 @@ def ensure(name: str, log: Callable[[str], None] = lambda line: print(line, file
     target = TARGETS[name]
     resources.stage_guest_sources()
     if not is_fresh(target):
-        log(f"kvbatch: building {name} into {target.output.parent} (first use or sources changed; 10-40 s)")
+        log(f"kvbatch: building {name} into {target.output.parent} (first use or sources changed; about 20 s)")
         build(target, log=lambda line: None)
     return target.output
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -52,6 +53,10 @@ def cache_key(wasm: bytes) -> str:
     return f"{hashlib.sha256(wasm).hexdigest()}-wasmtime{WASMTIME_VERSION}"
 
 
+PROGRESS_BYTES = 4_000_000
+"""Compiling a component larger than this takes seconds: it is announced with one line on stderr."""
+
+
 def load_component(path: str | os.PathLike[str], use_cache: bool = True) -> Component:
     """The compiled component at `path`: from memory, from the on-disk cache, or compiled.
 
@@ -79,6 +84,10 @@ def load_component(path: str | os.PathLike[str], use_cache: bool = True) -> Comp
             except wasmtime.WasmtimeError:
                 component = None  # written by an incompatible engine: recompile below
         if component is None:
+            size = Path(path).stat().st_size
+            if size > PROGRESS_BYTES:
+                print(f"kvbatch: compiling {Path(path).name} ({size / 1e6:.0f} MB) for this machine "
+                      f"(once; cached in {cache_dir()})", file=sys.stderr, flush=True)
             component = Component(engine(), Path(path).read_bytes())
             _write_atomically(cached, bytes(component.serialize()))
         _loaded[(str(cache_dir()), key)] = component
