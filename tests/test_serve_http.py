@@ -53,11 +53,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[server.Served]:
     try:
         yield running
     finally:
-        pid = running.process.pid
+        [process] = running.processes
         running.stop()
-        assert running.process.poll() is not None
+        assert process.poll() is not None
         with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)
+            os.kill(process.pid, 0)
 
 
 class HttpDriver:
@@ -164,7 +164,7 @@ class Command:
             assert self.proc.stderr is not None
             for line in self.proc.stderr:
                 self.lines.append(line)
-                found = re.search(r"at (http://127\.0\.0\.1:\d+)/kv ", line)
+                found = re.search(r" at (http://127\.0\.0\.1:\d+) ", line)
                 if found:
                     self.url = found.group(1)
                     ready.set()

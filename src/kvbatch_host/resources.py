@@ -5,6 +5,7 @@ Everything a command needs is located here, the same way for every component nam
 * the WIT (`wit_dir()`): package data of `kvbatch_host`, in the wheel and in the source tree;
 * the guest-side sources bundled into components (`guest_source_root()`): the `kvbatch`,
   `kvbatch_guests` and `kvbatch_bulk` packages;
+* kvbatch's own Spin app and its spin.toml (`spin_app_dir()`, `spin_manifest()`);
 * the build directory (`build_dir()`) where components are built on first use and where the
   compiled and composed caches live: `build/` of a source checkout, else a per-user cache
   directory (`$XDG_CACHE_HOME/kvbatch/<version>` or `~/.cache/kvbatch/<version>`);
@@ -46,6 +47,23 @@ def checkout_root() -> Optional[Path]:
 def wit_dir() -> Path:
     """The directory of kvbatch's WIT: its worlds and the vendored `wasi:*` packages (`deps/`)."""
     return PACKAGE_DIR / "wit"
+
+
+SPIN_APP_PACKAGE = "kvbatch_spin"
+"""Installed, the package holding kvbatch's own Spin app: a checkout's `spin/` directory and its `spin.toml`."""
+
+
+def spin_app_dir() -> Path:
+    """The directory of kvbatch's own Spin app (`app.py`, its runtime configs): `spin/` of a checkout,
+    else the installed `kvbatch_spin` package."""
+    root = checkout_root()
+    return root / "spin" if root is not None else installed_source_root() / SPIN_APP_PACKAGE
+
+
+def spin_manifest() -> Path:
+    """kvbatch's own spin.toml: the checkout's, else the copy installed beside the app."""
+    root = checkout_root()
+    return root / "spin.toml" if root is not None else spin_app_dir() / "spin.toml"
 
 
 def user_cache_dir() -> Path:

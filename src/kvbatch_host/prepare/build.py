@@ -107,7 +107,8 @@ def _prepare_serve_wit() -> None:
         deps.symlink_to(target, target_is_directory=True)
 
 
-SPIN_PATHS = (ROOT / "spin", SRC)
+SPIN_APP = resources.spin_app_dir()
+SPIN_PATHS = (SPIN_APP, SRC)
 
 TARGETS: Dict[str, Target] = {
     t.name: t
@@ -163,8 +164,8 @@ if (JS_GUEST / "guest.js").is_file():  # a checkout's example: the JavaScript so
             BUILD / f"{_name}.wasm", command=_componentize_js, suffixes=(".js", ".json"), unavailable=node.missing_tools,
             description=f"a guest written in JavaScript (componentize-js, pinned by package-lock.json), {_what}")
 
-if (ROOT / "spin" / "app.py").is_file():  # the Spin app ships in the repository, not in the wheel
-    TARGETS["spin"] = Target("spin", SPIN_WORLD, "app", SPIN_PATHS, (ROOT / "spin" / "app.py", SRC / "kvbatch_bulk", SRC / "kvbatch"),
+if (SPIN_APP / "app.py").is_file():  # the Spin app: spin/ of a checkout, the kvbatch_spin package installed
+    TARGETS["spin"] = Target("spin", SPIN_WORLD, "app", SPIN_PATHS, (SPIN_APP / "app.py", SRC / "kvbatch_bulk", SRC / "kvbatch"),
                BUILD / "spin.wasm", wit=None,
                description="the Spin component: bulk key-value HTTP endpoints (spin-sdk's WIT; what `spin build` runs)")
 

@@ -68,14 +68,22 @@ def _call(registry: StoreRegistry, op: str, body: Dict[str, Any]) -> Any:
     raise KeyError(op)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+    """The listen backlog: Python's default of 5 overflows when many requests call the store at once."""
+
+
 class StoreServer:
     """A `ThreadingHTTPServer` on 127.0.0.1 (a free port) answering the adapter's calls from `registry`."""
 
-    def __init__(self, registry: StoreRegistry, secret: str, log: Callable[[str], None] = lambda line: None) -> None:
+    def __init__(self, registry: StoreRegistry, secret: str, log: Callable[[str], None] = lambda line: None,
+                 lock: Optional[threading.Lock] = None) -> None:
+        """`lock` serialises store operations; store servers whose registries share backends share it."""
         self.registry = registry
         self.secret = secret
         self.log = log
-        self.lock = threading.Lock()
+        self.lock = lock or threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -121,8 +129,7 @@ class StoreServer:
                 else:
                     self._answer(200, {"ok": result})
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.thread: Optional[threading.Thread] = None
 
     @property
