@@ -290,7 +290,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return cmd_run(args)
 
 
-COMMANDS = ("build", "wit", "bindings", "run", "demo", "compose", "check", "bench", "bench-cluster", "serve")
+COMMANDS = ("build", "wit", "bindings", "run", "demo", "compose", "check", "bench", "bench-cluster", "serve", "new")
 
 
 def parser(command: Optional[str] = None) -> argparse.ArgumentParser:
@@ -389,6 +389,11 @@ def parser(command: Optional[str] = None) -> argparse.ArgumentParser:
         from kvbatch_host.serve import command as serve_command
 
         serve_command.add_parser(sub)
+
+    if wanted('new'):
+        from kvbatch_host import scaffold
+
+        scaffold.add_parser(sub)
 
     return top
 

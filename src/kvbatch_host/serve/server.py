@@ -91,6 +91,8 @@ class Served:
     started_s: float = 0.0
     compiled: bool = False
     """Whether this start composed and compiled some component (a first start) rather than reusing the cache."""
+    owns_registry: bool = True
+    """Whether `stop` closes the stores (not when the caller opened them)."""
 
     @property
     def processes(self) -> List["subprocess.Popen[bytes]"]:
@@ -102,9 +104,10 @@ class Served:
         self.router.stop()
         for instance in self.instances:
             instance.store_server.stop()
-        self.registry.close()
-        if self.events is not None:
-            self.events.close()
+        if self.owns_registry:
+            self.registry.close()
+            if self.events is not None:
+                self.events.close()
 
 
 def _stop_processes(processes: Sequence["subprocess.Popen[bytes]"]) -> None:
@@ -178,10 +181,14 @@ def prepare_sources(manifest: Manifest, build: bool = False, log: Callable[[str]
 
 def start(manifest: Manifest, listen: Tuple[str, int], store_specs: Sequence[str] = (), runtime_config_path: Optional[str] = None,
           faults: Sequence[str] = (), fault_file: Optional[str] = None, events_path: Optional[str] = None,
-          log: Callable[[str], None] = lambda line: None, build: bool = False) -> Served:
+          log: Callable[[str], None] = lambda line: None, build: bool = False,
+          stores: Optional[StoreRegistry] = None) -> Served:
     """Builds what is stale (with `build`: the components' own build commands first), then starts the
     store servers, one `wasmtime serve` per component and the router; returns them running.
 
+    `stores`: serve this registry (opened by the caller, fault layer included, left open by
+    `Served.stop`) instead of the one `store_specs`, `runtime_config_path`, `faults`,
+    `fault_file` and `events_path` describe.
     Raises `ConfigError` (nothing left running) for a bad plan, store, port, source, build or a missing wasmtime.
     """
     started = time.monotonic()
@@ -190,17 +197,21 @@ def start(manifest: Manifest, listen: Tuple[str, int], store_specs: Sequence[str
         plan = plan + FaultPlan.load(fault_file)
     wasmtime = shims.wasmtime()
     prepared = prepare_sources(manifest, build=build, log=log)
-    registry = registry_for(manifest, store_specs, runtime_config_path)
     events: Optional[EventLog] = None
     layers: List[FaultLayer] = []
-    if plan or events_path:
-        events = EventLog.to_file(events_path) if events_path else EventLog()
-        layers = install_faults(registry, plan, events)
+    if stores is not None:
+        registry = stores
+    else:
+        registry = registry_for(manifest, store_specs, runtime_config_path)
+        if plan or events_path:
+            events = EventLog.to_file(events_path) if events_path else EventLog()
+            layers = install_faults(registry, plan, events)
     backends = {name: ("127.0.0.1", free_port()) for name in manifest.components}
     try:
         router = Router(listen, RouteTable([(t.route, backends[t.component]) for t in manifest.triggers]))
     except ConfigError:
-        registry.close()
+        if stores is None:
+            registry.close()
         raise
     lock = threading.Lock()  # one store operation at a time across components: backends are not all thread-safe
     instances: List[Instance] = []
@@ -233,14 +244,15 @@ def start(manifest: Manifest, listen: Tuple[str, int], store_specs: Sequence[str
         for instance in instances:
             instance.store_server.stop()
         router.httpd.server_close()
-        registry.close()
-        if events is not None:
-            events.close()
+        if stores is None:
+            registry.close()
+            if events is not None:
+                events.close()
         raise
     router.start()
     host, port = router.address
     return Served(f"http://{host}:{port}", manifest, router, instances, registry, events, layers,
-                  time.monotonic() - started, any(p.built for p in prepared.values()))
+                  time.monotonic() - started, any(p.built for p in prepared.values()), owns_registry=stores is None)
 
 
 def serve_until_stopped(served: Served) -> int:
