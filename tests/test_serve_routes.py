@@ -12,6 +12,7 @@ from kvbatch_host.serve import builds
 from kvbatch_host.serve import manifest as manifests
 from kvbatch_host.serve import server
 from kvbatch_host.serve.routes import Route, RouteTable, check_route
+from kvbatch_host.setup import HostOptions
 
 
 def table(*routes: str) -> RouteTable[str]:
@@ -183,7 +184,8 @@ def test_each_component_opens_only_its_own_stores_from_one_shared_set_of_backend
                                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     manifest = manifests.load(write(tmp_path, TWO), environ={})
-    registry = server.registry_for(manifest, ["one=memory:", "two=memory:", "default=memory:"], None)
+    options = HostOptions(stores=("one=memory:", "two=memory:", "default=memory:"))
+    registry = server.host_options(manifest, options).registry()
     try:
         alpha = server.component_view(registry, manifest.components["alpha"])
         beta = server.component_view(registry, manifest.components["beta"])

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import List
 
 from kvbatch_host.serve import bulk, server
+from kvbatch_host.setup import HostOptions
 
 
 def main(argv: List[str] | None = None) -> None:
@@ -30,7 +31,7 @@ def main(argv: List[str] | None = None) -> None:
     token = secrets.token_hex(16)
     manifest = bulk.load(environ=dict(os.environ, SPIN_VARIABLE_KVBATCH_TOKEN=token))
     started = time.monotonic()
-    served = server.start(manifest, ("127.0.0.1", 0), [args.store])
+    served = server.start(manifest, ("127.0.0.1", 0), HostOptions(stores=(args.store,)))
     print(f"start: {time.monotonic() - started:.2f} s ({'composed and compiled' if served.compiled else 'precompiled, cached'})")
     auth = {"Authorization": f"Bearer {token}"}
     try:

@@ -10,6 +10,7 @@ from kvbatch_host.errors import ConfigError
 from kvbatch_host.prepare import build as builder
 from kvbatch_host.serve import builds, bulk, server
 from kvbatch_host.serve import manifest as manifests
+from kvbatch_host.setup import HostOptions, add_fault_options, add_store_options
 
 EPILOG = """examples:
   kvbatch serve                          ./spin.toml (every route and component) on 127.0.0.1:3000
@@ -38,13 +39,8 @@ def add_parser(sub: "argparse._SubParsersAction[Any]") -> None:
                    help="run each component's [component.NAME.build] command (in its workdir) first, as spin up --build")
     p.add_argument("--listen", default=server.DEFAULT_LISTEN, metavar="HOST:PORT",
                    help=f"loopback address to listen on (default {server.DEFAULT_LISTEN}; port 0 picks a free one)")
-    p.add_argument("--store", action="append", default=[], metavar="[NAME=]URL",
-                   help="serve store NAME (default 'default') from URL: memory:, sqlite:PATH, redis://HOST:PORT/DB. Repeatable.")
-    p.add_argument("--runtime-config", metavar="PATH", help="the stores of a Spin runtime config file ([key_value_store.NAME])")
-    p.add_argument("--fault", action="append", default=[], metavar="RULE",
-                   help="inject a fault between the components and their stores (kvbatch run --help lists the fields)")
-    p.add_argument("--fault-file", metavar="PATH", help="fault rules from a .json or .toml file")
-    p.add_argument("--events", metavar="PATH", help="write every backend operation and its true outcome as JSON lines")
+    add_store_options(p, default=server.DEFAULT_STORE_URL, allow=False, granted=True)
+    add_fault_options(p)
     p.set_defaults(func=command)
 
 
@@ -54,6 +50,7 @@ def _routes(manifest: manifests.Manifest) -> str:
 
 def command(args: argparse.Namespace) -> int:
     """Runs `kvbatch serve` until Ctrl-C or SIGTERM."""
+    options = HostOptions.from_args(args)  # a malformed fault plan fails before anything starts
     listen = server.parse_listen(args.listen)
     found = server.find_manifest(args.manifest)
     if found is None:
@@ -65,8 +62,7 @@ def command(args: argparse.Namespace) -> int:
         manifest = manifests.load(found)
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     try:
-        served = server.start(manifest, listen, args.store, args.runtime_config, args.fault, args.fault_file, args.events,
-                              log=log, build=args.build)
+        served = server.start(manifest, listen, options, log=log, build=args.build)
     except builds.BuildFailed as err:
         sys.stderr.write(err.output if err.output.endswith("\n") or not err.output else err.output + "\n")
         raise

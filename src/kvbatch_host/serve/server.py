@@ -11,16 +11,15 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from kvbatch_host.backends import runtime_config
 from kvbatch_host.errors import ConfigError
+from kvbatch_host.faults import FaultLayer
 from kvbatch_host.faults.events import EventLog
-from kvbatch_host.faults import FaultLayer, FaultPlan
-from kvbatch_host.faults import install as install_faults
 from kvbatch_host.backends.stores import StoreRegistry
+from kvbatch_host.setup import Host, HostOptions
 from kvbatch_host.serve import builds, bulk, shims
 from kvbatch_host.serve.manifest import Component, Manifest
 from kvbatch_host.serve.router import Backend, Router, free_port
@@ -45,20 +44,12 @@ def parse_listen(text: str) -> Tuple[str, int]:
     return ("127.0.0.1" if host == "localhost" else host.strip("[]")), int(port)
 
 
-def registry_for(manifest: Manifest, store_specs: Sequence[str], runtime_config_path: Optional[str]) -> StoreRegistry:
-    """The stores any served component may open (the union of their `key_value_stores`), each from --store /
-    the runtime config, else from `DEFAULT_STORE_URL`. Each component opens them through `component_view`."""
-    specs = list(store_specs)
-    if runtime_config_path:
-        specs += runtime_config.store_specs(runtime_config_path)
-    granted = [name for component in manifest.components.values() for name in component.stores]
-    granted = list(dict.fromkeys(granted))
-    registry = StoreRegistry.from_specs(specs, granted) if specs else StoreRegistry(allowed=set(granted))
-    missing = [name for name in granted if name not in registry.backends]
-    if missing:
-        shared = StoreRegistry.from_specs([f"{name}={DEFAULT_STORE_URL}" for name in missing])
-        registry.backends.update(shared.backends)
-    return registry
+def host_options(manifest: Manifest, options: HostOptions) -> HostOptions:
+    """`options` as `kvbatch serve` applies them to `manifest`: the stores any served component is
+    granted (the union of their `key_value_stores`), each from --store / the runtime config, else all
+    from one backend at `DEFAULT_STORE_URL`. Each component opens them through `component_view`."""
+    granted = tuple(dict.fromkeys(name for component in manifest.components.values() for name in component.stores))
+    return replace(options, allow=granted, default_url=DEFAULT_STORE_URL, serve_allowed=True)
 
 
 def component_view(registry: StoreRegistry, component: Component) -> StoreRegistry:
@@ -85,29 +76,38 @@ class Served:
     manifest: Manifest
     router: Router
     instances: List[Instance]
-    registry: StoreRegistry
-    events: Optional[EventLog]
-    layers: List[FaultLayer] = field(default_factory=list)
+    host: Host
     started_s: float = 0.0
     compiled: bool = False
     """Whether this start composed and compiled some component (a first start) rather than reusing the cache."""
-    owns_registry: bool = True
-    """Whether `stop` closes the stores (not when the caller opened them)."""
+    owns_host: bool = True
+    """Whether `stop` closes the stores and the event log (not when the caller opened them)."""
+
+    @property
+    def registry(self) -> StoreRegistry:
+        return self.host.registry
+
+    @property
+    def events(self) -> Optional[EventLog]:
+        return self.host.events
+
+    @property
+    def layers(self) -> List[FaultLayer]:
+        return self.host.layers
 
     @property
     def processes(self) -> List["subprocess.Popen[bytes]"]:
         return [instance.process for instance in self.instances]
 
     def stop(self) -> None:
-        """Stops every `wasmtime serve` (SIGTERM, then SIGKILL after `STOP_TIMEOUT_S`), the router and the store servers."""
+        """Stops every `wasmtime serve` (SIGTERM, then SIGKILL after `STOP_TIMEOUT_S`), the router and the
+        store servers, then closes the stores and the event log (when this start opened them)."""
         _stop_processes(self.processes)
         self.router.stop()
         for instance in self.instances:
             instance.store_server.stop()
-        if self.owns_registry:
-            self.registry.close()
-            if self.events is not None:
-                self.events.close()
+        if self.owns_host:
+            self.host.close()
 
 
 def _stop_processes(processes: Sequence["subprocess.Popen[bytes]"]) -> None:
@@ -179,39 +179,29 @@ def prepare_sources(manifest: Manifest, build: bool = False, log: Callable[[str]
     return prepared
 
 
-def start(manifest: Manifest, listen: Tuple[str, int], store_specs: Sequence[str] = (), runtime_config_path: Optional[str] = None,
-          faults: Sequence[str] = (), fault_file: Optional[str] = None, events_path: Optional[str] = None,
-          log: Callable[[str], None] = lambda line: None, build: bool = False,
-          stores: Optional[StoreRegistry] = None) -> Served:
-    """Builds what is stale (with `build`: the components' own build commands first), then starts the
-    store servers, one `wasmtime serve` per component and the router; returns them running.
+def start(manifest: Manifest, listen: Tuple[str, int], options: HostOptions = HostOptions(),
+          log: Callable[[str], None] = lambda line: None, build: bool = False, host: Optional[Host] = None) -> Served:
+    """Builds what is stale (with `build`: the components' own build commands first), then opens the
+    stores `options` give (see `host_options`) and starts the store servers, one `wasmtime serve` per
+    component and the router; returns them running.
 
-    `stores`: serve this registry (opened by the caller, fault layer included, left open by
-    `Served.stop`) instead of the one `store_specs`, `runtime_config_path`, `faults`,
-    `fault_file` and `events_path` describe.
-    Raises `ConfigError` (nothing left running) for a bad plan, store, port, source, build or a missing wasmtime.
+    `host`: serve these open stores (fault layer and event log included; the caller closes them)
+    instead of opening what `options` describe.
+    Raises `ConfigError` (nothing left running) for a bad store, port, source, build or a missing wasmtime.
     """
     started = time.monotonic()
-    plan = FaultPlan.parse(faults)
-    if fault_file:
-        plan = plan + FaultPlan.load(fault_file)
     wasmtime = shims.wasmtime()
     prepared = prepare_sources(manifest, build=build, log=log)
-    events: Optional[EventLog] = None
-    layers: List[FaultLayer] = []
-    if stores is not None:
-        registry = stores
-    else:
-        registry = registry_for(manifest, store_specs, runtime_config_path)
-        if plan or events_path:
-            events = EventLog.to_file(events_path) if events_path else EventLog()
-            layers = install_faults(registry, plan, events)
+    owns_host = host is None
+    if host is None:
+        host = host_options(manifest, options).open()
+    registry = host.registry
     backends = {name: ("127.0.0.1", free_port()) for name in manifest.components}
     try:
         router = Router(listen, RouteTable([(t.route, backends[t.component]) for t in manifest.triggers]))
     except ConfigError:
-        if stores is None:
-            registry.close()
+        if owns_host:
+            host.close()
         raise
     lock = threading.Lock()  # one store operation at a time across components: backends are not all thread-safe
     instances: List[Instance] = []
@@ -244,15 +234,13 @@ def start(manifest: Manifest, listen: Tuple[str, int], store_specs: Sequence[str
         for instance in instances:
             instance.store_server.stop()
         router.httpd.server_close()
-        if stores is None:
-            registry.close()
-            if events is not None:
-                events.close()
+        if owns_host:
+            host.close()
         raise
     router.start()
-    host, port = router.address
-    return Served(f"http://{host}:{port}", manifest, router, instances, registry, events, layers,
-                  time.monotonic() - started, any(p.built for p in prepared.values()), owns_registry=stores is None)
+    address, port = router.address
+    return Served(f"http://{address}:{port}", manifest, router, instances, host, time.monotonic() - started,
+                  any(p.built for p in prepared.values()), owns_host=owns_host)
 
 
 def serve_until_stopped(served: Served) -> int:
