@@ -153,7 +153,7 @@ def _children(pid: int) -> List[int]:
 class Command:
     """`kvbatch serve` as a subprocess: its URL (from its banner), its PID, stopped with SIGTERM."""
 
-    def __init__(self, cwd: Path, *args: str, env: Optional[Mapping[str, str]] = None) -> None:
+    def __init__(self, cwd: Path, *args: str, env: Optional[Mapping[str, str]] = None, timeout: float = 180) -> None:
         environ = dict(os.environ, SPIN_VARIABLE_KVBATCH_TOKEN=TOKEN, **(env or {}))
         self.proc = subprocess.Popen([KVBATCH, "serve", "--listen", "127.0.0.1:0", *args], cwd=cwd, env=environ,
                                      stderr=subprocess.PIPE, text=True)
@@ -172,7 +172,7 @@ class Command:
             ready.set()
 
         threading.Thread(target=read, daemon=True).start()
-        ready.wait(180)
+        ready.wait(timeout)
         if not self.url:
             self.proc.kill()
             self.proc.wait()
