@@ -106,8 +106,7 @@ def prepare(spin_wasm: Path, log: Callable[[str], None] = lambda line: None, nam
     label = f"component {name!r}" if name else f"component {str(spin_wasm)!r}"
     if not spin_wasm.exists():
         raise ConfigError(f"{label}: {str(spin_wasm)!r} does not exist")
-    builder.build(builder.TARGETS["serve-adapter"], log=log)
-    adapter = builder.TARGETS["serve-adapter"].output
+    adapter = builder.ensure("serve-adapter", log=log)  # one progress line when it is built (first use)
     out = CACHE / _digest(spin_wasm, adapter)
     composed, compiled = out / "composed.wasm", out / "composed.cwasm"
     stubs_list = out / "stubbed.txt"
