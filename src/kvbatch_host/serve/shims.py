@@ -106,16 +106,8 @@ def prepare(spin_wasm: Path, log: Callable[[str], None] = lambda line: None, nam
     label = f"component {name!r}" if name else f"component {str(spin_wasm)!r}"
     if not spin_wasm.exists():
         raise ConfigError(f"{label}: {str(spin_wasm)!r} does not exist")
-    adapter = builder.ensure("serve-adapter", log=log)  # one progress line when it is built (first use)
-    out = CACHE / _digest(spin_wasm, adapter)
-    composed, compiled = out / "composed.wasm", out / "composed.cwasm"
-    stubs_list = out / "stubbed.txt"
-    if compiled.exists() and composed.exists() and stubs_list.exists():
-        return Prepared(composed, compiled, stubs_list.read_text().split(), False)
-    started = time.monotonic()
-    out.mkdir(parents=True, exist_ok=True)
     tools = builder.wasm_tools()
-    try:
+    try:  # ~0.1 s: a component that cannot be served is refused before anything is built
         wit_text = _run([tools, "component", "wit", str(spin_wasm)])
     except subprocess.CalledProcessError as err:
         reason = (err.stderr or "").strip().splitlines()
@@ -126,6 +118,14 @@ def prepare(spin_wasm: Path, log: Callable[[str], None] = lambda line: None, nam
         raise ConfigError(f"{label}: {str(spin_wasm)!r} is not an HTTP component: it exports "
                           f"{', '.join(exports) or 'nothing'}, not wasi:http/handler (a command component "
                           "runs under kvbatch run)")
+    adapter = builder.ensure("serve-adapter", log=log)  # one progress line when it is built (first use)
+    out = CACHE / _digest(spin_wasm, adapter)
+    composed, compiled = out / "composed.wasm", out / "composed.cwasm"
+    stubs_list = out / "stubbed.txt"
+    if compiled.exists() and composed.exists() and stubs_list.exists():
+        return Prepared(composed, compiled, stubs_list.read_text().split(), False)
+    started = time.monotonic()
+    out.mkdir(parents=True, exist_ok=True)
     stubbed = stubbed_imports(wit_text)
     world = "world kvbatch-stubs {\n" + "".join(f"  export {name};\n" for name in stubbed) + "}\n"
     head = wit_text.index("\n") + 1  # after `package root:component;`
