@@ -14,13 +14,16 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
+import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from kvbatch_host.prepare import build as builder
@@ -200,3 +203,118 @@ def test_the_readmes_walkthrough_runs_as_written(installed: Installed, tmp_path:
     for step, (out, want) in enumerate(zip(outputs, expected)):
         if want:
             assert out.splitlines() == want, f"step {step}: {script[2 * step + 2]}"
+
+
+class UserServe:
+    """`kvbatch serve ARGV` started from `cwd` by the installed venv as a user's shell would; its URL read
+    from its banner; stopped by PID (SIGTERM, then SIGKILL) whatever happens."""
+
+    def __init__(self, installed: Installed, cwd: Path, *argv: str, activated: bool = False, timeout: float = 900) -> None:
+        env = user_env(installed.cache)
+        env["SPIN_VARIABLE_KVBATCH_TOKEN"] = "installed-package-token-0123456789"
+        command = str(installed.bin / "kvbatch")
+        if activated:
+            env["VIRTUAL_ENV"] = str(installed.venv)
+            env["PATH"] = f"{installed.bin}{os.pathsep}{env['PATH']}"
+            command = "kvbatch"
+        self.proc = subprocess.Popen([command, "serve", "--listen", "127.0.0.1:0", *argv], cwd=cwd, env=env,
+                                     stderr=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        self.url = ""
+        ready = threading.Event()
+
+        def read() -> None:
+            assert self.proc.stderr is not None
+            for line in self.proc.stderr:
+                self.lines.append(line)
+                found = re.search(r" at (http://127\.0\.0\.1:\d+) ", line)
+                if found:
+                    self.url = found.group(1)
+                    ready.set()
+            ready.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        ready.wait(timeout)
+        if not self.url:
+            self.stop()
+            pytest.fail("kvbatch serve did not start:\n" + "".join(self.lines)[-5000:])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def test_serve_in_an_empty_directory_builds_and_serves_kvbatchs_own_bulk_component(installed: Installed, tmp_path: Path) -> None:
+    served = UserServe(installed, tmp_path, "--store", "memory:")
+    try:
+        auth = {"Authorization": "Bearer installed-package-token-0123456789"}
+        written = httpx.post(served.url + "/kv/stores/default/set-many", headers=auth,
+                             json={"items": {"a": "1", "b": "2"}, "encoding": "text"}, timeout=60)
+        assert written.status_code == 200, written.text
+        read = httpx.post(served.url + "/kv/stores/default/get-many", headers=auth, json={"keys": ["a", "b"], "encoding": "text"},
+                          timeout=60)
+        assert read.json()["values"] == {"a": "1", "b": "2"}
+    finally:
+        served.stop()
+    assert (installed.cache / "kvbatch" / "0.1.0" / "spin.wasm").is_file()  # built from the shipped sources on first use
+    assert any("kvbatch: building spin" in line for line in served.lines)
+
+
+def test_serve_of_a_command_component_is_one_line_naming_kvbatch_run(installed: Installed, user_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "spin.toml").write_text(
+        'spin_manifest_version = 2\n[application]\nname = "c"\n[[trigger.http]]\nroute = "/..."\ncomponent = "c"\n'
+        f'[component.c]\nsource = "{user_dir / "my.wasm"}"\n')
+    proc = user(installed, tmp_path, "serve", "--listen", "127.0.0.1:0")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr[-3000:]
+    assert "is not an HTTP component" in proc.stderr and "kvbatch run" in proc.stderr
+
+
+def _user_pytest(installed: Installed, project: Path, activated: bool) -> subprocess.CompletedProcess[str]:
+    """The project's own tests as its README says to run them (pytest installed as the README installs it)."""
+    env = user_env(installed.cache)
+    pip = subprocess.run([str(installed.bin / "python"), "-m", "pip", "install", "-q", "pytest==9.2.0"], env=env,
+                         capture_output=True, text=True)
+    assert pip.returncode == 0, pip.stderr[-2000:]
+    python = str(installed.bin / "python")
+    if activated:
+        env["VIRTUAL_ENV"] = str(installed.venv)
+        env["PATH"] = f"{installed.bin}{os.pathsep}{env['PATH']}"
+        python = "python"
+    return subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=1800)
+
+
+def test_a_new_spin_http_project_is_served_by_serve_build_and_its_tests_pass(installed: Installed, tmp_path: Path) -> None:
+    made = user(installed, tmp_path, "new", "spin-http", "my-app", activated=True)
+    assert made.returncode == 0, made.stderr
+    project = tmp_path / "my-app"
+    served = UserServe(installed, project, "--build", "--store", "memory:")
+    try:
+        written = httpx.put(served.url + "/items", json={"a": "1", "b": "2"}, timeout=60)
+        assert (written.status_code, written.json()["outcomes"]) == (200, {"a": "succeeded", "b": "succeeded"})
+        read = httpx.get(served.url + "/items", params={"keys": "a,b,c"}, timeout=60)
+        assert read.json()["values"] == {"a": "1", "b": "2"} and read.json()["missing"] == ["c"]
+    finally:
+        served.stop()
+    assert any("building component 'my-app'" in line for line in served.lines)
+    tested = _user_pytest(installed, project, activated=False)
+    assert tested.returncode == 0, (tested.stdout + tested.stderr)[-4000:]
+    assert "3 passed" in tested.stdout
+
+
+def test_a_new_command_project_builds_runs_and_its_tests_pass(installed: Installed, tmp_path: Path) -> None:
+    made = user(installed, tmp_path, "new", "command", "my-tool")
+    assert made.returncode == 0, made.stderr
+    project = tmp_path / "my-tool"
+    built = user(installed, project, "build", "--app", ".", "-o", "app.wasm")
+    assert built.returncode == 0, built.stderr[-3000:]
+    ran = user(installed, project, "run", "app.wasm", "--store", "memory:", "--", "a=1", "b=2", activated=True)
+    assert (ran.returncode, ran.stdout.splitlines()) == (0, ["a: succeeded", "b: succeeded"]), ran.stderr[-3000:]
+    tested = _user_pytest(installed, project, activated=True)
+    assert tested.returncode == 0, (tested.stdout + tested.stderr)[-4000:]
+    assert "2 passed" in tested.stdout

@@ -54,11 +54,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[server.Served]:
     try:
         yield running
     finally:
-        pid = running.process.pid
+        [process] = running.processes
         running.stop()
-        assert running.process.poll() is not None
+        assert process.poll() is not None
         with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)
+            os.kill(process.pid, 0)
 
 
 class HttpDriver:
@@ -153,7 +153,7 @@ def _children(pid: int) -> List[int]:
 class Command:
     """`kvbatch serve` as a subprocess: its URL (from its banner), its PID, stopped with SIGTERM."""
 
-    def __init__(self, cwd: Path, *args: str, env: Optional[Mapping[str, str]] = None) -> None:
+    def __init__(self, cwd: Path, *args: str, env: Optional[Mapping[str, str]] = None, timeout: float = 180) -> None:
         environ = dict(os.environ, SPIN_VARIABLE_KVBATCH_TOKEN=TOKEN, **(env or {}))
         self.proc = subprocess.Popen([KVBATCH, "serve", "--listen", "127.0.0.1:0", *args], cwd=cwd, env=environ,
                                      stderr=subprocess.PIPE, text=True)
@@ -165,14 +165,14 @@ class Command:
             assert self.proc.stderr is not None
             for line in self.proc.stderr:
                 self.lines.append(line)
-                found = re.search(r"at (http://127\.0\.0\.1:\d+)/kv ", line)
+                found = re.search(r" at (http://127\.0\.0\.1:\d+) ", line)
                 if found:
                     self.url = found.group(1)
                     ready.set()
             ready.set()
 
         threading.Thread(target=read, daemon=True).start()
-        ready.wait(180)
+        ready.wait(timeout)
         if not self.url:
             self.proc.kill()
             self.proc.wait()

@@ -10,8 +10,8 @@ from kvbatch_host.prepare import build as builder
 from kvbatch_host import ConfigError
 from kvbatch_host.serve import manifest as manifests
 from kvbatch_host.serve import server, shims
+from kvbatch_host.serve.routes import Route
 from kvbatch_host.setup import HostOptions
-from kvbatch_host.serve.manifest import Route
 
 MANIFEST = """spin_manifest_version = 2
 [application]
@@ -39,13 +39,15 @@ def write(tmp_path: Path, text: str = MANIFEST) -> Path:
 
 def test_the_manifest_gives_route_stores_and_source(tmp_path: Path) -> None:
     manifest = manifests.load(write(tmp_path), environ={"SPIN_VARIABLE_TOKEN": "secret-value-123456"})
-    assert manifest.route.route == "/kv/..." and manifest.stores == ["default", "sessions"]
-    assert manifest.source == tmp_path / "app.wasm"
+    [trigger] = manifest.triggers
+    assert trigger.route.route == "/kv/..." and trigger.component == "c"
+    assert manifest.components["c"].stores == ["default", "sessions"]
+    assert manifest.components["c"].source == tmp_path / "app.wasm"
 
 
 def test_variables_come_from_spin_variable_env_else_their_default(tmp_path: Path) -> None:
     manifest = manifests.load(write(tmp_path), environ={"SPIN_VARIABLE_TOKEN": "secret-value-123456"})
-    assert manifest.variables == {"token": "secret-value-123456", "message": "hello, world"}
+    assert manifest.components["c"].variables == {"token": "secret-value-123456", "message": "hello, world"}
 
 
 def test_a_required_variable_without_a_value_stops_the_start(tmp_path: Path) -> None:

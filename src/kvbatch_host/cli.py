@@ -186,7 +186,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _run(options, str(builder.TARGETS["demo"].output), args.args)
 
 
-COMMANDS = ("build", "wit", "bindings", "run", "demo", "compose", "check", "bench", "bench-cluster", "serve")
+COMMANDS = ("build", "wit", "bindings", "run", "demo", "compose", "check", "bench", "bench-cluster", "serve", "new")
 
 
 def parser(command: Optional[str] = None) -> argparse.ArgumentParser:
@@ -291,6 +291,11 @@ def parser(command: Optional[str] = None) -> argparse.ArgumentParser:
         from kvbatch_host.serve import command as serve_command
 
         serve_command.add_parser(sub)
+
+    if wanted('new'):
+        from kvbatch_host import scaffold
+
+        scaffold.add_parser(sub)
 
     return top
 

@@ -4,8 +4,9 @@ Installed with kvbatch (entry point `pytest11`), so any test suite gets these fi
 
 * `kvbatch` — a `KvbatchHarness`: choose stores (`.store("memory:")`, default memory), add
   fault rules (`.fault("op=set,position=2,error=other:disk full")`), `.run(component, *args)`
-  and get a `KvbatchRun` (exit code, stdout, stderr, trap, and the events of that run); read
-  what the store holds with `.get(key)`. Everything is closed after the test.
+  and get a `KvbatchRun` (exit code, stdout, stderr, trap, and the events of that run), or
+  `.serve("spin.toml", build=True)` a Spin app as `kvbatch serve` does and get its `.url`;
+  read what the store holds with `.get(key)`. Everything is stopped and closed after the test.
 * `kvbatch_sqlite_url` — a `sqlite:` URL of a fresh database in the test's `tmp_path`.
 * `kvbatch_redis_url` — a `redis://` URL on a `redis-server` of the session's own (loopback,
   free port, stopped after the session), namespaced per test; the test is skipped when no
@@ -31,7 +32,7 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
 
@@ -60,6 +61,19 @@ class KvbatchRun:
         return [e for e in self.events if e.fault is not None]
 
 
+@dataclass
+class ServedApp:
+    """A Spin app `KvbatchHarness.serve` started: where it listens."""
+
+    url: str
+    """`http://127.0.0.1:PORT`, the address every route of the manifest answers on."""
+    served: Any = field(repr=False)
+
+
+_BUILT_MANIFESTS: set[Path] = set()
+"""Manifests whose build commands ran in this test session (`KvbatchHarness.serve(build=True)`)."""
+
+
 class KvbatchHarness:
     """A harness for one test: stores, a fault plan and the event log, shared by all its runs.
 
@@ -74,6 +88,7 @@ class KvbatchHarness:
         """Everything every run of this test did to the stores."""
         self._host: Optional[Host] = None
         self._harnesses: Dict[str, Harness] = {}
+        self._served: List[Any] = []
 
     @property
     def rules(self) -> List[str]:
@@ -108,6 +123,22 @@ class KvbatchHarness:
         result = harness.run_command(component, list(args), capture=True)
         return KvbatchRun(result.exit_code, result.stdout, result.stderr, result.trap, self.events.since(mark))
 
+    def serve(self, manifest: str | os.PathLike[str] = "spin.toml", *, build: bool = False) -> "ServedApp":
+        """Serves the Spin app of `manifest` (every route and component) on a free loopback port as
+        `kvbatch serve` does, over this harness's stores and faults; returns it running (stopped after
+        the test). `build`: run the manifest's build commands first, once per test session."""
+        from kvbatch_host.serve import manifest as manifests
+        from kvbatch_host.serve import server
+
+        path = Path(manifest).resolve()
+        app = manifests.load(path)
+        first = build and path not in _BUILT_MANIFESTS
+        running = server.start(app, ("127.0.0.1", 0), build=first, host=self.host)
+        if first:
+            _BUILT_MANIFESTS.add(path)
+        self._served.append(running)
+        return ServedApp(running.url, running)
+
     def get(self, key: str, name: str = DEFAULT_STORE) -> Optional[bytes]:
         """The value store `name` holds for `key` now, read past the fault layer (`None`: absent)."""
         backend = self.registry.open(name)
@@ -127,7 +158,10 @@ class KvbatchHarness:
         return self.host.registry
 
     def close(self) -> None:
-        """Closes the stores (the fixture does this after the test)."""
+        """Stops the served apps and closes the stores (the fixture does this after the test)."""
+        for running in self._served:
+            running.stop()
+        self._served.clear()
         if self._host is not None:
             self._host.close()
 

@@ -6,6 +6,7 @@ Everything a command needs is located here, the same way for every component nam
   the wheel ships that directory as package data, `kvbatch_host/wit/`;
 * the guest-side sources bundled into components (`guest_source_root()`): the `kvbatch`,
   `kvbatch_guests` and `kvbatch_bulk` packages;
+* kvbatch's own Spin app and its spin.toml (`spin_app_dir()`, `spin_manifest()`);
 * the build directory (`build_dir()`) where components are built on first use and where the
   compiled and composed caches live: `build/` of a source checkout, else a per-user cache
   directory (`$XDG_CACHE_HOME/kvbatch/<version>` or `~/.cache/kvbatch/<version>`);
@@ -51,6 +52,23 @@ def wit_dir() -> Path:
     In a checkout, the repository's top-level `wit/`; installed, its copy inside the package."""
     root = checkout_root()
     return root / "wit" if root is not None else PACKAGE_DIR / "wit"
+
+
+SPIN_APP_PACKAGE = "kvbatch_spin"
+"""Installed, the package holding kvbatch's own Spin app: a checkout's `spin/` directory and its `spin.toml`."""
+
+
+def spin_app_dir() -> Path:
+    """The directory of kvbatch's own Spin app (`app.py`, its runtime configs): `spin/` of a checkout,
+    else the installed `kvbatch_spin` package."""
+    root = checkout_root()
+    return root / "spin" if root is not None else installed_source_root() / SPIN_APP_PACKAGE
+
+
+def spin_manifest() -> Path:
+    """kvbatch's own spin.toml: the checkout's, else the copy installed beside the app."""
+    root = checkout_root()
+    return root / "spin.toml" if root is not None else spin_app_dir() / "spin.toml"
 
 
 def user_cache_dir() -> Path:

@@ -22,7 +22,7 @@ from kvbatch_host.bench.measure import BenchError, Measurement, from_report, par
 from kvbatch_host.bench.plan import FLOOR_NATIVE, FLOOR_PER_KEY
 from kvbatch_host.prepare import build as builder
 from kvbatch_host.runner import Harness
-from kvbatch_host.serving.keyvalue import AS_BYTES, BatchOps, KeyValueHost, NativeBatch, ValueCodec, pack_values
+from kvbatch_host.keyvalue_functions import AS_BYTES, BatchOps, KeyValueHost, NativeBatch, ValueCodec, pack_values
 
 
 

@@ -108,7 +108,8 @@ def _prepare_serve_wit() -> None:
         deps.symlink_to(target, target_is_directory=True)
 
 
-SPIN_PATHS = (ROOT / "spin", SRC)
+SPIN_APP = resources.spin_app_dir()
+SPIN_PATHS = (SPIN_APP, SRC)
 
 TARGETS: Dict[str, Target] = {
     t.name: t
@@ -169,8 +170,8 @@ TARGETS["spin-hello"] = Target(
     BUILD / "spin-hello.wasm", wit=None,
     description="a Spin handler answering `hello` (`kvbatch bench`'s floor for `kvbatch serve`)")
 
-if (ROOT / "spin" / "app.py").is_file():  # the Spin app ships in the repository, not in the wheel
-    TARGETS["spin"] = Target("spin", SPIN_WORLD, "app", SPIN_PATHS, (ROOT / "spin" / "app.py", SRC / "kvbatch_bulk", SRC / "kvbatch"),
+if (SPIN_APP / "app.py").is_file():  # the Spin app: spin/ of a checkout, the kvbatch_spin package installed
+    TARGETS["spin"] = Target("spin", SPIN_WORLD, "app", SPIN_PATHS, (SPIN_APP / "app.py", SRC / "kvbatch_bulk", SRC / "kvbatch"),
                BUILD / "spin.wasm", wit=None,
                description="the Spin component: bulk key-value HTTP endpoints (spin-sdk's WIT; what `spin build` runs)")
 

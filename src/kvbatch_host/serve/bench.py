@@ -16,8 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import List
 
-from kvbatch_host.serve import manifest as manifests
-from kvbatch_host.serve import server
+from kvbatch_host.serve import bulk, server
 from kvbatch_host.setup import HostOptions
 
 
@@ -30,7 +29,7 @@ def main(argv: List[str] | None = None) -> None:
     parser.add_argument("--store", default="memory:", help="the backend of store 'default'")
     args = parser.parse_args(argv)
     token = secrets.token_hex(16)
-    manifest = manifests.load(server.default_manifest(), environ=dict(os.environ, SPIN_VARIABLE_KVBATCH_TOKEN=token))
+    manifest = bulk.load(environ=dict(os.environ, SPIN_VARIABLE_KVBATCH_TOKEN=token))
     started = time.monotonic()
     served = server.start(manifest, ("127.0.0.1", 0), HostOptions(stores=(args.store,)))
     print(f"start: {time.monotonic() - started:.2f} s ({'composed and compiled' if served.compiled else 'precompiled, cached'})")

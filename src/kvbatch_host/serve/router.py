@@ -1,11 +1,13 @@
 """The address `kvbatch serve` listens on: routes like Spin's HTTP trigger and forwards to `wasmtime serve`.
 
-`wasmtime serve` has no router, and the component reads the path after its route from the
-`spin-path-info` header. For a request under the manifest's route this sets the headers Spin
-sets (`spin-path-info`, `spin-full-url`, `spin-matched-route`, `spin-component-route`,
-`spin-raw-component-route`, `spin-base-path`, `spin-client-addr`) and forwards it, body and
-headers unchanged, to the `wasmtime serve` instance on a private loopback port; any other path
-is answered 404 as Spin answers it.
+`wasmtime serve` has no router and serves one component, and a Spin component reads the path
+after its route from the `spin-path-info` header. Each served component runs in its own
+`wasmtime serve` on a private loopback port; for a request this picks the route Spin would pick
+(`routes.RouteTable`), sets the headers Spin sets (`spin-path-info`, `spin-full-url`,
+`spin-matched-route`, `spin-component-route`, `spin-raw-component-route`, `spin-base-path`,
+`spin-client-addr`, `spin-path-match-<name>`) and forwards it, body and headers unchanged, to
+that component's `wasmtime serve`. A path no route matches is answered 404; paths under
+`/.well-known/spin/` belong to the server, as in Spin (`health` answers "OK").
 """
 
 from __future__ import annotations
@@ -15,18 +17,26 @@ import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 from urllib.parse import urlsplit
 
 from kvbatch_host.errors import ConfigError
-from kvbatch_host.serve.manifest import Route
+from kvbatch_host.serve.routes import RouteTable
 from kvbatch_host.serve.store_server import listen_backlog, log_request_error
+
+Backend = Tuple[str, int]
+"""A `wasmtime serve` address (host, port)."""
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
 SPIN_HEADERS = ("spin-path-info", "spin-full-url", "spin-matched-route", "spin-component-route",
                 "spin-raw-component-route", "spin-base-path", "spin-client-addr")
+SPIN_HEADER_PREFIX = "spin-"
+"""Client-sent headers starting with this are dropped: only the router sets Spin's headers."""
+WELL_KNOWN = "/.well-known/spin/"
 MAX_BODY_BYTES = 64 * 1024 * 1024
 """Request bodies above this are refused before forwarding (the component's own limit is lower: 413 from it)."""
+LISTEN_BACKLOG = 256
+"""Pending connections the listening socket queues (Python's default of 5 overflows under 8 concurrent clients)."""
 
 
 class _Server(ThreadingHTTPServer):
@@ -39,22 +49,29 @@ class _Server(ThreadingHTTPServer):
 
 
 class Router:
-    """Listens on `listen` (host, port); forwards routed requests to `backend` (host, port)."""
+    """Listens on `listen` (host, port); forwards each request to the `wasmtime serve` its route leads to."""
 
-    def __init__(self, listen: Tuple[str, int], route: Route, backend: Tuple[str, int]) -> None:
-        self.route = route
-        self.backend = backend
+    def __init__(self, listen: Tuple[str, int], table: RouteTable[Backend]) -> None:
+        self.table = table
         router = self
         local = threading.local()
 
-        def connection() -> http.client.HTTPConnection:
-            conn: Optional[http.client.HTTPConnection] = getattr(local, "conn", None)
+        def connection(backend: Backend) -> http.client.HTTPConnection:
+            pool: Optional[Dict[Backend, http.client.HTTPConnection]] = getattr(local, "conns", None)
+            if pool is None:
+                pool = local.conns = {}
+            conn = pool.get(backend)
             if conn is None:
-                conn = local.conn = http.client.HTTPConnection(*router.backend, timeout=300)
+                conn = pool[backend] = http.client.HTTPConnection(*backend, timeout=300)
                 conn.connect()
                 assert conn.sock is not None
                 conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             return conn
+
+        def drop(backend: Backend) -> None:
+            stale = getattr(local, "conns", {}).pop(backend, None)
+            if stale is not None:
+                stale.close()
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -73,31 +90,38 @@ class Router:
 
             def _forward(self) -> None:
                 target = urlsplit(self.path)
-                path_info = router.route.path_info(target.path or "/")
+                path = target.path or "/"
+                routed = None if path.startswith(WELL_KNOWN) else router.table.match(path)
                 length = int(self.headers.get("content-length") or 0)
                 if length > MAX_BODY_BYTES:
                     self._plain(413, f"request body over {MAX_BODY_BYTES} bytes")
                     self.close_connection = True
                     return
                 body = self.rfile.read(length) if length else b""
-                if path_info is None:
-                    self._plain(404, "Not Found")
+                if routed is None:
+                    if path == WELL_KNOWN + "health":
+                        self._plain(200, "OK")
+                    else:
+                        self._plain(404, "Not Found")
                     return
+                route, backend = routed.route, routed.target
                 host = self.headers.get("host") or "%s:%d" % router.address
                 headers = [(k, v) for k, v in self.headers.items()
-                           if k.lower() not in HOP_BY_HOP and k.lower() not in SPIN_HEADERS]
+                           if k.lower() not in HOP_BY_HOP and not k.lower().startswith(SPIN_HEADER_PREFIX)]
                 headers += [
-                    ("spin-path-info", path_info),
+                    ("spin-path-info", routed.path_info),
                     ("spin-full-url", f"http://{host}{self.path}"),
-                    ("spin-matched-route", router.route.route),
-                    ("spin-component-route", router.route.prefix),
-                    ("spin-raw-component-route", router.route.route),
+                    ("spin-matched-route", route.matched_route),
                     ("spin-base-path", "/"),
+                    ("spin-raw-component-route", route.route),
+                    ("spin-component-route", route.component_route),
                     ("spin-client-addr", "%s:%d" % self.client_address[:2]),
                 ]
+                for name, value in routed.params.items():
+                    headers.append(("spin-path-match-" + name.lower(), value))
                 for attempt in (1, 2):  # a kept-alive connection wasmtime closed is retried once on a fresh one
                     try:
-                        conn = connection()
+                        conn = connection(backend)
                         conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
                         conn.putheader("host", host)
                         for key, value in headers:
@@ -109,10 +133,7 @@ class Router:
                         data = response.read()
                         break
                     except (http.client.HTTPException, OSError):
-                        stale = getattr(local, "conn", None)
-                        if stale is not None:
-                            stale.close()
-                        local.conn = None
+                        drop(backend)
                         if attempt == 2:
                             self._plain(502, "kvbatch serve: wasmtime serve did not answer")
                             return

@@ -1,4 +1,5 @@
-"""Starting and stopping everything `kvbatch serve` runs: store server, `wasmtime serve`, router."""
+"""Starting and stopping everything `kvbatch serve` runs: per component a store server and a
+`wasmtime serve` on a private loopback port, and in front of them the router on the listening address."""
 
 from __future__ import annotations
 
@@ -12,17 +13,17 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from kvbatch_host.prepare import build as builder
 from kvbatch_host.errors import ConfigError
 from kvbatch_host.faults import FaultLayer
 from kvbatch_host.faults.events import EventLog
 from kvbatch_host.backends.stores import StoreRegistry
 from kvbatch_host.setup import Host, HostOptions
-from kvbatch_host.serve import shims
-from kvbatch_host.serve.manifest import Manifest
-from kvbatch_host.serve.router import Router, free_port
+from kvbatch_host.serve import builds, bulk, shims
+from kvbatch_host.serve.manifest import Component, Manifest
+from kvbatch_host.serve.router import Backend, Router, free_port
+from kvbatch_host.serve.routes import RouteTable
 from kvbatch_host.serve.store_server import StoreServer
 
 DEFAULT_LISTEN = "127.0.0.1:3000"
@@ -49,10 +50,27 @@ def parse_listen(text: str) -> Tuple[str, int]:
 
 
 def host_options(manifest: Manifest, options: HostOptions) -> HostOptions:
-    """`options` as `kvbatch serve` applies them to `manifest`: the component may open only the
-    stores it is granted (`key_value_stores`), each from --store / the runtime config, else all from
-    one backend at `DEFAULT_STORE_URL`."""
-    return replace(options, allow=tuple(manifest.stores), default_url=DEFAULT_STORE_URL, serve_allowed=True)
+    """`options` as `kvbatch serve` applies them to `manifest`: the stores any served component is
+    granted (the union of their `key_value_stores`), each from --store / the runtime config, else all
+    from one backend at `DEFAULT_STORE_URL`. Each component opens them through `component_view`."""
+    granted = tuple(dict.fromkeys(name for component in manifest.components.values() for name in component.stores))
+    return replace(options, allow=granted, default_url=DEFAULT_STORE_URL, serve_allowed=True)
+
+
+def component_view(registry: StoreRegistry, component: Component) -> StoreRegistry:
+    """`registry`'s backends (fault layers included) as `component` may open them: its own allow-list."""
+    return StoreRegistry(backends=registry.backends, allowed=set(component.stores))
+
+
+@dataclass
+class Instance:
+    """One served component: its `wasmtime serve` process on a private port and its store server."""
+
+    component: Component
+    backend: Backend
+    store_server: StoreServer
+    process: "subprocess.Popen[bytes]"
+    prepared: shims.Prepared
 
 
 @dataclass
@@ -60,12 +78,15 @@ class Served:
     """A running `kvbatch serve`: its address and the parts to stop."""
 
     url: str
+    manifest: Manifest
     router: Router
-    store_server: StoreServer
-    process: "subprocess.Popen[bytes]"
+    instances: List[Instance]
     host: Host
     started_s: float = 0.0
     compiled: bool = False
+    """Whether this start composed and compiled some component (a first start) rather than reusing the cache."""
+    owns_host: bool = True
+    """Whether `stop` closes the stores and the event log (not when the caller opened them)."""
 
     @property
     def registry(self) -> StoreRegistry:
@@ -79,19 +100,32 @@ class Served:
     def layers(self) -> List[FaultLayer]:
         return self.host.layers
 
+    @property
+    def processes(self) -> List["subprocess.Popen[bytes]"]:
+        return [instance.process for instance in self.instances]
+
     def stop(self) -> None:
-        """Stops wasmtime serve (SIGTERM, then SIGKILL after `STOP_TIMEOUT_S`), the router, the store
-        server, then closes the stores and the event log."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        """Stops every `wasmtime serve` (SIGTERM, then SIGKILL after `STOP_TIMEOUT_S`), the router and the
+        store servers, then closes the stores and the event log (when this start opened them)."""
+        _stop_processes(self.processes)
         self.router.stop()
-        self.store_server.stop()
-        self.host.close()
+        for instance in self.instances:
+            instance.store_server.stop()
+        if self.owns_host:
+            self.host.close()
+
+
+def _stop_processes(processes: Sequence["subprocess.Popen[bytes]"]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    for process in processes:
+        try:
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _die_with_parent() -> None:
@@ -111,67 +145,109 @@ def _relay_stderr(process: "subprocess.Popen[bytes]") -> None:
             sys.stderr.flush()
 
 
-def _wait_listening(address: Tuple[str, int], process: "subprocess.Popen[bytes]", timeout: float) -> None:
+def _wait_listening(address: Tuple[str, int], process: "subprocess.Popen[bytes]", timeout: float, name: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise ConfigError(f"wasmtime serve exited with status {process.returncode} before listening (its stderr is above)")
+            raise ConfigError(f"wasmtime serve of component {name!r} exited with status {process.returncode} before "
+                              "listening (its stderr is above)")
         try:
             with socket.create_connection(address, timeout=0.5):
                 return
         except OSError:
             time.sleep(0.05)
-    raise ConfigError(f"wasmtime serve did not listen on {address[0]}:{address[1]} within {timeout:.0f} s")
+    raise ConfigError(f"wasmtime serve of component {name!r} did not listen on {address[0]}:{address[1]} "
+                      f"within {timeout:.0f} s")
+
+
+def prepare_sources(manifest: Manifest, build: bool = False, log: Callable[[str], None] = lambda line: None
+                    ) -> Dict[str, shims.Prepared]:
+    """Runs the build commands (`build`), then composes and precompiles every served component unless cached.
+
+    Raises `ConfigError` for a source that does not exist (suggesting --build), a failed build
+    (`builds.BuildFailed`, its output attached) or a component that is not an HTTP component.
+    """
+    if build:
+        builds.build_components(manifest, log=log)
+    for component in manifest.components.values():
+        own = bulk.own_target_output()
+        if own is not None and component.source.resolve() == own.resolve():
+            bulk.ensure_built(log=log)
+        if not component.source.is_file():
+            hint = (" (run kvbatch serve --build to run its build command first)" if component.build is not None and not build
+                    else " (its build command did not write it)" if component.build is not None
+                    else " (build it first: the manifest gives no [component.%s.build] command)" % component.name)
+            raise ConfigError(f"component {component.name!r}: source {str(component.source)!r} does not exist{hint}")
+    prepared: Dict[str, shims.Prepared] = {}
+    for component in manifest.components.values():
+        prepared[component.name] = shims.prepare(component.source, log=log, name=component.name)
+    return prepared
 
 
 def start(manifest: Manifest, listen: Tuple[str, int], options: HostOptions = HostOptions(),
-          log: Callable[[str], None] = lambda line: None) -> Served:
-    """Builds what is stale, then opens the stores `options` give (see `host_options`) and starts the
-    store server, `wasmtime serve` and the router; returns them running.
+          log: Callable[[str], None] = lambda line: None, build: bool = False, host: Optional[Host] = None) -> Served:
+    """Builds what is stale (with `build`: the components' own build commands first), then opens the
+    stores `options` give (see `host_options`) and starts the store servers, one `wasmtime serve` per
+    component and the router; returns them running.
 
-    Raises `ConfigError` (nothing left running) for a bad store, port or a missing wasmtime.
+    `host`: serve these open stores (fault layer and event log included; the caller closes them)
+    instead of opening what `options` describe.
+    Raises `ConfigError` (nothing left running) for a bad store, port, source, build or a missing wasmtime.
     """
     started = time.monotonic()
     wasmtime = shims.wasmtime()
-    if manifest.source.resolve() == builder.TARGETS["spin"].output.resolve():
-        builder.build(builder.TARGETS["spin"], log=log)
-    prepared = shims.prepare(manifest.source, log=log)
-    host = host_options(manifest, options).open()
+    prepared = prepare_sources(manifest, build=build, log=log)
+    owns_host = host is None
+    if host is None:
+        host = host_options(manifest, options).open()
     registry = host.registry
-    secret = secrets.token_hex(32)
+    backends = {name: ("127.0.0.1", free_port()) for name in manifest.components}
     try:
-        router = Router(listen, manifest.route, ("127.0.0.1", free_port()))
+        router = Router(listen, RouteTable([(t.route, backends[t.component]) for t in manifest.triggers]))
     except ConfigError:
-        host.close()
+        if owns_host:
+            host.close()
         raise
-    store_server = StoreServer(registry, secret, log=lambda line: print(line, file=sys.stderr)).start()
-    env: Dict[str, str] = dict(os.environ, KVBATCH_SERVE_STORE=store_server.url, KVBATCH_SERVE_SECRET=secret,
-                               KVBATCH_SERVE_STORES=",".join(manifest.stores))
-    names = ["KVBATCH_SERVE_STORE", "KVBATCH_SERVE_SECRET", "KVBATCH_SERVE_STORES"]
-    for name, value in manifest.variables.items():
-        env["KVBATCH_SERVE_VAR_" + name] = value
-        names.append("KVBATCH_SERVE_VAR_" + name)
-    cmd = [wasmtime, "serve", *WASMTIME_OPTIONS, "--max-concurrent-requests", str(MAX_CONCURRENT_REQUESTS),
-           "--addr", "%s:%d" % router.backend]
-    for name in names:  # values pass through the environment, never the command line (ps shows that)
-        cmd += ["--env", name]
-    cmd.append(str(prepared.compiled))
-    process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-                               preexec_fn=_die_with_parent)
-    threading.Thread(target=_relay_stderr, args=(process,), name="kvbatch-wasmtime-stderr", daemon=True).start()
+    lock = threading.Lock()  # one store operation at a time across components: backends are not all thread-safe
+    instances: List[Instance] = []
     try:
-        _wait_listening(router.backend, process, START_TIMEOUT_S)
+        for component in manifest.components.values():
+            secret = secrets.token_hex(32)
+            store_server = StoreServer(component_view(registry, component), secret,
+                                       log=lambda line: print(line, file=sys.stderr), lock=lock).start()
+            env: Dict[str, str] = dict(os.environ, KVBATCH_SERVE_STORE=store_server.url, KVBATCH_SERVE_SECRET=secret,
+                                       KVBATCH_SERVE_STORES=",".join(component.stores))
+            names = ["KVBATCH_SERVE_STORE", "KVBATCH_SERVE_SECRET", "KVBATCH_SERVE_STORES"]
+            for name, value in component.variables.items():
+                env["KVBATCH_SERVE_VAR_" + name] = value
+                names.append("KVBATCH_SERVE_VAR_" + name)
+            cmd = [wasmtime, "serve", *WASMTIME_OPTIONS, "--max-concurrent-requests", str(MAX_CONCURRENT_REQUESTS),
+                   "--addr", "%s:%d" % backends[component.name]]
+            for name in names:  # values pass through the environment, never the command line (ps shows that)
+                cmd += ["--env", name]
+            cmd.append(str(prepared[component.name].compiled))
+            try:
+                process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                           start_new_session=True, preexec_fn=_die_with_parent)
+            except BaseException:
+                store_server.stop()
+                raise
+            instances.append(Instance(component, backends[component.name], store_server, process, prepared[component.name]))
+            threading.Thread(target=_relay_stderr, args=(process,), name="kvbatch-wasmtime-stderr", daemon=True).start()
+        for instance in instances:
+            _wait_listening(instance.backend, instance.process, START_TIMEOUT_S, instance.component.name)
     except BaseException:
-        process.kill()
-        process.wait()
+        _stop_processes([instance.process for instance in instances])
+        for instance in instances:
+            instance.store_server.stop()
         router.httpd.server_close()
-        store_server.stop()
-        host.close()
+        if owns_host:
+            host.close()
         raise
     router.start()
     address, port = router.address
-    return Served(f"http://{address}:{port}", router, store_server, process, host, time.monotonic() - started,
-                  prepared.built)
+    return Served(f"http://{address}:{port}", manifest, router, instances, host, time.monotonic() - started,
+                  any(p.built for p in prepared.values()), owns_host=owns_host)
 
 
 def serve_until_stopped(served: Served) -> int:
@@ -181,10 +257,13 @@ def serve_until_stopped(served: Served) -> int:
 
     previous = signal.signal(signal.SIGTERM, terminate)
     try:
-        while served.process.poll() is None:
+        while True:
+            for instance in served.instances:
+                if instance.process.poll() is not None:
+                    print(f"kvbatch: wasmtime serve of component {instance.component.name!r} exited with status "
+                          f"{instance.process.returncode}", file=sys.stderr)
+                    return 1
             time.sleep(0.2)
-        print(f"kvbatch: wasmtime serve exited with status {served.process.returncode}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 0
     finally:
@@ -195,7 +274,11 @@ def serve_until_stopped(served: Served) -> int:
             print(f"kvbatch: event log: {sink.name} ({len(served.events or [])} events)", file=sys.stderr)
 
 
-def default_manifest() -> Path:
-    """spin.toml in the current directory, else the project's."""
-    here = Path("spin.toml")
-    return here if here.exists() else builder.ROOT / "spin.toml"
+def find_manifest(given: Optional[str], cwd: Optional[Path] = None) -> Optional[Path]:
+    """The manifest `kvbatch serve` serves: `--manifest PATH`, else `spin.toml` in the current
+    directory (as `spin up` finds it), else `None` (kvbatch's own bulk component)."""
+    if given:
+        path = Path(given)
+        return path / "spin.toml" if path.is_dir() else path
+    here = (cwd or Path.cwd()) / "spin.toml"
+    return here if here.is_file() else None

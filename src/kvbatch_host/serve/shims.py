@@ -35,6 +35,9 @@ WASMTIME_FLAGS = ("-Wcomponent-model-async",)
 _SERVED = (re.compile(r"^wasi:[\w-]+/[\w-]+@0\.2\.\d+$"), re.compile(r"^wasi:[\w-]+/[\w-]+@0\.3\.0$"))
 """Import names `wasmtime serve -Sp3 -Scli -Shttp` provides: WASI 0.2.x and the final 0.3.0."""
 _IMPORT = re.compile(r"^  import ([\w:/\-.@]+);$", re.M)
+_EXPORT = re.compile(r"^  export ([\w:/\-.@]+);$", re.M)
+_HTTP_EXPORT = re.compile(r"^wasi:http/(handler@0\.3\.\d+|incoming-handler@0\.2\.\d+)$")
+"""The exports `wasmtime serve` serves: a p3 `handler` or a p2 `incoming-handler`."""
 
 
 def wasmtime() -> str:
@@ -90,12 +93,32 @@ class Prepared:
     """Whether this call composed and compiled (a first start) rather than reusing the cache."""
 
 
-def prepare(spin_wasm: Path, log: Callable[[str], None] = lambda line: None) -> Prepared:
-    """Builds what is stale (the serve adapter), then composes and precompiles `spin_wasm` unless cached."""
-    builder.build(builder.TARGETS["serve-adapter"], log=log)
-    adapter = builder.TARGETS["serve-adapter"].output
+def http_exports(wit_text: str) -> List[str]:
+    """The exports of a component (its `wasm-tools component wit` text) that `wasmtime serve` can serve."""
+    return [name for name in _EXPORT.findall(wit_text) if _HTTP_EXPORT.match(name)]
+
+
+def prepare(spin_wasm: Path, log: Callable[[str], None] = lambda line: None, name: str = "") -> Prepared:
+    """Builds what is stale (the serve adapter), then composes and precompiles `spin_wasm` unless cached.
+
+    Raises `ConfigError` when `spin_wasm` is missing, not a component, or not an HTTP component.
+    """
+    label = f"component {name!r}" if name else f"component {str(spin_wasm)!r}"
     if not spin_wasm.exists():
-        raise ConfigError(f"component {str(spin_wasm)!r} does not exist (kvbatch build spin builds build/spin.wasm)")
+        raise ConfigError(f"{label}: {str(spin_wasm)!r} does not exist")
+    tools = builder.wasm_tools()
+    try:  # ~0.1 s: a component that cannot be served is refused before anything is built
+        wit_text = _run([tools, "component", "wit", str(spin_wasm)])
+    except subprocess.CalledProcessError as err:
+        reason = (err.stderr or "").strip().splitlines()
+        raise ConfigError(f"{label}: {str(spin_wasm)!r} is not a WebAssembly component "
+                          f"({reason[-1] if reason else 'wasm-tools could not read it'})") from None
+    if not http_exports(wit_text):
+        exports = _EXPORT.findall(wit_text)
+        raise ConfigError(f"{label}: {str(spin_wasm)!r} is not an HTTP component: it exports "
+                          f"{', '.join(exports) or 'nothing'}, not wasi:http/handler (a command component "
+                          "runs under kvbatch run)")
+    adapter = builder.ensure("serve-adapter", log=log)  # one progress line when it is built (first use)
     out = CACHE / _digest(spin_wasm, adapter)
     composed, compiled = out / "composed.wasm", out / "composed.cwasm"
     stubs_list = out / "stubbed.txt"
@@ -103,8 +126,6 @@ def prepare(spin_wasm: Path, log: Callable[[str], None] = lambda line: None) -> 
         return Prepared(composed, compiled, stubs_list.read_text().split(), False)
     started = time.monotonic()
     out.mkdir(parents=True, exist_ok=True)
-    tools = builder.wasm_tools()
-    wit_text = _run([tools, "component", "wit", str(spin_wasm)])
     stubbed = stubbed_imports(wit_text)
     world = "world kvbatch-stubs {\n" + "".join(f"  export {name};\n" for name in stubbed) + "}\n"
     head = wit_text.index("\n") + 1  # after `package root:component;`
@@ -116,10 +137,10 @@ def prepare(spin_wasm: Path, log: Callable[[str], None] = lambda line: None) -> 
     tmp = out / "composed.wasm.tmp"
     _run([tools, "compose", str(spin_wasm), "-d", str(out / "stubs.wasm"), "-d", str(adapter), "-o", str(tmp)])
     tmp.replace(composed)
-    log(f"  serve: composed {composed.relative_to(builder.ROOT)} ({len(stubbed)} stubbed imports) "
+    log(f"  serve: composed {builder.shown(composed)} ({len(stubbed)} stubbed imports) "
         f"in {time.monotonic() - started:.1f} s; compiling")
     _run([wasmtime(), "compile", *WASMTIME_FLAGS, "-o", str(out / "composed.cwasm.tmp"), str(composed)])
     (out / "composed.cwasm.tmp").replace(compiled)
     stubs_list.write_text("\n".join(stubbed) + "\n")
-    log(f"  serve: precompiled {compiled.relative_to(builder.ROOT)} in {time.monotonic() - started:.1f} s")
+    log(f"  serve: precompiled {builder.shown(compiled)} in {time.monotonic() - started:.1f} s")
     return Prepared(composed, compiled, stubbed, True)

@@ -73,11 +73,13 @@ def _call(registry: StoreRegistry, op: str, body: Dict[str, Any]) -> Any:
 class StoreServer:
     """A `PooledHTTPServer` on 127.0.0.1 (a free port) answering the adapter's calls from `registry`."""
 
-    def __init__(self, registry: StoreRegistry, secret: str, log: Callable[[str], None] = lambda line: None) -> None:
+    def __init__(self, registry: StoreRegistry, secret: str, log: Callable[[str], None] = lambda line: None,
+                 lock: Optional[threading.Lock] = None) -> None:
+        """`lock` serialises store operations; store servers whose registries share backends share it."""
         self.registry = registry
         self.secret = secret
         self.log = log
-        self.lock = threading.Lock()
+        self.lock = lock or threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
