@@ -28,6 +28,7 @@ from test_serve_http import write_manifest
 from kvbatch_host.faults import FaultPlan
 from kvbatch_host.serve import manifest as manifests
 from kvbatch_host.serve import server
+from kvbatch_host.setup import HostOptions
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (the test extra pins it)")
 from selenium.common.exceptions import NoAlertPresentException, TimeoutException  # noqa: E402
@@ -82,8 +83,9 @@ def _kill(pids: List[int]) -> None:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[server.Served]:
     directory = tmp_path_factory.mktemp("explorer-serve")
     manifest = manifests.load(write_manifest(directory), environ={"SPIN_VARIABLE_KVBATCH_TOKEN": TOKEN})
-    running = server.start(manifest, ("127.0.0.1", 0), ["default=memory:", "backup=memory:"],
-                           events_path=str(directory / "events.jsonl"))  # an event log: the fault layers are in place
+    options = HostOptions(stores=("default=memory:", "backup=memory:"),
+                          events_path=str(directory / "events.jsonl"))  # an event log: the fault layers are in place
+    running = server.start(manifest, ("127.0.0.1", 0), options)
     try:
         yield running
     finally:
