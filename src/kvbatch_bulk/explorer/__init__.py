@@ -50,7 +50,8 @@ COMPONENT_ROUTE_HEADER = "spin-component-route"
 def explorer_response(request: Request) -> Optional[Response]:
     """The explorer's answer to `request`, or `None` when the request is not for the explorer.
 
-    Only `GET` on `/`, the paths of `ASSETS` and the bare route (path `""`) are the explorer's; every other request is left to the bulk endpoints.
+    Only `GET` on `/`, the paths of `ASSETS` and the bare route (path `""`) are the explorer's;
+    every other request is left to the bulk endpoints.
     """
     if request.method != "GET":
         return None

@@ -213,7 +213,9 @@ SCRIPT_JS = r"""'use strict';
   function restoreStores() {
     try {
       const stores = JSON.parse(sessionStorage.getItem(STORES_KEY) || '[]');
-      if (Array.isArray(stores)) stores.filter((s) => typeof s === 'string').forEach((s) => { if (!state.stores.includes(s)) state.stores.push(s); });
+      if (Array.isArray(stores)) {
+        for (const store of stores) if (typeof store === 'string' && !state.stores.includes(store)) state.stores.push(store);
+      }
     } catch (err) { /* a damaged entry is ignored */ }
     chooseStore(sessionStorage.getItem(STORE_KEY) || 'default');
   }
@@ -284,7 +286,8 @@ SCRIPT_JS = r"""'use strict';
     }
     list.replaceChildren(...rows);
     const filter = $('filter').value;
-    const where = 'page ' + (state.page + 1) + ' of store "' + state.store + '"' + (state.prefix ? ', prefix "' + state.prefix + '"' : '');
+    const where = 'page ' + (state.page + 1) + ' of store "' + state.store + '"'
+      + (state.prefix ? ', prefix "' + state.prefix + '"' : '');
     let count = plural(state.keys.length, 'key', 'keys') + ' on ' + where;
     if (filter) count = shown.length.toLocaleString('en') + ' of ' + count + ' match "' + filter + '"';
     count += state.next ? '; more on the next page.' : '; no more pages.';
@@ -324,7 +327,8 @@ SCRIPT_JS = r"""'use strict';
       return;
     }
     setStatus('');
-    showMessage(plural(total, 'key', 'keys') + ' in store "' + state.store + '"' + (prefix ? ' with prefix "' + prefix + '"' : '') + '.', 'info');
+    showMessage(plural(total, 'key', 'keys') + ' in store "' + state.store + '"'
+      + (prefix ? ' with prefix "' + prefix + '"' : '') + '.', 'info');
   }
 
   // -- one value -----------------------------------------------------------------------------
@@ -351,7 +355,9 @@ SCRIPT_JS = r"""'use strict';
       const ascii = Array.from(row, (b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.')).join('');
       lines.push(offset.toString(16).padStart(8, '0') + '  ' + hex.padEnd(47, ' ') + '  |' + ascii + '|');
     }
-    if (bytes.length > end) lines.push('… the first ' + plural(end, 'byte', 'bytes') + ' of ' + bytes.length.toLocaleString('en') + ' shown');
+    if (bytes.length > end) {
+      lines.push('… the first ' + plural(end, 'byte', 'bytes') + ' of ' + bytes.length.toLocaleString('en') + ' shown');
+    }
     return lines.join('\n');
   }
 
@@ -410,7 +416,7 @@ SCRIPT_JS = r"""'use strict';
       const parsed = JSON.parse(shown.text);
       if (parsed !== null && typeof parsed === 'object') formatted = JSON.stringify(parsed, null, 2);
     } catch (err) { /* not JSON: shown as text */ }
-    $('value-kind').textContent = (formatted === null ? 'text (UTF-8), ' : 'JSON, formatted (' ) + size + (formatted === null ? '' : ')');
+    $('value-kind').textContent = formatted === null ? 'text (UTF-8), ' + size : 'JSON, formatted (' + size + ')';
     $('value-binary').hidden = true;
     $('value-text').hidden = false;
     $('value-text').textContent = formatted === null ? shown.text : formatted;
@@ -447,7 +453,8 @@ SCRIPT_JS = r"""'use strict';
     setStatus('Saving "' + key + '"…');
     let answer;
     try {
-      answer = await call('POST', storePath('set-many'), { json: { items: [item], encoding: $('edit-encoding').value, only_if: onlyIf } });
+      const encoding = $('edit-encoding').value;
+      answer = await call('POST', storePath('set-many'), { json: { items: [item], encoding, only_if: onlyIf } });
     } catch (err) {
       report(err);
       return;
@@ -510,7 +517,9 @@ SCRIPT_JS = r"""'use strict';
     }));
     const more = rows.length - OUTCOME_ROWS;
     $('outcomes-more').hidden = more <= 0;
-    $('outcomes-more').textContent = more > 0 ? '… and ' + plural(more, 'more key', 'more keys') + ' (failures are listed first).' : '';
+    $('outcomes-more').textContent = more > 0
+      ? '… and ' + plural(more, 'more key', 'more keys') + ' (failures are listed first).'
+      : '';
     $('outcomes').hidden = false;
   }
 
@@ -529,7 +538,9 @@ SCRIPT_JS = r"""'use strict';
       } catch (err) {
         const message = err instanceof ApiError ? err.message : String(err);
         for (const item of parts[i]) outcome.unknown[keyOf(item)] = 'the request failed: ' + message;
-        for (const part of parts.slice(i + 1)) for (const item of part) outcome.notAttempted[keyOf(item)] = 'not sent after an earlier failure';
+        for (const part of parts.slice(i + 1)) {
+          for (const item of part) outcome.notAttempted[keyOf(item)] = 'not sent after an earlier failure';
+        }
         return err;
       }
     }
@@ -543,7 +554,8 @@ SCRIPT_JS = r"""'use strict';
     const store = state.store;
     setStatus('Deleting ' + plural(keys.length, 'key', 'keys') + '…');
     const outcome = emptyOutcome();
-    const error = await manyKeys(keys, (part) => call('POST', storePath('delete-many'), { json: { keys: part } }), outcome, (k) => k);
+    const send = (part) => call('POST', storePath('delete-many'), { json: { keys: part } });
+    const error = await manyKeys(keys, send, outcome, (key) => key);
     for (const key of outcome.succeeded) state.selected.delete(key);
     showOutcomes('delete ' + plural(keys.length, 'key', 'keys') + ' from store "' + store + '"', outcome, 'deleted');
     if (error) report(error);
@@ -562,12 +574,15 @@ SCRIPT_JS = r"""'use strict';
     for (const [from, to] of pairs) outcome.detail[from] = 'to "' + to + '"' + (toStore ? ' in store "' + toStore + '"' : '');
     const body = (part) => ({ pairs: part, overwrite: $('copy-overwrite').checked, to_store: toStore || null });
     setStatus('Copying ' + plural(keys.length, 'key', 'keys') + '…');
-    const error = await manyKeys(pairs, (part) => call('POST', storePath('copy-many'), { json: body(part) }), outcome, (pair) => pair[0]);
+    const send = (part) => call('POST', storePath('copy-many'), { json: body(part) });
+    const error = await manyKeys(pairs, send, outcome, (pair) => pair[0]);
     if (toStore && !state.stores.includes(toStore)) { // remember the destination as a known store, stay on this one
       state.stores.push(toStore);
       chooseStore(store);
     }
-    showOutcomes('copy ' + plural(keys.length, 'key', 'keys') + ' from store "' + store + '"' + (toStore ? ' to store "' + toStore + '"' : ''), outcome, 'copied');
+    const title = 'copy ' + plural(keys.length, 'key', 'keys') + ' from store "' + store + '"'
+      + (toStore ? ' to store "' + toStore + '"' : '');
+    showOutcomes(title, outcome, 'copied');
     if (error) report(error);
     else setStatus('');
     await loadPage();
@@ -596,7 +611,8 @@ SCRIPT_JS = r"""'use strict';
     try {
       do {
         progress(0, 1, 'Exported ' + plural(count, 'key', 'keys') + ' so far…');
-        const answer = await call('GET', storePath('export'), { query: { prefix, encoding: 'text', limit: state.limits.max_page_keys, cursor } });
+        const query = { prefix, encoding: 'text', limit: state.limits.max_page_keys, cursor };
+        const answer = await call('GET', storePath('export'), { query });
         parts.push(answer.data);
         count += Number(answer.headers.get('kvbatch-keys') || '0');
         cursor = answer.headers.get('kvbatch-next-cursor');
@@ -615,7 +631,8 @@ SCRIPT_JS = r"""'use strict';
     link.remove();
     window.setTimeout(() => URL.revokeObjectURL(link.href), 60000);
     progress(1, 1, 'Exported ' + plural(count, 'key', 'keys') + '.');
-    showMessage('Exported ' + plural(count, 'key', 'keys') + ' from store "' + store + '"' + (prefix ? ' with prefix "' + prefix + '"' : '') + ' as ' + name + '.', 'info');
+    showMessage('Exported ' + plural(count, 'key', 'keys') + ' from store "' + store + '"'
+      + (prefix ? ' with prefix "' + prefix + '"' : '') + ' as ' + name + '.', 'info');
   }
 
   function importBatches(lines) {
@@ -664,10 +681,13 @@ SCRIPT_JS = r"""'use strict';
       } catch (err) {
         if (err instanceof ApiError && err.body && typeof err.body.error === 'string') {
           // the component numbers the lines of one request: name them as lines of the file
-          const reason = err.body.error.replace(/\bline (\d+)\b/g, (match, n) => 'line ' + (batch[Number(n) - 1] || { number: n }).number);
+          const fileLine = (match, n) => 'line ' + (batch[Number(n) - 1] || { number: n }).number;
+          const reason = err.body.error.replace(/\bline (\d+)\b/g, fileLine);
           const first = batch[0].number;
           const last = lines[lines.length - 1].number;
-          error = new ApiError(err.status, describe(err.status, { error: reason }) + ' Lines ' + first + ' to ' + last + ' of the file were not imported.', err.body);
+          const text = describe(err.status, { error: reason })
+            + ' Lines ' + first + ' to ' + last + ' of the file were not imported.';
+          error = new ApiError(err.status, text, err.body);
         } else {
           error = err;
         }
@@ -746,7 +766,8 @@ SCRIPT_JS = r"""'use strict';
     on('cancel-edit', 'click', closeEditor);
     on('editor', 'submit', save);
     on('delete-selected', 'click', () => {
-      $('delete-question').textContent = 'Delete ' + plural(state.selected.size, 'key', 'keys') + ' from store "' + state.store + '"?';
+      const count = plural(state.selected.size, 'key', 'keys');
+      $('delete-question').textContent = 'Delete ' + count + ' from store "' + state.store + '"?';
       $('delete-confirm').hidden = false;
       $('delete-no').focus();
     });
