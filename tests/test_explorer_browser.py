@@ -1,7 +1,7 @@
 """The key-value explorer in a real browser: headless Chromium (selenium) against `kvbatch serve`.
 
-The served stack (build/spin.wasm on `wasmtime serve`, the router, the store server; stores
-`default` and `backup` in memory) and the browser each start once for this module and are
+The served stack (build/spin.wasm on `wasmtime serve`, the router, the store server; store
+`default` in memory, `backup` in SQLite) and the browser each start once for this module and are
 stopped by PID at the end, whatever happens. Each test starts from empty stores, no fault
 plan and a fresh page with nothing in `sessionStorage`.
 
@@ -83,7 +83,7 @@ def _kill(pids: List[int]) -> None:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[server.Served]:
     directory = tmp_path_factory.mktemp("explorer-serve")
     manifest = manifests.load(write_manifest(directory), environ={"SPIN_VARIABLE_KVBATCH_TOKEN": TOKEN})
-    options = HostOptions(stores=("default=memory:", "backup=memory:"),
+    options = HostOptions(stores=("default=memory:", f"backup=sqlite:{directory / 'backup.db'}"),
                           events_path=str(directory / "events.jsonl"))  # an event log: the fault layers are in place
     running = server.start(manifest, ("127.0.0.1", 0), options)
     try:
