@@ -452,6 +452,10 @@ def test_a_store_not_granted_is_a_clear_403_message(page: Explorer) -> None:
     page.settle()
     assert page.message() == ("Access denied (403: this component is not granted store 'secret'). "
                               "A store must be listed in the component's key_value_stores.")
+    assert page.el("count").text == "" and page.keys() == []
+    assert page.el("key-list").text == "The keys could not be listed (see the message above)."
+    options = page.browser.find_elements(By.CSS_SELECTOR, "#known-stores option")
+    assert [option.get_attribute("value") for option in options] == ["default"]  # only stores that answered are offered
 
 
 def test_a_store_failure_is_a_clear_503_message(page: Explorer) -> None:

@@ -25,6 +25,7 @@ SCRIPT_JS = r"""'use strict';
     cursors: [null],
     page: 0,
     next: null,
+    listed: false,
     keys: [],
     selected: new Set(),
     current: null,
@@ -199,8 +200,12 @@ SCRIPT_JS = r"""'use strict';
 
   function chooseStore(name) {
     state.store = name;
-    if (!state.stores.includes(name)) state.stores.push(name);
     sessionStorage.setItem(STORE_KEY, name);
+  }
+
+  function remember(name) {
+    // a store that answered: offered again in the store fields (a component cannot list its grants)
+    if (!state.stores.includes(name)) state.stores.push(name);
     sessionStorage.setItem(STORES_KEY, JSON.stringify(state.stores));
     const list = $('known-stores');
     list.replaceChildren(...state.stores.map((store) => {
@@ -218,6 +223,7 @@ SCRIPT_JS = r"""'use strict';
       }
     } catch (err) { /* a damaged entry is ignored */ }
     chooseStore(sessionStorage.getItem(STORE_KEY) || 'default');
+    remember(state.store);
   }
 
   // -- listing -------------------------------------------------------------------------------
@@ -240,12 +246,15 @@ SCRIPT_JS = r"""'use strict';
     } catch (err) {
       state.keys = [];
       state.next = null;
+      state.listed = false;
       renderKeys();
       report(err);
       return;
     }
     state.keys = answer.data.keys;
     state.next = answer.data.cursor;
+    state.listed = true;
+    remember(state.store);
     renderKeys();
     setStatus('');
   }
@@ -281,7 +290,8 @@ SCRIPT_JS = r"""'use strict';
     if (rows.length === 0) {
       const empty = document.createElement('li');
       empty.className = 'empty';
-      empty.textContent = state.keys.length ? 'No key on this page matches the filter.' : 'No keys with this prefix.';
+      if (!state.listed) empty.textContent = 'The keys could not be listed (see the message above).';
+      else empty.textContent = state.keys.length ? 'No key on this page matches the filter.' : 'No keys with this prefix.';
       rows.push(empty);
     }
     list.replaceChildren(...rows);
@@ -291,7 +301,7 @@ SCRIPT_JS = r"""'use strict';
     let count = plural(state.keys.length, 'key', 'keys') + ' on ' + where;
     if (filter) count = shown.length.toLocaleString('en') + ' of ' + count + ' match "' + filter + '"';
     count += state.next ? '; more on the next page.' : '; no more pages.';
-    $('count').textContent = count;
+    $('count').textContent = state.listed ? count : '';
     $('page-label').textContent = 'Page ' + (state.page + 1);
     $('prev-page').disabled = state.page === 0;
     $('next-page').disabled = !state.next;
@@ -576,10 +586,7 @@ SCRIPT_JS = r"""'use strict';
     setStatus('Copying ' + plural(keys.length, 'key', 'keys') + '…');
     const send = (part) => call('POST', storePath('copy-many'), { json: body(part) });
     const error = await manyKeys(pairs, send, outcome, (pair) => pair[0]);
-    if (toStore && !state.stores.includes(toStore)) { // remember the destination as a known store, stay on this one
-      state.stores.push(toStore);
-      chooseStore(store);
-    }
+    if (toStore && outcome.succeeded.length) remember(toStore);
     const title = 'copy ' + plural(keys.length, 'key', 'keys') + ' from store "' + store + '"'
       + (toStore ? ' to store "' + toStore + '"' : '');
     showOutcomes(title, outcome, 'copied');
