@@ -347,6 +347,17 @@ def test_an_edited_value_is_saved_to_the_store(page: Explorer) -> None:
     assert page.el("value-text").text == "hello, world"
 
 
+def test_a_binary_value_is_edited_as_base64_and_saved_byte_for_byte(page: Explorer) -> None:
+    signed_in(page, {"bin": b"\xff\x00"})
+    page.view("bin")
+    page.click("edit")
+    assert page.el("edit-value").get_attribute("value") == "/wA=" and page.el("edit-encoding").get_attribute("value") == "base64"
+    page.type_into("edit-value", base64.b64encode(b"\xfe\x01\x02").decode())
+    page.click("save")
+    assert page.items("default") == {"bin": b"\xfe\x01\x02"}
+    assert page.el("value-base64").text == "/gEC"
+
+
 def test_a_new_key_is_created_with_create_only(page: Explorer) -> None:
     signed_in(page, {})
     page.click("new-key")
