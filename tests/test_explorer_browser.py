@@ -442,6 +442,18 @@ def test_a_long_import_goes_in_batches_with_its_progress_shown(page: Explorer, t
     assert len(page.items("default")) == 2500 and page.items("default")["n:2499"] == b"2499"
 
 
+def test_an_import_whose_write_may_have_landed_shows_that_key_as_unknown(page: Explorer, tmp_path: Path) -> None:
+    signed_in(page, {})
+    page.faults("op=set,key=i:2,in-doubt=other:timeout", "op=get,key=i:2,error=other:down")  # no read-back either
+    source = tmp_path / "doubt.ndjson"
+    source.write_text("".join(json.dumps({"key": f"i:{i}", "value": "v"}) + "\n" for i in range(1, 4)))
+    page.el("import-file").send_keys(str(source))
+    page.click("import")
+    assert page.el("outcomes-summary").text == "2 keys imported, 0 failed, 1 unknown."
+    assert page.outcomes() == {"i:2": ["unknown", "the store reported an error"],
+                               "i:1": ["imported", ""], "i:3": ["imported", ""]}
+
+
 def test_an_import_line_over_the_value_limit_is_a_clear_413_naming_the_line(page: Explorer, tmp_path: Path) -> None:
     signed_in(page, {})
     source = tmp_path / "big.ndjson"
