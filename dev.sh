@@ -32,6 +32,17 @@ need_hey() {
     $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hey >/dev/null
 }
 
+need_browser() {
+    # The explorer page's tests drive Debian's chromium through chromium-driver (selenium); where
+    # apt cannot install them, those tests are skipped and say why.
+    command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 && return 0
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    if ! { $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }; then
+        echo "dev.sh: could not install chromium and chromium-driver with apt; the browser tests will be skipped" >&2
+    fi
+}
+
 need_node_toolchain() {
     # The JavaScript guest's componentize-js, exactly as src/kvbatch_guests/js/package-lock.json pins it
     # (npm ci into build/node, skipped while the lock is unchanged); without node the tests skip it.
@@ -59,6 +70,7 @@ case "${1:-}" in
         setup
         need_redis
         need_hey
+        need_browser
         need_node_toolchain
         exec "$VENV/bin/python" -m pytest "$@"
         ;;

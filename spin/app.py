@@ -5,7 +5,8 @@ spin-sdk's world `spin:up/http-trigger@4.1.0`. Each request reads the access tok
 component variable `token` (bound to the required secret application variable
 `kvbatch_token`), opens the named store through `wasi:keyvalue@0.2.0-draft2` (Spin grants the
 stores in `key_value_stores`; others are `access-denied`, answered 403) and hands the
-request to `kvbatch_bulk.BulkApi`.
+request to `kvbatch_bulk.BulkApi`, which also serves the key-value explorer page at the
+route's root (`kvbatch_bulk.explorer`).
 """
 
 from __future__ import annotations

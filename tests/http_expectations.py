@@ -263,3 +263,35 @@ def test_set_many_with_an_unknown_only_if_is_400(driver: Driver) -> None:
 
 
 EXPECTATIONS: List[str] = [name for name in dict(globals()) if name.startswith("test_")]
+
+
+# -- the explorer page (kvbatch_bulk.explorer) ---------------------------------------------------
+
+
+def test_the_route_root_serves_the_explorer_page_without_a_token(driver: Driver) -> None:
+    status, headers, page = send(driver, "GET", "/kv/", headers={})
+    assert status == 200 and headers["content-type"] == "text/html; charset=utf-8"
+    assert b"<title>kvbatch explorer</title>" in page and b'src="explorer.js"' in page
+
+
+def test_the_explorer_script_and_style_sheet_are_responses_of_their_own(driver: Driver) -> None:
+    status, headers, script = send(driver, "GET", "/kv/explorer.js", headers={})
+    assert status == 200 and headers["content-type"] == "text/javascript; charset=utf-8" and b"sessionStorage" in script
+    status, headers, style = send(driver, "GET", "/kv/explorer.css", headers={})
+    assert status == 200 and headers["content-type"] == "text/css; charset=utf-8" and b"font" in style
+
+
+def test_the_explorer_page_allows_only_its_own_script_and_style(driver: Driver) -> None:
+    for path in ("/kv/", "/kv/explorer.js", "/kv/explorer.css"):
+        _, headers, _ = send(driver, "GET", path, headers={})
+        policy = {d.split()[0]: d.split()[1:] for d in headers["content-security-policy"].split("; ")}
+        assert policy["default-src"] == ["'none'"] and policy["script-src"] == ["'self'"] and policy["style-src"] == ["'self'"]
+        assert policy["connect-src"] == ["'self'"] and policy["frame-ancestors"] == ["'none'"]
+        assert headers["x-content-type-options"] == "nosniff" and headers["referrer-policy"] == "no-referrer"
+
+
+def test_the_endpoints_still_need_the_token_beside_the_page(driver: Driver) -> None:
+    status, _, body = send(driver, "GET", "/kv/stores/default/keys", headers={})
+    assert status == 401 and "authentication required" in body["error"]
+    status, _, _ = send(driver, "POST", "/kv/", {"keys": []}, headers={})
+    assert status == 401

@@ -17,6 +17,9 @@ Endpoints (paths relative to where the component is mounted; every one needs
 Cursors are opaque and sealed: valid only for the store that issued them; a garbled or
 made-up cursor, or one from another store, answers 400 before any store is asked.
 
+`GET /` (the route's root) serves the key-value explorer, a web page over these endpoints,
+with its script and style sheet beside it (`kvbatch_bulk.explorer`); those need no token.
+
 Statuses: 200 all succeeded; 207 some keys failed (the body names them and why); 400
 malformed request (the message names the problem); 401 no or wrong token; 403 store not
 granted to the component; 404 unknown endpoint or store; 405 wrong method; 413 a documented
@@ -37,6 +40,7 @@ from kvbatch.errors import AccessDenied, KeyExists, KeyNotFound, KvError, NoSuch
 
 from . import codec
 from .auth import authenticate, check_configured_token
+from .explorer import explorer_response
 from .limits import Limits
 from .listing import CursorSeal, Page, list_page
 from .messages import NDJSON, HttpError, Request, Response, error_response, json_response
@@ -102,6 +106,9 @@ class BulkApi:
     def handle(self, request: Request) -> Response:
         """Answers one request; never raises."""
         try:
+            page = explorer_response(request)
+            if page is not None:
+                return page
             authenticate(request.header("authorization"), self._token)
             if len(request.body) > self.limits.max_body_bytes:
                 raise HttpError(413, f"the request body is {len(request.body)} bytes; the limit is {self.limits.max_body_bytes} bytes")

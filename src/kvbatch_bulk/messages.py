@@ -42,12 +42,13 @@ class Request:
         """A request from a request target (`/kv/stores/x/keys?prefix=a`).
 
         `path_info`, when given (Spin's `spin-path-info` header), replaces the target's path:
-        it is the part after the route prefix the component is mounted on.
+        it is the part after the route prefix the component is mounted on (`""` for the bare
+        route, `/kv` of `/kv/...`).
         """
         parts = urlsplit(target)
-        path = path_info if path_info is not None else parts.path
+        path = path_info if path_info is not None else (parts.path or "/")
         query = tuple(parse_qsl(parts.query, keep_blank_values=True))
-        return cls(method.upper(), path or "/", dict(headers), body or b"", query)
+        return cls(method.upper(), path, dict(headers), body or b"", query)
 
     def header(self, name: str) -> Optional[str]:
         """The value of header `name` (case-insensitive), or `None`."""
