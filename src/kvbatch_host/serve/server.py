@@ -31,7 +31,7 @@ DEFAULT_STORE_URL = "sqlite:.kvbatch/spin.db"
 """Where granted stores live unless --store or --runtime-config say otherwise (persistent, like Spin's .spin/)."""
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 5.0
-WASMTIME_OPTIONS = ("-Sp3", "-Scli", "-Shttp", *shims.WASMTIME_FLAGS, "--allow-precompiled")
+WASMTIME_OPTIONS = ("-Sp3", "-Scli", "-Shttp", *shims.WASMTIME_FLAGS, *shims.WASMTIME_LIMITS, "--allow-precompiled")
 
 
 def parse_listen(text: str) -> Tuple[str, int]:
