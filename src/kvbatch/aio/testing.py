@@ -57,6 +57,7 @@ class MemoryStore:
         self.peak_in_flight = 0
         self._faults: List[Fault] = []
         self._delays: Dict[str, Callable[[str], float]] = {}
+        self._late: set[str] = set()
         self._hooks: List[Tuple[str, Optional[str], Callable[[], Optional[Awaitable[None]]]]] = []
 
     def fail(self, op: str, *, key: Optional[str] = None, times: Optional[int] = 1, in_doubt: bool = False,
@@ -67,9 +68,15 @@ class MemoryStore:
             f"injected fault: {op} {key or ''}".rstrip())))
         return self
 
-    def delay(self, op: str, seconds: "float | Callable[[str], float]") -> "MemoryStore":
-        """Makes each `op` call wait `seconds` (or `seconds(key)`) before it is applied."""
+    def delay(self, op: str, seconds: "float | Callable[[str], float]", *, answer_late: bool = False) -> "MemoryStore":
+        """Makes each `op` call wait `seconds` (or `seconds(key)`) before it is applied, or with
+        `answer_late` after it is applied and before it answers (a write cancelled while it
+        waits has then taken effect: the case a caller cannot tell from one never sent)."""
         _check_op(op)
+        if answer_late:
+            self._late.add(op)
+        else:
+            self._late.discard(op)
         if callable(seconds):
             self._delays[op] = seconds
         else:
@@ -88,7 +95,8 @@ class MemoryStore:
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         delay = self._delays.get(op)
-        await asyncio.sleep(delay(key) if delay is not None else 0)
+        if op not in self._late:
+            await asyncio.sleep(delay(key) if delay is not None else 0)
         for hook_op, hook_key, hook in self._hooks:
             if hook_op == op and (hook_key is None or hook_key == key):
                 awaited = hook()
@@ -106,6 +114,9 @@ class MemoryStore:
         try:
             fault = await self._enter(op, key)
             result = apply()
+            if op in self._late:
+                delay = self._delays.get(op)
+                await asyncio.sleep(delay(key) if delay is not None else 0)
             if fault is not None:
                 raise fault.error
             return result
