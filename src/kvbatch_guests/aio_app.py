@@ -9,7 +9,8 @@ bench` measures it. Every endpoint takes a JSON body and answers JSON with one o
 * `POST /delete-many` `{"keys": [...]}` → `outcomes`, `errors`
 * `POST /stream-get`  `{"keys": [...]}` → `completed`: `[index, key, status]` in completion order
 * `GET  /keys`        → every key of the store (`get-keys`, a stream)
-* `POST /bench`       `{"n": 1000, "size": 100, "concurrency": [1, 8, 32]}` → seconds per phase
+* `POST /bench`       `{"n": 1000, "size": 100, "op": "set", "concurrency": 8}` → the seconds it took
+  (`concurrency: null`: sequential `await store.set/get` calls instead of `kvbatch.aio`)
 
 Each body may name the `store` (default `"default"`) and `max_concurrency`. Values are text
 (UTF-8). A store the component may not open answers 403 (`access-denied`) or 404
@@ -25,6 +26,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import kvbatch
 import kvbatch.aio
 from kvbatch import NO_RETRY, BatchResult, CapabilityError, KvError, NoSuchStore
+from kvbatch.aio.store import translate
 from spin_sdk import http, key_value
 
 PATH_INFO = "spin-path-info"
@@ -100,35 +102,40 @@ async def _keys(body: Dict[str, Any]) -> http.Response:
 
 
 async def _bench(body: Dict[str, Any]) -> http.Response:
-    """Times one workload every way: sequential `await store.get`/`set`, then `kvbatch.aio` at each concurrency."""
+    """Times one phase of the benchmark, in the component: `n` keys of `size` bytes written
+    (`op: "set"`) or read (`"get"`), by sequential `await store.set/get` calls (`concurrency`
+    null) or by `kvbatch.aio` at `max_concurrency` = `concurrency`."""
     n = int(body.get("n", 1000))
     if not 1 <= n <= MAX_BENCH_KEYS:
         return _answer(400, {"error": f"n must be 1 to {MAX_BENCH_KEYS}, got {n}"})
+    op = body.get("op")
+    if op not in ("set", "get"):
+        return _answer(400, {"error": f"op must be 'set' or 'get', got {op!r}"})
     value = b"v" * int(body.get("size", 100))
     keys = [f"bench-{i:06d}" for i in range(n)]
-    items = {key: value for key in keys}
-    seconds: Dict[str, float] = {}
+    concurrency = body.get("concurrency")
     store = await key_value.open(str(body.get("store", "default")))
     with store:
         started = time.perf_counter()
-        for key in keys:
-            await store.set(key, value)
-        seconds["sequential set"] = time.perf_counter() - started
-        started = time.perf_counter()
-        for key in keys:
-            await store.get(key)
-        seconds["sequential get"] = time.perf_counter() - started
-        for concurrency in [int(c) for c in body.get("concurrency", [1, 8, 32])]:
-            bucket = kvbatch.aio.wrap(store, "bench", max_concurrency=concurrency, retry=NO_RETRY)
-            started = time.perf_counter()
-            written = await bucket.set_many(items)
-            seconds[f"set_many c={concurrency}"] = time.perf_counter() - started
-            started = time.perf_counter()
-            read = await bucket.get_many(keys)
-            seconds[f"get_many c={concurrency}"] = time.perf_counter() - started
-            if not (written.all_succeeded and read.all_succeeded and len(read.values) == n):
-                return _answer(500, {"error": f"c={concurrency}: {written.summary()}; {read.summary()}"})
-    return _answer(200, {"n": n, "size": len(value), "seconds": seconds})
+        if concurrency is None:
+            for key in keys:
+                if op == "set":
+                    await store.set(key, value)
+                elif await store.get(key) != value:
+                    return _answer(500, {"error": f"{key} does not hold the value written"})
+            seconds = time.perf_counter() - started
+        else:
+            bucket = kvbatch.aio.wrap(store, "bench", max_concurrency=int(concurrency), retry=NO_RETRY)
+            if op == "set":
+                result: BatchResult = await bucket.set_many({key: value for key in keys})
+            else:
+                result = read = await bucket.get_many(keys)
+                if len(read.values) != n or any(v != value for v in read.values.values()):
+                    return _answer(500, {"error": f"get_many read {len(read.values)} of {n} values written"})
+            seconds = time.perf_counter() - started
+            if not result.all_succeeded:
+                return _answer(500, {"error": result.summary()})
+    return _answer(200, {"n": n, "size": len(value), "op": op, "concurrency": concurrency, "seconds": seconds})
 
 
 ROUTES = {("POST", "/get-many"): _get_many, ("POST", "/set-many"): _set_many, ("POST", "/delete-many"): _delete_many,
@@ -146,6 +153,7 @@ class HttpHandler(http.Handler):
         if handler is None:
             return _answer(404, {"error": f"no route {request.method} {path}; routes: "
                                           + ", ".join(f"{m} {p}" for m, p in ROUTES)})
+        body: Dict[str, Any] = {}
         try:
             body = json.loads(request.body or b"{}")
             if not isinstance(body, dict):
@@ -157,3 +165,10 @@ class HttpHandler(http.Handler):
             return _answer(500, {"error": f"{type(err).__name__}: {err}"})
         except (ValueError, KeyError, TypeError) as err:
             return _answer(400, {"error": f"bad request: {type(err).__name__}: {err}"})
+        except Exception as err:  # a spin_sdk call's Err(error), as kvbatch's typed error
+            translated = translate(err, str(body.get("store", "default")))
+            if isinstance(translated, CapabilityError):
+                return _capability(translated)
+            if isinstance(translated, KvError):
+                return _answer(500, {"error": f"{type(translated).__name__}: {translated}"})
+            raise
