@@ -14,7 +14,9 @@ from typing import Any, Dict, Iterator
 import httpx
 import pytest
 
+from kvbatch_host.faults import FaultPlan
 from kvbatch_host.serve import aio_app, server
+from kvbatch_host.setup import HostOptions
 
 pytestmark = [pytest.mark.component, pytest.mark.wasmtime_cli]
 
@@ -28,8 +30,8 @@ FAULTS = [
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[server.Served]:
     directory = tmp_path_factory.mktemp("aio-served")
-    running = server.start(aio_app.manifest(), ("127.0.0.1", 0), ["memory:"], faults=FAULTS,
-                           events_path=str(directory / "events.jsonl"))
+    options = HostOptions(stores=("memory:",), plan=FaultPlan.parse(FAULTS), events_path=str(directory / "events.jsonl"))
+    running = server.start(aio_app.manifest(), ("127.0.0.1", 0), options)
     try:
         yield running
     finally:

@@ -57,10 +57,13 @@ def run(keys: int = DEFAULT_KEYS, value_bytes: int = DEFAULT_VALUE_BYTES, repeat
         concurrency: Sequence[int] = DEFAULT_CONCURRENCY, latency_ms: float = 0.0,
         log: Any = print) -> Dict[str, Any]:
     """Serves the app (memory store), measures every path, stops it; returns the results document."""
+    from kvbatch_host.faults import FaultPlan
     from kvbatch_host.serve import aio_app, server
+    from kvbatch_host.setup import HostOptions
 
-    faults = [f"op=get|set,latency={latency_ms}ms"] if latency_ms else []
-    served = server.start(aio_app.manifest(log=log), ("127.0.0.1", 0), ["memory:"], faults=faults, log=log)
+    plan = FaultPlan.parse([f"op=get|set,latency={latency_ms}ms"] if latency_ms else [])
+    served = server.start(aio_app.manifest(log=log), ("127.0.0.1", 0), HostOptions(stores=("memory:",), plan=plan),
+                          log=log)
     results: List[AioMeasurement] = []
     try:
         def phase(op: str, c: Optional[int]) -> tuple[float, int]:
