@@ -138,6 +138,22 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--json", dest="json_path", type=Path, metavar="PATH", help="write the results to PATH as JSON")
 
 
+def _check_json(path: Optional[Path]) -> None:
+    """Fails before anything is built or served when `--json` cannot be written: `ConfigError` naming it."""
+    from kvbatch_host.errors import ConfigError
+
+    if path is None:
+        return
+    try:
+        if path.is_dir():
+            raise ConfigError(f"bench-aio: --json {str(path)!r} is a directory; give a file name")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as err:
+        raise ConfigError(f"bench-aio: cannot write {str(err.filename or path)!r} ({err.strerror or err})") from None
+
+
 def command(args: Any) -> int:
     """Runs `kvbatch bench-aio` with parsed `args`; bad arguments raise `ConfigError` (exit 2)."""
     from kvbatch_host.errors import ConfigError
@@ -156,6 +172,7 @@ def command(args: Any) -> int:
         raise ConfigError(f"bench-aio: --concurrency takes integers separated by commas, got {args.concurrency!r}") from None
     if not concurrency or any(not 1 <= c <= 1000 for c in concurrency):
         raise ConfigError(f"bench-aio: --concurrency values must be in 1..1000, got {args.concurrency!r}")
+    _check_json(args.json_path)
     try:
         doc = run(args.keys, args.value_bytes, args.repeat, concurrency, args.latency,
                   log=lambda line: print(line, file=sys.stderr))
