@@ -441,6 +441,23 @@ def test_iter_set_many_takes_an_async_iterable_and_names_bad_items_by_position()
     assert store.data == {"a": b"1", "b": b"2"}
 
 
+def test_items_taken_for_a_chunk_that_is_never_sent_are_reported_not_attempted():
+    def items():
+        yield ("a", b"1")
+        yield ("b", b"2")
+        raise OSError("the caller's source broke")
+
+    store = MemoryStore(cas=False)
+
+    async def scenario() -> None:
+        async for _ in bucket(store).iter_set_many(items(), chunk_size=5):
+            pass
+
+    with pytest.raises(OSError) as caught:
+        run(scenario())
+    assert caught.value.partial.not_attempted == ("a", "b") and store.calls == []  # type: ignore[attr-defined]
+
+
 # -- writer and builder ------------------------------------------------------------------------------
 
 

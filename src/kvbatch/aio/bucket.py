@@ -533,10 +533,15 @@ class AsyncBucket:
         start = 0
         source = _aiter(keys)
         while True:
-            taken = await _take(source, size)
-            if not taken:
-                return
-            chunk = check_keys(taken, max_key_bytes=self.max_key_bytes, max_keys=size, start=start)
+            taken: List[Any] = []
+            try:
+                await _take(source, size, taken)
+                if not taken:
+                    return
+                chunk = check_keys(taken, max_key_bytes=self.max_key_bytes, max_keys=size, start=start)
+            except BaseException as err:
+                _unsent(err, taken, "iter_get_many", lambda k: k)
+                raise
             result = await self._get_many(chunk, max_concurrency, False, retry, None, on_error, start, None)
             start += len(chunk)
             yield result
@@ -552,18 +557,25 @@ class AsyncBucket:
         pairs) `chunk_size` items at a time, yielding each chunk's `BatchResult` in input
         order once it is written (its keys concurrently). Bounded memory; nothing taken
         before the first step nor after the loop stops; a key named in two chunks is written
-        twice, in order, so its last value wins."""
+        twice, in order, so its last value wins. A chunk ended before it is sent (a bad item
+        raises `ValidationError` naming its position; the caller's iterator may raise too)
+        sends nothing, and the exception's `partial` lists the keys taken for it `not_attempted`."""
         size = self._chunk(chunk_size)
         self.check_condition(only_if, "iter_set_many")
         _reject_single(items, "items")
         source = _aiter(items.items() if isinstance(items, Mapping) else items)
         start = 0
         while True:
-            taken = await _take(source, size)
-            if not taken:
-                return
-            chunk = check_items(taken, max_key_bytes=self.max_key_bytes, max_value_bytes=self.max_value_bytes,
-                                max_keys=size, start=start)
+            taken: List[Any] = []
+            try:
+                await _take(source, size, taken)
+                if not taken:
+                    return
+                chunk = check_items(taken, max_key_bytes=self.max_key_bytes, max_value_bytes=self.max_value_bytes,
+                                    max_keys=size, start=start)
+            except BaseException as err:
+                _unsent(err, taken, "iter_set_many", lambda item: item[0] if isinstance(item, tuple) and item else None)
+                raise
             result = await self._set_many(chunk, only_if, max_concurrency, False, retry, None, verify, on_error, start,
                                           None)
             start += len(chunk)
@@ -892,14 +904,22 @@ def _aiter(source: Union[Iterable[T], AsyncIterable[T]]) -> AsyncIterator[T]:
     return items()
 
 
-async def _take(source: AsyncIterator[T], size: int) -> List[T]:
-    taken: List[T] = []
+async def _take(source: AsyncIterator[T], size: int, taken: List[T]) -> None:
+    """Appends up to `size` items of `source` to `taken` (so what was taken survives an exception)."""
     while len(taken) < size:
         try:
             taken.append(await source.__anext__())
         except StopAsyncIteration:
             break
-    return taken
+
+
+def _unsent(error: BaseException, taken: Sequence[Any], operation: str, key_of: Callable[[Any], Any]) -> None:
+    """Sets `error.partial` for a chunk that ended before it was sent (a bad item, or the caller's
+    iterator raising): every valid key taken for it is `not_attempted`."""
+    keys = [k for k in (key_of(item) for item in taken) if isinstance(k, str) and k]
+    distinct = list(dict.fromkeys(keys))
+    attach_partial(error, _build(BatchResult, dict.fromkeys(distinct), dict.fromkeys(distinct, ("not_attempted", None)),
+                                 _repeated(keys), operation, Stats()))
 
 
 class BucketOptions(TypedDict, total=False):
