@@ -186,7 +186,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _run(options, str(builder.TARGETS["demo"].output), args.args)
 
 
-COMMANDS = ("build", "wit", "bindings", "run", "demo", "compose", "check", "bench", "bench-cluster", "serve", "new")
+COMMANDS = ("build", "wit", "bindings", "run", "demo", "compose", "check", "bench", "bench-cluster", "bench-aio", "serve",
+            "new")
 
 
 def parser(command: Optional[str] = None) -> argparse.ArgumentParser:
@@ -286,6 +287,14 @@ def parser(command: Optional[str] = None) -> argparse.ArgumentParser:
                            "3 against 6 masters", epilog=bench_cluster.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
         bench_cluster.add_arguments(p)
         p.set_defaults(func=bench_cluster.command)
+
+    if wanted('bench-aio'):
+        from kvbatch_host.bench import aio as bench_aio
+
+        p = sub.add_parser("bench-aio", help="kvbatch.aio in a served Spin component at max_concurrency 1, 8, 32 against "
+                           "sequential store calls", epilog=bench_aio.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        bench_aio.add_arguments(p)
+        p.set_defaults(func=bench_aio.command)
 
     if wanted('serve'):
         from kvbatch_host.serve import command as serve_command

@@ -19,6 +19,7 @@ import os
 from typing import List, Optional, Tuple
 
 from atomics import Cas
+from key_value import Store as KeyValueStore  # noqa: F401 - spin:key-value@3.0.0's store resource
 from componentize_py_types import Err
 from wire import VARIABLE_ENV_PREFIX, Bucket, b64, bucket_name, granted_stores, post, unb64
 from wit_world import exports
@@ -67,6 +68,10 @@ class Atomics(exports.Atomics):
         if not swapped:
             fresh = unb64(post("get", {"store": cas.bucket, "key": cas.key}))
             raise Err(atomics_wit.CasError_CasFailed(Cas(cas.bucket, cas.key, fresh)))
+
+
+class KeyValue(exports.KeyValue):
+    """The exported `spin:key-value/key-value@3.0.0`: its `store` resource is `key_value.Store`."""
 
 
 class Variables(exports.Variables):

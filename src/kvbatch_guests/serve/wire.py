@@ -7,7 +7,8 @@ from typing import Any, Dict, List, Optional
 
 from componentize_py_types import Err, Ok
 from wit_world.exports import store
-from wit_world.imports import outgoing_handler, streams, types
+from wit_world.imports import outgoing_handler, streams
+from wit_world.imports import wasi_http_types_0_2_6 as types  # the world imports wasi:http@0.3.0 too (key_value.py)
 
 SECRET_HEADER = "kvbatch-serve-secret"
 STORE_ENV = "KVBATCH_SERVE_STORE"

@@ -142,6 +142,9 @@ TARGETS: Dict[str, Target] = {
         Target("serve-adapter", "kvbatch:serve/spin-adapter@0.1.0", "adapter", (SERVE_ADAPTER_SOURCES,),
                (SERVE_ADAPTER_SOURCES,), BUILD / "serve-adapter.wasm", wit=SERVE_WIT, prepare=_prepare_serve_wit,
                description="`kvbatch serve`: Spin's keyvalue and variables for build/spin.wasm over the store server"),
+        Target("aio-spin", SPIN_WORLD, "aio_app", GUEST_PATHS, (SRC / "kvbatch_guests" / "aio_app.py", SRC / "kvbatch"),
+               BUILD / "aio-spin.wasm", wit=None,
+               description="a Spin component on spin_sdk.key_value + kvbatch.aio (`kvbatch serve`, `kvbatch bench`)"),
     )
 }
 """Every buildable component, by name."""

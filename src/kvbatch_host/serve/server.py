@@ -31,7 +31,7 @@ DEFAULT_STORE_URL = "sqlite:.kvbatch/spin.db"
 """Where granted stores live unless --store or --runtime-config say otherwise (persistent, like Spin's .spin/)."""
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 5.0
-WASMTIME_OPTIONS = ("-Sp3", "-Scli", "-Shttp", *shims.WASMTIME_FLAGS, "--allow-precompiled")
+WASMTIME_OPTIONS = ("-Sp3", "-Scli", "-Shttp", *shims.WASMTIME_FLAGS, *shims.WASMTIME_LIMITS, "--allow-precompiled")
 MAX_CONCURRENT_REQUESTS = min(16, 4 * (os.cpu_count() or 1))
 """Requests `wasmtime serve` runs at once; more wait in its queue. Each request in flight pins its own
 instance of the composition (31 core instances, ~27 MB) and wasmtime refuses past 1,000 core

@@ -28,10 +28,14 @@ from kvbatch_host.errors import ConfigError
 
 CACHE = builder.BUILD / "serve"
 ADAPTED = ("wasi:keyvalue/store@0.2.0-draft2", "wasi:keyvalue/batch@0.2.0-draft2", "wasi:keyvalue/atomics@0.2.0-draft2",
-           "spin:variables/variables@3.0.0")
+           "spin:variables/variables@3.0.0", "spin:key-value/key-value@3.0.0")
 """Imports the serve adapter provides."""
 WASMTIME_FLAGS = ("-Wcomponent-model-async",)
 """Wasm features the served component needs, at compile and at serve time alike."""
+WASMTIME_LIMITS = ("-O", "pooling-max-component-instance-size=4194304")
+"""Serve-time limits above wasmtime's defaults: a Spin app bundling CPython (~25 MB) composed with the
+serve adapter holds ~1.05 MB of instance metadata, just over the pooling allocator's default of 1 MiB
+("component instance size does not fit in pooling allocator requirements")."""
 _SERVED = (re.compile(r"^wasi:[\w-]+/[\w-]+@0\.2\.\d+$"), re.compile(r"^wasi:[\w-]+/[\w-]+@0\.3\.0$"))
 """Import names `wasmtime serve -Sp3 -Scli -Shttp` provides: WASI 0.2.x and the final 0.3.0."""
 _IMPORT = re.compile(r"^  import ([\w:/\-.@]+);$", re.M)

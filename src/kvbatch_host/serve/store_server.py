@@ -80,6 +80,10 @@ class StoreServer:
         self.secret = secret
         self.log = log
         self.lock = lock or threading.Lock()
+        self.counter_lock = threading.Lock()
+        self.in_flight = 0
+        """Requests received and not yet answered (`peak_in_flight`: the most at once, since start or reset)."""
+        self.peak_in_flight = 0
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -110,6 +114,7 @@ class StoreServer:
                     self._answer(400, {"error": {"kind": "other", "message": f"request over {MAX_REQUEST_BYTES} bytes"}})
                     return
                 op = self.path.lstrip("/")
+                server._begin()
                 try:
                     body = json.loads(self.rfile.read(length))
                     with server.lock:  # one operation at a time: backends are not all thread-safe (SQLite)
@@ -127,9 +132,25 @@ class StoreServer:
                     self._answer(200, {"error": {"kind": "other", "message": f"the store failed: {type(err).__name__}"}})
                 else:
                     self._answer(200, {"ok": result})
+                finally:
+                    server._end()
 
         self.httpd = PooledHTTPServer(("127.0.0.1", 0), Handler, log=log)
         self.thread: Optional[threading.Thread] = None
+
+    def _begin(self) -> None:
+        with self.counter_lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
+    def _end(self) -> None:
+        with self.counter_lock:
+            self.in_flight -= 1
+
+    def reset_peak(self) -> None:
+        """Starts counting `peak_in_flight` afresh (from the requests in flight now)."""
+        with self.counter_lock:
+            self.peak_in_flight = self.in_flight
 
     @property
     def url(self) -> str:
