@@ -1,4 +1,4 @@
-"""kvbatch.testing: MemoryBucket keeps DESIGN.md's semantics; FaultyBucket injects what it is told."""
+"""kvbatch.testing: MemoryBucket keeps the batch semantics; FaultyBucket injects what it is told."""
 
 from __future__ import annotations
 

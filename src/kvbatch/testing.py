@@ -54,7 +54,7 @@ class MemoryCas:
 
 
 class MemoryBucket:
-    """A `RawBucket` on a dict, with DESIGN.md's batch semantics (`set_many`: each key's
+    """A `RawBucket` on a dict, with kvbatch's batch semantics (`set_many`: each key's
     last value, in order; `delete_many`: missing keys skipped), and compare-and-swap
     (`cas`, as `wasi:keyvalue/atomics@0.2.0-draft2` offers it) unless `cas=False`.
     `calls` logs each call as `(op, keys)`."""

@@ -22,7 +22,7 @@ store is named ""). SCENARIO:
   It checks each outcome against the store and ends with a `verbs check:` line.
 
 After the batch the guest reads every key back through the plain bucket and checks the
-report against the store (DESIGN.md: `succeeded` holds the new value, `failed` and
+report against the store (the semantics: `succeeded` holds the new value, `failed` and
 `not_attempted` the old one, `unknown` either). It exits 1 if they disagree.
 """
 
