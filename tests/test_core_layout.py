@@ -92,3 +92,15 @@ def test_find_cycle_reports_a_cycle_and_accepts_a_layered_graph():
 def test_the_guest_library_has_no_import_cycle_lower_layers_never_import_higher_ones():
     cycle = find_cycle(library_import_graph())
     assert not cycle, "import cycle in src/kvbatch: " + " -> ".join(cycle)
+
+
+def test_the_contracts_live_in_the_top_level_wit_directory_only():
+    tracked = subprocess.run(["git", "ls-files", "*.wit"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    assert tracked and all(path.startswith("wit/") for path in tracked), [p for p in tracked if not p.startswith("wit/")]
+
+
+def test_the_host_finds_the_wit_at_the_top_of_a_checkout():
+    from kvbatch_host import resources
+
+    assert resources.wit_dir() == ROOT / "wit"
+    assert (resources.wit_dir() / "kvbatch.wit").is_file()

@@ -118,11 +118,11 @@ def names_in_sdist(sdist: Path) -> set[str]:
 def test_the_sdist_holds_the_wit_the_guest_sources_and_the_type_markers(installed: Installed) -> None:
     names = names_in_sdist(installed.sdist)
     assert {
-        "src/kvbatch_host/wit/kvbatch.wit", "src/kvbatch_host/wit/bridge.wit",
-        "src/kvbatch_host/wit/deps/keyvalue-draft2/batch.wit", "src/kvbatch_host/wit/deps/keyvalue-draft/keyvalue.wit",
+        "wit/kvbatch.wit", "wit/bridge.wit",
+        "wit/deps/keyvalue-draft2/batch.wit", "wit/deps/keyvalue-draft/keyvalue.wit",
         "src/kvbatch_host/prepare/bridge/draft2.wat",             # the byte bridge, built on first use
         "src/kvbatch_guests/provider.py", "src/kvbatch_guests/check_driver.py",  # the provider, the check driver
-        "src/kvbatch_guests/serve/adapter.wit",                   # kvbatch serve's adapter world
+        "wit/serve/adapter.wit",                                  # kvbatch serve's adapter world
         "src/kvbatch/py.typed", "src/kvbatch_host/py.typed",
     } <= names
 

@@ -28,6 +28,7 @@ from kvbatch_host.prepare import build as builder
 from kvbatch_host.faults import FaultPlan
 from kvbatch_host.serve import manifest as manifests
 from kvbatch_host.serve import server
+from kvbatch_host.setup import HostOptions
 
 pytestmark = [pytest.mark.component, pytest.mark.wasmtime_cli]
 
@@ -48,8 +49,8 @@ def write_manifest(directory: Path, stores: Tuple[str, ...] = GRANTED) -> Path:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[server.Served]:
     directory = tmp_path_factory.mktemp("serve")
     manifest = manifests.load(write_manifest(directory), environ={"SPIN_VARIABLE_KVBATCH_TOKEN": TOKEN})
-    running = server.start(manifest, ("127.0.0.1", 0), ["default=memory:", "backup=memory:"],
-                           events_path=str(directory / "events.jsonl"))
+    running = server.start(manifest, ("127.0.0.1", 0), HostOptions(stores=("default=memory:", "backup=memory:"),
+                                                                    events_path=str(directory / "events.jsonl")))
     try:
         yield running
     finally:
@@ -265,7 +266,7 @@ def test_a_listen_address_off_loopback_is_refused(tmp_path: Path) -> None:
 @pytest.mark.redis
 def test_a_redis_store_is_served_and_shared_by_concurrent_requests(tmp_path: Path, redis_url: str) -> None:
     manifest = manifests.load(write_manifest(tmp_path, ("default",)), environ={"SPIN_VARIABLE_KVBATCH_TOKEN": TOKEN})
-    running = server.start(manifest, ("127.0.0.1", 0), [f"default={redis_url}"])
+    running = server.start(manifest, ("127.0.0.1", 0), HostOptions(stores=(f"default={redis_url}",)))
     try:
         def write(number: int) -> int:
             with httpx.Client(base_url=running.url, headers=AUTH, timeout=120) as http:

@@ -10,6 +10,7 @@ from kvbatch_host.prepare import build as builder
 from kvbatch_host.errors import ConfigError
 from kvbatch_host.serve import manifest as manifests
 from kvbatch_host.serve import server, shims
+from kvbatch_host.setup import HostOptions
 from kvbatch_host.serve.manifest import Route
 
 MANIFEST = """spin_manifest_version = 2
@@ -102,7 +103,7 @@ def test_a_bad_listen_address_is_refused(text: str, problem: str) -> None:
 def test_granted_stores_without_a_store_option_share_the_default_sqlite_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     manifest = manifests.load(write(tmp_path), environ={"SPIN_VARIABLE_TOKEN": "x"})
-    registry = server.registry_for(manifest, [], None)
+    registry = server.host_options(manifest, HostOptions()).registry()
     try:
         assert registry.backends["default"] is registry.backends["sessions"]
         assert registry.backends["default"].url == server.DEFAULT_STORE_URL

@@ -6,20 +6,15 @@ import argparse
 import subprocess
 import sys
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence
 
 from kvbatch_host.prepare import build as builder
-from kvbatch_host.backends import runtime_config
 from kvbatch_host import user_commands
 from kvbatch_host.backends import DEFAULT_STORE_URL
 from kvbatch_host.cli_errors import OneLineParser, check_component_file, guarded, trap_summary
 from kvbatch_host.errors import ConfigError
-from kvbatch_host.faults.events import EventLog
-from kvbatch_host.faults import FaultLayer, FaultPlan
-from kvbatch_host.faults import install as install_faults
 from kvbatch_host.prepare.compose import compose_provider
-from kvbatch_host.runner import BATCH_MODES, Harness
-from kvbatch_host.backends.stores import DEFAULT_STORE, StoreRegistry
+from kvbatch_host.setup import Host, HostOptions, add_backend_option, add_batch_options, add_fault_options, add_store_options
 
 FIRED_SHOWN = 20
 """Fired faults listed after a run; the event log has them all."""
@@ -73,110 +68,6 @@ store's final state are checked against the event log. Exit status: 0 every rule
 """
 
 
-def _add_store_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--store", action="append", default=[], metavar="[NAME=]URL",
-        help=f"serve store NAME (default {DEFAULT_STORE!r}) from URL: memory:, sqlite:PATH, redis://HOST:PORT/DB. "
-             f"Repeatable. Without it, {DEFAULT_STORE!r} is served from {DEFAULT_STORE_URL}. "
-             "E.g. --store memory: --store cache=redis://127.0.0.1:6379/0",
-    )
-    parser.add_argument(
-        "--runtime-config", metavar="PATH",
-        help="serve the stores a Spin runtime config file names ([key_value_store.NAME] with type spin, redis or "
-             "memory), e.g. --runtime-config spin/runtime-config.redis.toml. Combines with --store.",
-    )
-    parser.add_argument(
-        "--allow-store", action="append", default=None, metavar="NAME",
-        help="let the component open only these stores (like Spin's key_value_stores); others get access-denied. "
-             "Repeatable, e.g. --allow-store default",
-    )
-    parser.add_argument(
-        "--batch", choices=BATCH_MODES, default="provider",
-        help="how wasi:keyvalue/batch is served: provider (the default: the provider of the guest's keyvalue version, "
-             "build/provider.wasm or build/provider-draft.wasm, composed into the guest ahead of time, as "
-             "`kvbatch compose` does), native (the host), none (not defined: for guests built without batch or "
-             "already composed), e.g. --batch native",
-    )
-    parser.add_argument(
-        "--provider", metavar="PATH",
-        help="with --batch provider, compose this provider component instead of the project's, "
-             "e.g. --provider build/broken/naive.wasm",
-    )
-    parser.add_argument(
-        "--no-bridge", action="store_true",
-        help="serve wasi:keyvalue to the component directly, values as list<u8>, instead of through the byte "
-             "bridge (build/bridge-draft2.wasm or bridge-draft.wasm composed in; the default, ~10x faster for values). "
-             "KVBATCH_BRIDGE=0 does the same.",
-    )
-
-
-def _add_fault_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--fault", action="append", default=[], metavar="RULE",
-        help="inject a fault between the component and the store, e.g. 'op=set,position=2,error=other:disk full' "
-             "(the third write of each set-many fails) or 'op=get,key=user:*,latency=50ms'. Repeatable; fields below.",
-    )
-    parser.add_argument(
-        "--fault-file", metavar="PATH",
-        help="read fault rules from a .json or .toml file (same fields as --fault), e.g. --fault-file plan.toml",
-    )
-    parser.add_argument(
-        "--events", metavar="PATH",
-        help="write the event log, every backend operation and its true outcome (applied or not), as JSON lines, "
-             "e.g. --events events.jsonl",
-    )
-
-
-def _faults(args: argparse.Namespace, registry: StoreRegistry) -> Tuple[Optional[EventLog], List[FaultLayer]]:
-    """Puts the fault layer in front of the registry's backends when --fault/--fault-file/--events ask for it."""
-    plan = FaultPlan.parse(getattr(args, "fault", None) or [])
-    if getattr(args, "fault_file", None):
-        plan = plan + FaultPlan.load(args.fault_file)
-    events_path = getattr(args, "events", None)
-    if not plan and not events_path:
-        return None, []
-    events = EventLog.to_file(events_path) if events_path else EventLog()
-    return events, install_faults(registry, plan, events)
-
-
-def _harness(args: argparse.Namespace) -> Harness:
-    if getattr(args, "fault", None) or getattr(args, "fault_file", None):
-        FaultPlan.parse(args.fault or [])  # a malformed plan fails before any store is opened
-        if args.fault_file:
-            FaultPlan.load(args.fault_file)
-    specs = list(args.store)
-    if getattr(args, "runtime_config", None):
-        specs += runtime_config.store_specs(args.runtime_config)
-    registry = StoreRegistry.from_specs(specs, args.allow_store)
-    args.event_log, args.fault_layers = _faults(args, registry)
-    provider = getattr(args, "provider", None)
-    if provider and args.batch != "provider":
-        raise ConfigError(f"--provider goes with --batch provider, not --batch {args.batch}")
-    bridge = {"bridge": False} if getattr(args, "no_bridge", False) else {}
-    return Harness(registry, batch=args.batch, provider_path=Path(provider) if provider else None, **bridge)
-
-
-def _check_composed_faults(args: argparse.Namespace, harness: Harness) -> None:
-    """Refuses fault rules that match by batch call when the provider is composed into the guest:
-    the host then sees only the provider's per-key store calls, not the batch call they serve."""
-    layers: List[FaultLayer] = getattr(args, "fault_layers", [])
-    if harness.batch != "provider" or not layers or not layers[0].plan:
-        return
-    from kvbatch_host.prepare.compose import batch_version
-    from kvbatch_host.prepare.wasm_tools import world
-
-    if batch_version(world(args.component)) is None:
-        return
-    for index, rule in enumerate(layers[0].plan.rules, 1):
-        used = [name for name, value in (("position", rule.positions), ("batch", rule.batch)) if value is not None]
-        if used:
-            raise ConfigError(
-                f"fault rule {index} ({rule.describe()}): {' and '.join(f'{u}=' for u in used)} "
-                f"{'select' if len(used) > 1 else 'selects'} by the batch call a store operation serves, but with "
-                "--batch provider the provider is composed into the guest and the host sees only its per-key store "
-                "calls; match them with key=, nth= or times=, or use --batch native")
-
-
 def cmd_build(args: argparse.Namespace) -> int:
     if user_commands.wants_app(args):
         return user_commands.build_app_command(args)
@@ -192,43 +83,39 @@ def cmd_bindings(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    harness = _harness(args)
-    try:
-        check_component_file(args.component)  # after the stores and faults: their errors come first
-        _check_composed_faults(args, harness)
-        result = harness.run_command(args.component, args.args)
-    finally:
-        harness.registry.close()
-        if args.event_log is not None:
-            args.event_log.close()
+    return _run(HostOptions.from_args(args), args.component, args.args)
+
+
+def _run(options: HostOptions, component: str, component_args: Sequence[str]) -> int:
+    """Runs `component` on the host `options` describe and reports what it did (stderr)."""
+    with options.open() as host:
+        check_component_file(component)  # after the stores and faults: their errors come first
+        result = host.run(component, component_args)
     if result.trap:
         first = result.trap.splitlines()[0] if result.trap.strip() else ""
-        if args.batch == "none" and "wasi:keyvalue/batch" in first and "not found" in first:
-            print(f"kvbatch: {args.component} imports wasi:keyvalue/batch, which --batch none does not serve "
+        if options.batch == "none" and "wasi:keyvalue/batch" in first and "not found" in first:
+            print(f"kvbatch: {component} imports wasi:keyvalue/batch, which --batch none does not serve "
                   "(it is for guests built without it, world guest-nobatch, or composed with a provider); "
                   "use --batch native or provider", file=sys.stderr)
             return 2
         print(f"kvbatch: the component trapped: {trap_summary(result.trap)}", file=sys.stderr)
-    _report_faults(args)
+    _report_faults(host)
     return result.exit_code
 
 
-def _report_faults(args: argparse.Namespace) -> None:
-    layers: List[FaultLayer] = getattr(args, "fault_layers", [])
-    if not layers:
-        return
-    if layers[0].plan:
-        fired = layers[0].summary()
-        tail = ":" if fired else f" ({len(layers[0].plan.rules)} rule(s) matched nothing)"
-        print(f"kvbatch: {len(fired)} fault(s) fired{tail}",
-              file=sys.stderr)
+def _report_faults(host: Host) -> None:
+    plan, events_path = host.options.plan, host.options.events_path
+    if plan:
+        fired = host.fired()
+        tail = ":" if fired else f" ({len(plan.rules)} rule(s) matched nothing)"
+        print(f"kvbatch: {len(fired)} fault(s) fired{tail}", file=sys.stderr)
         for line in fired[:FIRED_SHOWN]:
             print(f"  {line}", file=sys.stderr)
         if len(fired) > FIRED_SHOWN:
-            more = "; --events PATH logs every one" if not args.events else ""
+            more = "; --events PATH logs every one" if not events_path else ""
             print(f"  ... and {len(fired) - FIRED_SHOWN} more{more}", file=sys.stderr)
-    if args.events:
-        print(f"kvbatch: event log: {args.events} ({len(layers[0].events)} events)", file=sys.stderr)
+    if events_path and host.events is not None:
+        print(f"kvbatch: event log: {events_path} ({len(host.events)} events)", file=sys.stderr)
 
 
 def cmd_compose(args: argparse.Namespace) -> int:
@@ -280,14 +167,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    options = HostOptions.from_args(args)  # a malformed fault plan fails before anything is built
     print("building components:")
     builder.build_all(["provider", "demo", "demo-wasmtime"])
-    stores = args.store or ([] if args.runtime_config else [DEFAULT_STORE_URL])
-    shown = [*stores, *([f"stores of {args.runtime_config}"] if args.runtime_config else [])]
-    print(f"\nrunning build/demo.wasm on {', '.join(shown)} (batch: {args.batch})\n")
-    args.store = stores
-    args.component = str(builder.TARGETS["demo"].output)
-    return cmd_run(args)
+    if not options.stores and not options.runtime_config:
+        options = options.with_stores(DEFAULT_STORE_URL)
+    shown = [*options.stores, *([f"stores of {options.runtime_config}"] if options.runtime_config else [])]
+    print(f"\nrunning build/demo.wasm on {', '.join(shown)} (batch: {options.batch})\n")
+    return _run(options, str(builder.TARGETS["demo"].output), args.args)
 
 
 COMMANDS = ("build", "wit", "bindings", "run", "demo", "compose", "check", "bench", "bench-cluster", "serve")
@@ -324,15 +211,17 @@ def parser(command: Optional[str] = None) -> argparse.ArgumentParser:
         p = sub.add_parser("run", help="run a command component under the harness", epilog=EPILOG_RUN,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("component", help="path to a component exporting wasi:cli/run; arguments for it go after --")
-        _add_store_options(p)
-        _add_fault_options(p)
+        add_store_options(p)
+        add_batch_options(p)
+        add_fault_options(p)
         p.set_defaults(func=cmd_run)
 
     if wanted('demo'):
         p = sub.add_parser("demo", help="build everything and run the demo guest on the embedded SQLite store",
                            epilog=EPILOG_RUN, formatter_class=argparse.RawDescriptionHelpFormatter)
-        _add_store_options(p)
-        _add_fault_options(p)
+        add_store_options(p)
+        add_batch_options(p)
+        add_fault_options(p)
         p.set_defaults(func=cmd_demo)
 
     if wanted('compose'):
@@ -356,9 +245,7 @@ def parser(command: Optional[str] = None) -> argparse.ArgumentParser:
                             "(default: build/provider.wasm, built if stale), e.g. kvbatch check build/broken/naive.wasm")
         p.add_argument("--native", action="store_true",
                        help="check the harness's own host-native batch instead of a component, e.g. kvbatch check --native")
-        p.add_argument("--store", default="memory:", metavar="URL",
-                       help="the backend to run on: memory: (default), sqlite:PATH, redis://HOST:PORT/DB, "
-                            "e.g. --store sqlite:/tmp/check.db")
+        add_backend_option(p, default="memory:", help_tail=", e.g. --store sqlite:/tmp/check.db")
         p.add_argument("--json", action="store_true",
                        help="print the report as JSON (for machines) instead of the table, e.g. kvbatch check --json > report.json")
         p.add_argument("--large-value-size", type=int, default=DEFAULT_LARGE_VALUE_SIZE, metavar="BYTES",

@@ -35,9 +35,10 @@ from typing import Callable, Dict, Iterator, List, Optional
 import pytest
 
 from kvbatch_host.faults.events import Event, EventLog
-from kvbatch_host.faults import FaultPlan, install
+from kvbatch_host.faults import FaultPlan
 from kvbatch_host.runner import Harness
 from kvbatch_host.backends.stores import DEFAULT_STORE, StoreRegistry
+from kvbatch_host.setup import Host, HostOptions
 
 
 @dataclass
@@ -67,11 +68,16 @@ class KvbatchHarness:
 
     def __init__(self) -> None:
         self.specs: Dict[str, str] = {}
-        self.rules: List[str] = []
+        self.plan = FaultPlan()
         self.events = EventLog()
         """Everything every run of this test did to the stores."""
-        self._registry: Optional[StoreRegistry] = None
+        self._host: Optional[Host] = None
         self._harnesses: Dict[str, Harness] = {}
+
+    @property
+    def rules(self) -> List[str]:
+        """The fault rules added so far, as given."""
+        return [rule.source for rule in self.plan.rules]
 
     def store(self, url: str = "memory:", name: str = DEFAULT_STORE) -> "KvbatchHarness":
         """Serves store `name` from `url` (`memory:`, `sqlite:PATH`, `redis://...`); returns self."""
@@ -82,9 +88,13 @@ class KvbatchHarness:
     def fault(self, rule: str) -> "KvbatchHarness":
         """Adds a fault rule in `kvbatch run --fault` syntax; a malformed rule raises at once."""
         self._not_started("a fault")
-        FaultPlan.parse([rule])
-        self.rules.append(rule)
+        self.plan = self.plan + FaultPlan.parse([rule])
         return self
+
+    def options(self) -> HostOptions:
+        """The host these stores and rules describe (store `default` in memory unless a store is chosen)."""
+        return HostOptions(stores=tuple(f"{name}={url}" for name, url in self.specs.items()), default_url="memory:",
+                           plan=self.plan)
 
     def run(self, component: str | os.PathLike[str], *args: str, batch: str = "native") -> KvbatchRun:
         """Runs the command component at `component` with `args`, its batch calls served by
@@ -101,27 +111,30 @@ class KvbatchHarness:
         return inner.get(name, key)
 
     @property
+    def host(self) -> Host:
+        """The open host: stores with the fault layer in front, logging to `events` (opened on first use)."""
+        if self._host is None:
+            self._host = self.options().open(events=self.events)
+        return self._host
+
+    @property
     def registry(self) -> StoreRegistry:
         """The stores, opened (with the fault layer in front) on first use."""
-        if self._registry is None:
-            specs = [f"{name}={url}" for name, url in self.specs.items()] or [f"{DEFAULT_STORE}=memory:"]
-            self._registry = StoreRegistry.from_specs(specs)
-            install(self._registry, FaultPlan.parse(self.rules), self.events)
-        return self._registry
+        return self.host.registry
 
     def close(self) -> None:
         """Closes the stores (the fixture does this after the test)."""
-        if self._registry is not None:
-            self._registry.close()
+        if self._host is not None:
+            self._host.close()
 
     def _harness(self, batch: str) -> Harness:
         if batch not in self._harnesses:
             # provider: the provider of the guest's keyvalue version, composed in (built on first use)
-            self._harnesses[batch] = Harness(self.registry, batch=batch)
+            self._harnesses[batch] = self.host.harness(batch)
         return self._harnesses[batch]
 
     def _not_started(self, what: str) -> None:
-        if self._registry is not None:
+        if self._host is not None:
             raise RuntimeError(f"add {what} before the first run: the stores and faults are fixed by then")
 
 

@@ -2,7 +2,8 @@
 
 Everything a command needs is located here, the same way for every component name:
 
-* the WIT (`wit_dir()`): package data of `kvbatch_host`, in the wheel and in the source tree;
+* the WIT (`wit_dir()`): `wit/` at the top of a source checkout, the one source of the contracts;
+  the wheel ships that directory as package data, `kvbatch_host/wit/`;
 * the guest-side sources bundled into components (`guest_source_root()`): the `kvbatch`,
   `kvbatch_guests` and `kvbatch_bulk` packages;
 * the build directory (`build_dir()`) where components are built on first use and where the
@@ -44,8 +45,11 @@ def checkout_root() -> Optional[Path]:
 
 
 def wit_dir() -> Path:
-    """The directory of kvbatch's WIT: its worlds and the vendored `wasi:*` packages (`deps/`)."""
-    return PACKAGE_DIR / "wit"
+    """The directory of kvbatch's WIT: its worlds and the vendored `wasi:*` packages (`deps/`).
+
+    In a checkout, the repository's top-level `wit/`; installed, its copy inside the package."""
+    root = checkout_root()
+    return root / "wit" if root is not None else PACKAGE_DIR / "wit"
 
 
 def user_cache_dir() -> Path:

@@ -120,12 +120,17 @@ class Harness:
             return ObservedBatch(self._driver)
         return None
 
+    def composes_provider(self, path: str | os.PathLike[str]) -> bool:
+        """Whether step 1 of the pipeline composes a provider into the component at `path` (then
+        the host sees only the provider's per-key store calls, never the batch call they serve)."""
+        return self.batch == "provider" and batch_version(wasm_tools.world(path)) is not None
+
     def composed(self, path: str | os.PathLike[str]) -> Path:
         """The wasm file that runs for `path` (steps 1 and 2 of the pipeline): with the provider
         composed in under `batch="provider"`, and the byte bridge when it is on."""
         world = wasm_tools.world(path)
         check_keyvalue(path, world)  # a keyvalue version or shape the harness cannot serve: one line, before linking
-        if self.batch == "provider" and batch_version(world) is not None:
+        if self.composes_provider(path):
             path = compose_provider(path, self.provider_path)
             world = wasm_tools.world(path)
         # (a guest that still imports batch under `none` goes unbridged, so linking fails and says why)

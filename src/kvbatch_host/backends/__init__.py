@@ -18,6 +18,9 @@ from kvbatch_host.errors import ConfigError
 DEFAULT_STORE_URL = "sqlite:.kvbatch/store.db"
 """Where the main job keeps its data, so it survives between runs."""
 
+STORE_URLS = "memory:, sqlite:PATH, redis://HOST:PORT/DB, redis+cluster://HOST:PORT[,HOST:PORT...]"
+"""The store URLs `open_backend` takes, as option help and error messages name them."""
+
 
 def open_backend(url: str) -> Backend:
     """Returns a backend for `url`; raises `ConfigError` naming the URL when it is malformed or
@@ -50,8 +53,7 @@ def open_backend(url: str) -> Backend:
         from kvbatch_host.backends.redis_cluster import RedisClusterBackend
 
         return RedisClusterBackend(url)
-    raise ConfigError(f"unknown store URL {url!r}; expected memory:, sqlite:PATH, redis://HOST:PORT/DB "
-                      "or redis+cluster://HOST:PORT[,HOST:PORT...]")
+    raise ConfigError(f"unknown store URL {url!r}; expected one of {STORE_URLS}")
 
 
-__all__ = ["Backend", "MemoryBackend", "SqliteBackend", "open_backend", "DEFAULT_STORE_URL", "DEFAULT_PAGE_SIZE"]
+__all__ = ["Backend", "MemoryBackend", "SqliteBackend", "open_backend", "DEFAULT_STORE_URL", "DEFAULT_PAGE_SIZE", "STORE_URLS"]

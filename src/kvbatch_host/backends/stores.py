@@ -9,10 +9,12 @@ gives `no-such-store`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Set
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, TypeVar
 
 from kvbatch_host.backends import DEFAULT_STORE_URL, Backend, open_backend
 from kvbatch_host.errors import ConfigError, HostKvError
+
+W = TypeVar("W", bound=Backend)
 
 DEFAULT_STORE = "default"
 """The store name a component gets when the configuration names none (as in Spin)."""
@@ -38,8 +40,32 @@ class StoreRegistry:
             raise HostKvError("no-such-store")
         return backend
 
+    def distinct(self) -> List[Backend]:
+        """Each backend once, in the order of the first store it serves."""
+        return list({id(b): b for b in self.backends.values()}.values())
+
+    def wrap(self, wrapper: Callable[[Backend], W]) -> List[W]:
+        """Puts `wrapper(backend)` in front of every backend (once per backend: stores that share
+        one share its wrapper); returns the wrappers, one per backend."""
+        made: Dict[int, W] = {}
+        for name, backend in list(self.backends.items()):
+            wrapped = made.get(id(backend))
+            if wrapped is None:
+                wrapped = made[id(backend)] = wrapper(backend)
+            self.backends[name] = wrapped
+        return list(made.values())
+
+    def serve_unconfigured(self, names: Sequence[str], url: str) -> "StoreRegistry":
+        """Serves every store of `names` that no backend serves yet from one backend at `url`."""
+        missing = [name for name in names if name not in self.backends]
+        if missing:
+            backend = open_backend(url)
+            for name in missing:
+                self.add(name, backend)
+        return self
+
     def close(self) -> None:
-        for backend in {id(b): b for b in self.backends.values()}.values():
+        for backend in self.distinct():
             backend.close()
 
     @classmethod

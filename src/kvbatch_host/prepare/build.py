@@ -88,6 +88,7 @@ def _probe(name: str, world: str, description: str) -> Target:
 SPIN_WORLD = "spin:up/http-trigger@4.1.0"
 SERVE_WIT = BUILD / "serve-wit"
 SERVE_ADAPTER_SOURCES = SRC / "kvbatch_guests" / "serve"
+SERVE_ADAPTER_WIT = WIT_DIR / "serve" / "adapter.wit"
 
 
 def _prepare_serve_wit() -> None:
@@ -98,7 +99,7 @@ def _prepare_serve_wit() -> None:
     if spec is None or spec.origin is None:
         raise FileNotFoundError("spin-sdk is not installed: the serve adapter is built against its WIT")
     SERVE_WIT.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(SERVE_ADAPTER_SOURCES / "adapter.wit", SERVE_WIT / "adapter.wit")
+    shutil.copyfile(SERVE_ADAPTER_WIT, SERVE_WIT / "adapter.wit")
     deps = SERVE_WIT / "deps"
     target = Path(spec.origin).parent / "wit" / "deps"
     if deps.is_symlink() and deps.resolve() != target.resolve():

@@ -18,6 +18,7 @@ from typing import List
 
 from kvbatch_host.serve import manifest as manifests
 from kvbatch_host.serve import server
+from kvbatch_host.setup import HostOptions
 
 
 def main(argv: List[str] | None = None) -> None:
@@ -31,7 +32,7 @@ def main(argv: List[str] | None = None) -> None:
     token = secrets.token_hex(16)
     manifest = manifests.load(server.default_manifest(), environ=dict(os.environ, SPIN_VARIABLE_KVBATCH_TOKEN=token))
     started = time.monotonic()
-    served = server.start(manifest, ("127.0.0.1", 0), [args.store])
+    served = server.start(manifest, ("127.0.0.1", 0), HostOptions(stores=(args.store,)))
     print(f"start: {time.monotonic() - started:.2f} s ({'composed and compiled' if served.compiled else 'precompiled, cached'})")
     auth = {"Authorization": f"Bearer {token}"}
     try:

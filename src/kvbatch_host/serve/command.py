@@ -9,6 +9,7 @@ from typing import Any
 
 from kvbatch_host.serve import manifest as manifests
 from kvbatch_host.serve import server
+from kvbatch_host.setup import HostOptions, add_fault_options, add_store_options
 
 EPILOG = """examples:
   SPIN_VARIABLE_KVBATCH_TOKEN=$(openssl rand -hex 32) kvbatch serve       spin.toml's route on 127.0.0.1:3000
@@ -28,23 +29,18 @@ def add_parser(sub: "argparse._SubParsersAction[Any]") -> None:
     p.add_argument("--manifest", metavar="PATH", help="the spin.toml to serve (default: ./spin.toml, else the project's)")
     p.add_argument("--listen", default=server.DEFAULT_LISTEN, metavar="HOST:PORT",
                    help=f"loopback address to listen on (default {server.DEFAULT_LISTEN}; port 0 picks a free one)")
-    p.add_argument("--store", action="append", default=[], metavar="[NAME=]URL",
-                   help="serve store NAME (default 'default') from URL: memory:, sqlite:PATH, redis://HOST:PORT/DB. Repeatable.")
-    p.add_argument("--runtime-config", metavar="PATH", help="the stores of a Spin runtime config file ([key_value_store.NAME])")
-    p.add_argument("--fault", action="append", default=[], metavar="RULE",
-                   help="inject a fault between the component and its stores (kvbatch run --help lists the fields)")
-    p.add_argument("--fault-file", metavar="PATH", help="fault rules from a .json or .toml file")
-    p.add_argument("--events", metavar="PATH", help="write every backend operation and its true outcome as JSON lines")
+    add_store_options(p, default=server.DEFAULT_STORE_URL, allow=False, granted=True)
+    add_fault_options(p)
     p.set_defaults(func=command)
 
 
 def command(args: argparse.Namespace) -> int:
     """Runs `kvbatch serve` until Ctrl-C or SIGTERM."""
+    options = HostOptions.from_args(args)  # a malformed fault plan fails before anything starts
     listen = server.parse_listen(args.listen)
     manifest = manifests.load(Path(args.manifest) if args.manifest else server.default_manifest())
     print("preparing build/spin.wasm for wasmtime serve (the first start compiles it, ~30 s)", file=sys.stderr)
-    served = server.start(manifest, listen, args.store, args.runtime_config, args.fault, args.fault_file, args.events,
-                          log=lambda line: print(line, file=sys.stderr))
+    served = server.start(manifest, listen, options, log=lambda line: print(line, file=sys.stderr))
     print(f"serving {manifest.source} at {served.url}{manifest.route.prefix} (route {manifest.route.route}, stores "
           f"{', '.join(manifest.stores) or 'none'}) in {served.started_s:.1f} s; Ctrl-C stops", file=sys.stderr, flush=True)
     return server.serve_until_stopped(served)

@@ -10,17 +10,16 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from kvbatch_host.prepare import build as builder
-from kvbatch_host.backends import runtime_config
 from kvbatch_host.errors import ConfigError
+from kvbatch_host.faults import FaultLayer
 from kvbatch_host.faults.events import EventLog
-from kvbatch_host.faults import FaultLayer, FaultPlan
-from kvbatch_host.faults import install as install_faults
 from kvbatch_host.backends.stores import StoreRegistry
+from kvbatch_host.setup import Host, HostOptions
 from kvbatch_host.serve import shims
 from kvbatch_host.serve.manifest import Manifest
 from kvbatch_host.serve.router import Router, free_port
@@ -44,18 +43,11 @@ def parse_listen(text: str) -> Tuple[str, int]:
     return ("127.0.0.1" if host == "localhost" else host.strip("[]")), int(port)
 
 
-def registry_for(manifest: Manifest, store_specs: Sequence[str], runtime_config_path: Optional[str]) -> StoreRegistry:
-    """The stores the component may open (its `key_value_stores`), each from --store / the runtime config,
-    else from `DEFAULT_STORE_URL`."""
-    specs = list(store_specs)
-    if runtime_config_path:
-        specs += runtime_config.store_specs(runtime_config_path)
-    registry = StoreRegistry.from_specs(specs, manifest.stores) if specs else StoreRegistry(allowed=set(manifest.stores))
-    missing = [name for name in manifest.stores if name not in registry.backends]
-    if missing:
-        shared = StoreRegistry.from_specs([f"{name}={DEFAULT_STORE_URL}" for name in missing])
-        registry.backends.update(shared.backends)
-    return registry
+def host_options(manifest: Manifest, options: HostOptions) -> HostOptions:
+    """`options` as `kvbatch serve` applies them to `manifest`: the component may open only the
+    stores it is granted (`key_value_stores`), each from --store / the runtime config, else all from
+    one backend at `DEFAULT_STORE_URL`."""
+    return replace(options, allow=tuple(manifest.stores), default_url=DEFAULT_STORE_URL, serve_allowed=True)
 
 
 @dataclass
@@ -66,14 +58,25 @@ class Served:
     router: Router
     store_server: StoreServer
     process: "subprocess.Popen[bytes]"
-    registry: StoreRegistry
-    events: Optional[EventLog]
-    layers: List[FaultLayer] = field(default_factory=list)
+    host: Host
     started_s: float = 0.0
     compiled: bool = False
 
+    @property
+    def registry(self) -> StoreRegistry:
+        return self.host.registry
+
+    @property
+    def events(self) -> Optional[EventLog]:
+        return self.host.events
+
+    @property
+    def layers(self) -> List[FaultLayer]:
+        return self.host.layers
+
     def stop(self) -> None:
-        """Stops wasmtime serve (SIGTERM, then SIGKILL after `STOP_TIMEOUT_S`), the router and the store server."""
+        """Stops wasmtime serve (SIGTERM, then SIGKILL after `STOP_TIMEOUT_S`), the router, the store
+        server, then closes the stores and the event log."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -83,9 +86,7 @@ class Served:
                 self.process.wait()
         self.router.stop()
         self.store_server.stop()
-        self.registry.close()
-        if self.events is not None:
-            self.events.close()
+        self.host.close()
 
 
 def _die_with_parent() -> None:
@@ -118,32 +119,25 @@ def _wait_listening(address: Tuple[str, int], process: "subprocess.Popen[bytes]"
     raise ConfigError(f"wasmtime serve did not listen on {address[0]}:{address[1]} within {timeout:.0f} s")
 
 
-def start(manifest: Manifest, listen: Tuple[str, int], store_specs: Sequence[str] = (), runtime_config_path: Optional[str] = None,
-          faults: Sequence[str] = (), fault_file: Optional[str] = None, events_path: Optional[str] = None,
+def start(manifest: Manifest, listen: Tuple[str, int], options: HostOptions = HostOptions(),
           log: Callable[[str], None] = lambda line: None) -> Served:
-    """Builds what is stale, then starts the store server, `wasmtime serve` and the router; returns them running.
+    """Builds what is stale, then opens the stores `options` give (see `host_options`) and starts the
+    store server, `wasmtime serve` and the router; returns them running.
 
-    Raises `ConfigError` (nothing left running) for a bad plan, store, port or a missing wasmtime.
+    Raises `ConfigError` (nothing left running) for a bad store, port or a missing wasmtime.
     """
     started = time.monotonic()
-    plan = FaultPlan.parse(faults)
-    if fault_file:
-        plan = plan + FaultPlan.load(fault_file)
     wasmtime = shims.wasmtime()
     if manifest.source.resolve() == builder.TARGETS["spin"].output.resolve():
         builder.build(builder.TARGETS["spin"], log=log)
     prepared = shims.prepare(manifest.source, log=log)
-    registry = registry_for(manifest, store_specs, runtime_config_path)
-    events: Optional[EventLog] = None
-    layers: List[FaultLayer] = []
-    if plan or events_path:
-        events = EventLog.to_file(events_path) if events_path else EventLog()
-        layers = install_faults(registry, plan, events)
+    host = host_options(manifest, options).open()
+    registry = host.registry
     secret = secrets.token_hex(32)
     try:
         router = Router(listen, manifest.route, ("127.0.0.1", free_port()))
     except ConfigError:
-        registry.close()
+        host.close()
         raise
     store_server = StoreServer(registry, secret, log=lambda line: print(line, file=sys.stderr)).start()
     env: Dict[str, str] = dict(os.environ, KVBATCH_SERVE_STORE=store_server.url, KVBATCH_SERVE_SECRET=secret)
@@ -165,12 +159,12 @@ def start(manifest: Manifest, listen: Tuple[str, int], store_specs: Sequence[str
         process.wait()
         router.httpd.server_close()
         store_server.stop()
-        registry.close()
+        host.close()
         raise
     router.start()
-    host, port = router.address
-    return Served(f"http://{host}:{port}", router, store_server, process, registry, events, layers,
-                  time.monotonic() - started, prepared.built)
+    address, port = router.address
+    return Served(f"http://{address}:{port}", router, store_server, process, host, time.monotonic() - started,
+                  prepared.built)
 
 
 def serve_until_stopped(served: Served) -> int:
