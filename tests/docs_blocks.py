@@ -7,11 +7,16 @@ run. In a shell block, lines starting with `# ` are the standard output of the c
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import socket
 import subprocess
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, Iterator, List, Mapping, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,7 +45,7 @@ class Script:
             if line.endswith("\\"):
                 continue
             text = "\n".join(command)
-            self.lines += [f"echo '@@@ step {len(self.expected)}'", text]
+            self.lines += [f"printf '\\n@@@ step {len(self.expected)}\\n'", text]
             self.commands.append(text)
             self.expected.append([])
             command = []
@@ -54,7 +59,7 @@ class Script:
     def mismatches(self, stdout: str) -> List[str]:
         """What differs between the documented outputs and `stdout`; [] when every step printed what
         its `# ` lines say (steps without such lines may print anything)."""
-        outputs = re.split(r"^@@@ step \d+\n", stdout, flags=re.M)[1:]
+        outputs = re.split(r"\n@@@ step \d+\n", stdout)[1:]  # a marker starts a line even after output without one
         if len(outputs) != len(self.expected):
             return [f"{len(outputs)} steps ran, {len(self.expected)} expected"]
         return [f"step {i} ({self.commands[i]!r}): printed {out.splitlines()!r}, documented {want!r}"
@@ -81,3 +86,47 @@ def fenced(text: str, language: str) -> List[str]:
 def docs_pages() -> Dict[str, str]:
     """Every Markdown page of the site, by its path under `docs/`."""
     return {str(p.relative_to(ROOT / "docs")): p.read_text() for p in sorted((ROOT / "docs").rglob("*.md"))}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_for(port: int, process: "subprocess.Popen[str]", seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"the server did not listen on port {port} within {seconds} s")
+
+
+def stop(process: "subprocess.Popen[str]") -> None:
+    """Stops `process` and everything it started (its own session), by its PID."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@contextmanager
+def served(block: str, cwd: Path, env: Mapping[str, str], seconds: float = 600) -> Iterator[int]:
+    """Runs a documented server block (its `127.0.0.1:3000` moved to a free port) until the block
+    of the `with` ends; yields the port once it listens."""
+    port = free_port()
+    script = block.strip().replace("127.0.0.1:3000", f"127.0.0.1:{port}")
+    *setup, last = script.splitlines()
+    process = subprocess.Popen(["bash", "-c", "\n".join([*setup, f"exec {last}"])], cwd=cwd, env=dict(env), text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        _wait_for(port, process, seconds)
+        yield port
+    finally:
+        stop(process)

@@ -13,16 +13,13 @@ import hashlib
 from importlib import metadata
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from docs_blocks import ROOT, lay_out, marked_blocks
+from docs_blocks import ROOT, lay_out, marked_blocks, served
 
 from kvbatch_host.prepare import build as builder
 from kvbatch_host.prepare import node
@@ -107,24 +104,6 @@ def built_spin_app(directory: Path) -> None:
     shutil.copyfile(directory / "app.wasm", cached)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_for(port: int, process: subprocess.Popen[str], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()[1][-3000:]
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"kvbatch serve did not listen on {port} within {seconds} s")
-
-
 def test_the_spin_app_builds_links_under_spin_and_is_served_with_a_fault(tmp_path: Path) -> None:
     directory = copy_example("spin-app", tmp_path)
     built_spin_app(directory)
@@ -134,20 +113,8 @@ def test_the_spin_app_builds_links_under_spin_and_is_served_with_a_fault(tmp_pat
     assert proc.returncode == 0 and not checks.mismatches(proc.stdout), proc.stdout + proc.stderr
     (serve,) = [body for kind, _, body in blocks if kind == "serve"]
     (client,) = [body for kind, _, body in blocks if kind == "client"]
-    port = free_port()
-    command = serve.strip().replace("127.0.0.1:3000", f"127.0.0.1:{port}")
-    server = subprocess.Popen(["bash", "-c", f"exec {command}"], cwd=directory, env=active_venv_env(), text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        wait_for(port, server, seconds=600)
+    with served(serve, directory, active_venv_env()) as port:
         requests = lay_out([("sh", "", client.replace("127.0.0.1:3000", f"127.0.0.1:{port}"))], directory)
         proc = requests.run(directory, active_venv_env(), timeout=120)
-        assert proc.returncode == 0, proc.stderr
-        assert not requests.mismatches(proc.stdout), requests.mismatches(proc.stdout)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+    assert proc.returncode == 0, proc.stderr
+    assert not requests.mismatches(proc.stdout), requests.mismatches(proc.stdout)
