@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import html
+import os
 from typing import Any, Callable, Dict, List
 
 
 
 def _cell(text: str) -> str:
-    return html.escape(" ".join(text.split())).replace("|", "&#124;")
+    return html.escape(" ".join(text.split()), quote=False).replace("|", "&#124;")
 
 
 def _invocation(action: argparse.Action) -> str:
@@ -60,12 +61,20 @@ def reference() -> str:
     """The Markdown of every `kvbatch` subcommand, in the parser's order."""
     from kvbatch_host.cli import parser
 
-    top = parser()
-    subparsers = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))
-    helps = {choice.dest: choice.help or "" for choice in subparsers._choices_actions}
-    lines = ["```text", top.format_usage().strip(), "```", ""]
-    for name, sub in subparsers.choices.items():
-        lines += _section(name, sub, helps.get(name, ""))
+    columns = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "100"  # argparse wraps usage to the terminal: the same width wherever the site is built
+    try:
+        top = parser()
+        subparsers = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))
+        helps = {choice.dest: choice.help or "" for choice in subparsers._choices_actions}
+        lines = ["```text", top.format_usage().strip(), "```", ""]
+        for name, sub in subparsers.choices.items():
+            lines += _section(name, sub, helps.get(name, ""))
+    finally:
+        if columns is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = columns
     return "\n".join(lines)
 
 
