@@ -13,6 +13,7 @@ import shutil
 import sys
 from importlib import metadata
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -25,6 +26,8 @@ pytestmark = pytest.mark.component
 
 PAGES = {page: marked_blocks(text, "run") for page, text in docs_pages().items()}
 NEEDS_NODE = {"how-to/javascript-guest.md"}
+NEEDS_REDIS = {"how-to/redis.md"}
+"""Pages whose commands name `127.0.0.1:6379`: they run against the session's own `redis-server`."""
 
 
 def active_venv_env() -> dict[str, str]:
@@ -68,9 +71,13 @@ def test_the_how_to_guides_mark_their_commands_to_be_run() -> None:
 
 
 @pytest.mark.parametrize("page", sorted(page for page, blocks in PAGES.items() if blocks))
-def test_the_commands_of_a_page_run_as_written(page: str, myapp: Path, tmp_path: Path) -> None:
+def test_the_commands_of_a_page_run_as_written(page: str, myapp: Path, tmp_path: Path,
+                                                request: pytest.FixtureRequest) -> None:
     directory = Path(shutil.copytree(myapp, tmp_path / "work"))
     blocks = PAGES[page]
+    if page in NEEDS_REDIS:
+        server = urlsplit(request.getfixturevalue("redis_server").url)  # type: ignore[attr-defined]
+        blocks = [(kind, path, body.replace("127.0.0.1:6379", server.netloc)) for kind, path, body in blocks]
     if page in NEEDS_NODE:
         if node.missing_tools() is not None:
             pytest.skip(node.missing_tools() or "")
