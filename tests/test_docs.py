@@ -147,3 +147,15 @@ def test_the_changelog_describes_this_version() -> None:
     assert text.startswith("# Changelog")
     assert re.search(rf"^## \[{re.escape(version)}\] - \d{{4}}-\d{{2}}-\d{{2}}$", text, re.M)
     assert "### Added" in text
+
+
+def test_the_runtime_config_examples_name_the_stores_they_say(tmp_path: Path) -> None:
+    from kvbatch_host.backends.runtime_config import store_specs
+
+    configs = [body for page in ("reference/stores.md", "how-to/redis.md", "reference/spin-component.md")
+               for body in fenced(PAGES[page], "toml") if "[key_value_store." in body]
+    assert len(configs) >= 3
+    for index, body in enumerate(configs):
+        (tmp_path / f"rc{index}.toml").write_text(body)
+        specs = store_specs(tmp_path / f"rc{index}.toml")
+        assert [spec.split("=", 1)[0] for spec in specs] == re.findall(r"^\[key_value_store\.([\w-]+)\]", body, re.M)
