@@ -1,11 +1,11 @@
-"""kvbatch installed as a user installs it, used from another directory (README, "Your own component").
+"""kvbatch installed as a user installs it, used from another directory (the tutorials in docs/tutorials/).
 
 One sdist is built from this checkout (`python -m build --sdist`), one wheel is built from that sdist
 (what `pip install kvbatch-*.tar.gz` does) and installed into one fresh venv for the whole module by
-the README's own install commands; the user's commands run from temporary directories, with the venv
+the tutorial's own install commands; the user's commands run from temporary directories, with the venv
 not activated (its `bin/kvbatch` called by path) or activated (`bin/` first on PATH, `VIRTUAL_ENV`
 set). Components are built on first use into one per-user cache (`XDG_CACHE_HOME`) shared by the
-module's tests. The last test runs the rest of the README's walk-through as written. Slow: a few
+module's tests. The last test runs the rest of the tutorials' walk-through as written. Slow: a few
 minutes (pip's cache warm).
 """
 
@@ -28,19 +28,21 @@ import pytest
 
 from kvbatch_host.prepare import build as builder
 
+from docs_blocks import marked_blocks
 from test_user_component import APP
 
 pytestmark = pytest.mark.component
 
 FAULTED = ["a: succeeded", "b: failed", "c: succeeded"]
 
-WALKTHROUGH = re.compile(r"<!-- walkthrough:(sh|file)(?: (\S+))? -->\n```\w*\n(.*?)```", re.S)
+TUTORIALS = ("docs/tutorials/first-component.md", "docs/tutorials/testing.md")
+"""The pages whose walk-through a newcomer follows, in order."""
 
 
 def walkthrough() -> list[tuple[str, str, str]]:
-    """The README's blocks marked `<!-- walkthrough:sh -->` or `<!-- walkthrough:file PATH -->`, in order:
+    """The tutorials' blocks marked `<!-- walkthrough:sh -->` or `<!-- walkthrough:file PATH -->`, in order:
     (kind, path, text)."""
-    return [(kind, path, body) for kind, path, body in WALKTHROUGH.findall((builder.ROOT / "README.md").read_text())]
+    return [block for page in TUTORIALS for block in marked_blocks((builder.ROOT / page).read_text(), "walkthrough")]
 
 
 def user_env(cache: Path) -> dict[str, str]:
@@ -180,7 +182,7 @@ def test_with_the_venv_activated_a_user_guest_builds_and_runs(installed: Install
 
 
 def test_the_readmes_walkthrough_runs_as_written(installed: Installed, tmp_path: Path) -> None:
-    """Every command of README's "Your own component" after the install (build, run under a fault, compose,
+    """Every command of the tutorials after the install (build, run under a fault, compose,
     the wasmtime CLI, the pytest plugin), in a fresh directory with the venv activated; a command's
     `# ...` lines are its standard output."""
     script = [f"source {installed.venv}/bin/activate"]

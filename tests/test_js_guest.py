@@ -1,6 +1,6 @@
 """A guest not written in Python (`src/kvbatch_guests/js/guest.js`, componentize-js) uses the
 provider as any Python guest does: host-native batch, the provider composed in, and under a fault,
-it observes the same thing per key (README, "Your own component": a guest in JavaScript).
+it observes the same thing per key (docs: how-to/javascript-guest.md).
 
 The same source is built for keyvalue draft too (`js-guest-draft`) and runs under the real wasmtime
 CLI, with its own batch and composed with the draft provider. Each build once per session (about

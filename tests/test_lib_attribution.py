@@ -25,7 +25,7 @@ NO_RETRY = kvbatch.RetryPolicy(attempts=1)
 
 def check_report_matches_store(result: kvbatch.BatchResult, store: Dict[str, bytes], old: Dict[str, Optional[bytes]],
                                new: Dict[str, Optional[bytes]]) -> None:
-    """DESIGN.md: succeeded → new state; failed and not attempted → old state; unknown → either."""
+    """The semantics: succeeded → new state; failed and not attempted → old state; unknown → either."""
     for key in result.succeeded:
         assert store.get(key) == new[key], key
     for key in (*result.failed, *result.not_attempted):

@@ -60,7 +60,7 @@ def statuses(report: str) -> Dict[str, str]:
 
 
 def assert_report_matches_backend(report: str, backend: MemoryBackend, store: str = "default") -> Dict[str, str]:
-    """DESIGN.md's promise, checked on the host: succeeded → new value; failed → old (none: fresh store)."""
+    """The library's promise, checked on the host: succeeded → new value; failed → old (none: fresh store)."""
     states = statuses(report)
     assert sorted(states) == [f"rec:{i:02d}" for i in range(RECORDS)], report
     stored = dict(backend.all_items(store))

@@ -74,7 +74,7 @@ class RaisingBucket(MemoryBucket):
 
 def assert_truthful(result: BatchResult, op: str, old: Dict[str, bytes], new: Dict[str, bytes],
                     store: Dict[str, bytes]) -> None:
-    """DESIGN.md: `succeeded` holds its new state, `failed` and `not_attempted` their old one."""
+    """The semantics: `succeeded` holds its new state, `failed` and `not_attempted` their old one."""
     for key in result.succeeded:
         if op == "set_many":
             assert store.get(key) == new[key], key

@@ -1,4 +1,4 @@
-"""The provider component (build/provider.wasm) holds DESIGN.md's batch semantics under the harness."""
+"""The provider component (build/provider.wasm) holds the batch semantics under the harness."""
 
 from __future__ import annotations
 

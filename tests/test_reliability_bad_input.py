@@ -1,5 +1,5 @@
 """The bad-input matrix: every case gets a clear error naming the problem (and the limit) and
-nothing is written. Limits are listed in the README's "Limits" table."""
+nothing is written. Limits are listed in docs/reference/limits.md."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Other people's components: `kvbatch build --app`, `kvbatch wit`, the pytest plugin, builds
-with the venv activated (specification of README, "Your own component")."""
+with the venv activated (specification of docs/tutorials/first-component.md and testing.md)."""
 
 from __future__ import annotations
 

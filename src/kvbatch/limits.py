@@ -1,7 +1,7 @@
 """Named limits kvbatch enforces before anything is sent to the store.
 
 The key and value limits are the ones Spin documents for its key-value store (keys up to
-256 bytes of UTF-8, values up to 1 MiB; see NOTES.md, "Limits users will meet"), so a
+256 bytes of UTF-8, values up to 1 MiB, in its key-value API guide), so a
 component tested under the kvbatch harness or the wasmtime CLI behaves the same when it is
 deployed to Spin. Every `Bucket` takes its own values for them if a host allows more.
 """
@@ -27,8 +27,7 @@ DEFAULT_CHUNK_SIZE = 100
 
 Why 100: it is the per-call item cap users already know from DynamoDB's BatchGetItem and a
 common pipeline size for Redis; it turns 10,000 keys into 100 host crossings, which is where
-the per-call overhead stops mattering (NOTES.md: ~40 ms a 1 MiB crossing, microseconds per
-small key); and it bounds the cost of the rare bad case: after an opaque batch error kvbatch
+the per-call overhead stops mattering (microseconds per small key); and it bounds the cost of the rare bad case: after an opaque batch error kvbatch
 retries that chunk key by key, so at most 100 single-key calls are spent finding out which
 keys were written.
 """

@@ -7,7 +7,7 @@ The versions differ only in the shape of a `get-many` entry, which this module r
 generated bindings at build time: draft2 answers `tuple<string, option<list<u8>>>`, draft
 `option<tuple<string, list<u8>>>` (`none` for a missing key).
 
-Semantics (DESIGN.md, "Semantics everyone is held to"):
+Semantics (the rules every batch implementation is held to):
 
 * `get-many` answers one entry per requested key, in request order, duplicates included,
   each naming the key it answers; a missing key is `none`.

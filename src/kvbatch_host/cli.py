@@ -253,7 +253,7 @@ def parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     if wanted('check'):
         from kvbatch_host.conformance.scenarios import DEFAULT_LARGE_VALUE_SIZE
 
-        p = sub.add_parser("check", help="hold a batch implementation to DESIGN.md's semantics under faults (conformance suite)",
+        p = sub.add_parser("check", help="hold a batch implementation to the batch semantics under faults (conformance suite)",
                            epilog=EPILOG_CHECK, formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("component", nargs="?", metavar="COMPONENT",
                        help="a provider component exporting wasi:keyvalue/batch (draft2 or draft) over an imported store, "

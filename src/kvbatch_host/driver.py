@@ -11,7 +11,7 @@ provider and hands back every `get-many` entry as the provider returned it.
 but its open buckets, so it can be replaced at any call boundary: after a trap (wasmtime never
 enters a trapped store again) unless told not to, and after `recycle_bytes` of payload, because
 componentize-py 0.25.1 guests keep about 0.8x of the bytes that cross into an export in their
-linear memory (README, "Reliability"), which would otherwise grow without bound.
+linear memory (docs: explanation/reliability.md), which would otherwise grow without bound.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ that world and a built component through `wasm-tools component wit --json` and c
   component with every function the world expects.
 
 `wasmtime` links WASI imports across compatible patch versions the same way, which is why
-`wasm-tools component targets` (exact versions) is too strict here (NOTES.md).
+`wasm-tools component targets` (exact versions) is too strict here.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ class Backend(ABC):
     Every method acts on one store, named by `store`. Errors are raised as
     `kvbatch_host.errors.HostKvError` (`other` for I/O failures). Batch methods have
     per-key defaults; backends override them with native multi-key commands, keeping
-    the semantics in DESIGN.md (duplicates: last value wins, deleted once).
+    the batch semantics (duplicates: last value wins, deleted once).
     """
 
     url: str = ""

@@ -1,4 +1,4 @@
-"""The conformance suite: holds a `wasi:keyvalue/batch` implementation to DESIGN.md's semantics.
+"""The conformance suite: holds a `wasi:keyvalue/batch` implementation to the batch semantics.
 
     from kvbatch_host.conformance import Implementation, run_suite, render
     report = run_suite(Implementation("provider", Path("build/provider.wasm")), MemoryBackend())

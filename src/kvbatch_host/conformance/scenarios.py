@@ -41,7 +41,7 @@ RULES: Dict[str, str] = {
     "no-leaked-handles": "no bucket handle is left open by the call",
     "event-log-agrees": "the store holds what the event log says was applied",
 }
-"""Every rule the suite judges, by id (DESIGN.md, "Semantics everyone is held to")."""
+"""Every rule the suite judges, by id (the batch semantics every implementation is held to)."""
 
 Request = Union[List[str], List[Tuple[str, bytes]]]
 

