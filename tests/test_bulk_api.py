@@ -11,7 +11,7 @@ from bulk_helpers import MemoryStores, api_for, b64, call
 
 from kvbatch.testing import FaultyBucket
 from kvbatch_bulk import BulkApi, Limits
-from kvbatch_bulk.messages import JSON
+from kvbatch_bulk.messages import JSON, Request
 
 LEAKY = "redis://admin:hunter2@10.0.0.7:6379 refused"
 """A store error message that must never reach a client."""
@@ -342,3 +342,8 @@ def test_copy_many_when_the_store_fails_mid_copy_reports_unknown_or_failed_per_s
     body = response.json()
     assert response.status == 207 and body["succeeded"] == ["a"]
     assert body["failed"] == {"b": "the store reported an error"} and "b2" not in stores.data()
+
+
+def test_a_target_urlsplit_refuses_is_answered_not_raised():
+    request = Request.from_target("GET", "//[::1/kv?prefix=a", {}, b"")
+    assert request.path == "//[::1/kv" and dict(request.query) == {"prefix": "a"}

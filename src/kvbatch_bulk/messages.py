@@ -45,9 +45,13 @@ class Request:
         it is the part after the route prefix the component is mounted on (`""` for the bare
         route, `/kv` of `/kv/...`).
         """
-        parts = urlsplit(target)
-        path = path_info if path_info is not None else (parts.path or "/")
-        query = tuple(parse_qsl(parts.query, keep_blank_values=True))
+        try:
+            parts = urlsplit(target)
+            target_path, target_query = parts.path, parts.query
+        except ValueError:  # a target urlsplit refuses (an unbalanced '[' read as an IPv6 host): taken as written
+            target_path, _, target_query = target.split("#", 1)[0].partition("?")
+        path = path_info if path_info is not None else (target_path or "/")
+        query = tuple(parse_qsl(target_query, keep_blank_values=True))
         return cls(method.upper(), path, dict(headers), body or b"", query)
 
     def header(self, name: str) -> Optional[str]:
