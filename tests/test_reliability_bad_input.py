@@ -83,8 +83,8 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(
     "args, message, code",
     [
-        (["--store", "memory:", "--", "no-such"], "NoSuchStore", 1),
-        (["--store", "memory:", "--allow-store", "other"], "AccessDenied", 1),
+        (["--store", "memory:", "--", "no-such"], "opened store 'no-such', which is not served (add --store no-such=URL", 2),
+        (["--store", "memory:", "--allow-store", "other"], "which is served but not allowed (add --allow-store default)", 2),
         (["--store", "mysql://db"], "unknown store URL 'mysql://db'", 2),
         (["--store", "memory:", "--fault", "op=teleport,error=other"], "teleport", 2),
         (["--store", "memory:", "--fault", "op=set,position=-1,error=other"], "position", 2),
