@@ -4,11 +4,13 @@ build/spin.wasm under `wasmtime serve`, over the `kvbatch serve` process's store
 Built by `kvbatch build serve-adapter` into `build/serve-adapter.wasm` (world
 `kvbatch:serve/spin-adapter`, resolved against spin-sdk's WIT) and composed into the served
 component by `kvbatch serve`. `open` is answered here, from the granted store names in
-`$KVBATCH_SERVE_STORES`; every other keyvalue call becomes one `POST` to
-`$KVBATCH_SERVE_STORE/<op>` (an `http://127.0.0.1:PORT` URL) with a JSON body and the header
-`kvbatch-serve-secret: $KVBATCH_SERVE_SECRET`; the answer is JSON `{"ok": ...}` or
+`$KVBATCH_SERVE_STORES`; every other keyvalue call is one frame over a TCP connection
+(wasi:sockets) to the store server's framed port `$KVBATCH_SERVE_STORE_TCP`, opened on the
+first call and kept open for the instance's life (`wire`): a 4-byte big-endian length and a
+JSON object `{"op": ..., ...}`, the connection's first frame carrying
+`$KVBATCH_SERVE_SECRET`; the answer is a frame `{"ok": ...}` or
 `{"error": {"kind": "no-such-store" | "access-denied" | "other", "message": ...}}`.
-Values travel base64-encoded. A batch call is one request, so the store server applies it
+Values travel base64-encoded. A batch call is one frame, so the store server applies it
 through the harness's fault layer as one batch (fault positions count within it).
 
 Variables come from the environment: `KVBATCH_SERVE_VAR_<name>` holds component variable
@@ -21,7 +23,7 @@ from typing import List, Optional, Tuple
 from atomics import Cas
 from key_value import Store as KeyValueStore  # noqa: F401 - spin:key-value@3.0.0's store resource
 from componentize_py_types import Err
-from wire import VARIABLE_ENV_PREFIX, Bucket, b64, bucket_name, granted_stores, post, unb64
+from wire import VARIABLE_ENV_PREFIX, Bucket, b64, bucket_name, call, granted_stores, unb64
 from wit_world import exports
 from wit_world.exports import atomics as atomics_wit
 from wit_world.exports import store, variables
@@ -42,31 +44,31 @@ class Batch(exports.Batch):
     """The exported `wasi:keyvalue/batch`: one store-server request per call."""
 
     def get_many(self, bucket: store.Bucket, keys: List[str]) -> List[Tuple[str, Optional[bytes]]]:
-        values = post("get-many", {"store": bucket_name(bucket), "keys": keys})
+        values = call("get-many", {"store": bucket_name(bucket), "keys": keys})
         return [(key, unb64(value)) for key, value in zip(keys, values)]
 
     def set_many(self, bucket: store.Bucket, key_values: List[Tuple[str, bytes]]) -> None:
-        post("set-many", {"store": bucket_name(bucket), "items": [[key, b64(value)] for key, value in key_values]})
+        call("set-many", {"store": bucket_name(bucket), "items": [[key, b64(value)] for key, value in key_values]})
 
     def delete_many(self, bucket: store.Bucket, keys: List[str]) -> None:
-        post("delete-many", {"store": bucket_name(bucket), "keys": keys})
+        call("delete-many", {"store": bucket_name(bucket), "keys": keys})
 
 
 class Atomics(exports.Atomics):
     """The exported `wasi:keyvalue/atomics`, applied atomically by the store server's backend."""
 
     def increment(self, bucket: store.Bucket, key: str, delta: int) -> int:
-        return int(post("increment", {"store": bucket_name(bucket), "key": key, "delta": delta}))
+        return int(call("increment", {"store": bucket_name(bucket), "key": key, "delta": delta}))
 
     def swap(self, cas: atomics_wit.Cas, value: bytes) -> None:
         assert isinstance(cas, Cas)
         seen = None if cas.seen is None else b64(cas.seen)
         try:
-            swapped = post("cas", {"store": cas.bucket, "key": cas.key, "expected": seen, "value": b64(value)})
+            swapped = call("cas", {"store": cas.bucket, "key": cas.key, "expected": seen, "value": b64(value)})
         except Err as err:
             raise Err(atomics_wit.CasError_StoreError(err.value)) from None
         if not swapped:
-            fresh = unb64(post("get", {"store": cas.bucket, "key": cas.key}))
+            fresh = unb64(call("get", {"store": cas.bucket, "key": cas.key}))
             raise Err(atomics_wit.CasError_CasFailed(Cas(cas.bucket, cas.key, fresh)))
 
 

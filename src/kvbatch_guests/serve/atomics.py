@@ -3,7 +3,7 @@ exported resource with static functions in a module named after its interface)."
 
 from typing import Optional
 
-from wire import bucket_name, post, unb64
+from wire import bucket_name, call, unb64
 from wit_world.exports import atomics, store
 
 
@@ -18,7 +18,7 @@ class Cas(atomics.Cas):
     @classmethod
     def new(cls, bucket: store.Bucket, key: str) -> "Cas":
         name = bucket_name(bucket)
-        return cls(name, key, unb64(post("get", {"store": name, "key": key})))
+        return cls(name, key, unb64(call("get", {"store": name, "key": key})))
 
     def current(self) -> Optional[bytes]:
         return self.seen

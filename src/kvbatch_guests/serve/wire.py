@@ -3,21 +3,22 @@
 import base64
 import json
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
-from componentize_py_types import Err, Ok
+from componentize_py_types import Err
 from wit_world.exports import store
-from wit_world.imports import outgoing_handler, streams
-from wit_world.imports import wasi_http_types_0_2_6 as types  # the world imports wasi:http@0.3.0 too (key_value.py)
+from wit_world.imports import instance_network, network, streams, tcp, tcp_create_socket
 
 SECRET_HEADER = "kvbatch-serve-secret"
 STORE_ENV = "KVBATCH_SERVE_STORE"
 SECRET_ENV = "KVBATCH_SERVE_SECRET"
 VARIABLE_ENV_PREFIX = "KVBATCH_SERVE_VAR_"
 STORES_ENV = "KVBATCH_SERVE_STORES"
+TCP_ENV = "KVBATCH_SERVE_STORE_TCP"
+"""The store server's framed port, `127.0.0.1:PORT` (the draft2 adapter's connection)."""
 
-WRITE_CHUNK = 4096
-"""Bytes per `blocking-write-and-flush` (the WASI stream limit)."""
+FRAME_HEADER = 4
+"""Bytes of a frame's big-endian payload length (the payload: one JSON object)."""
 READ_CHUNK = 65536
 
 
@@ -30,57 +31,124 @@ def _error(data: Dict[str, Any]) -> store.Error:
     return store.Error_Other(str(data.get("message", "the store failed")))
 
 
-def post(op: str, payload: Dict[str, Any]) -> Any:
-    """POSTs `payload` to the store server's `/op`; returns the `ok` member or raises `Err(store.Error)`."""
-    base = os.environ.get(STORE_ENV, "")
-    if not base.startswith("http://"):
-        raise Err(store.Error_Other(f"{STORE_ENV} is not set to the store server's http:// URL"))
-    authority = base[len("http://"):].rstrip("/")
-    body = json.dumps(payload).encode()
-    headers = types.Fields.from_list([
-        ("content-type", b"application/json"),
-        (SECRET_HEADER, os.environ.get(SECRET_ENV, "").encode()),
-        ("content-length", str(len(body)).encode()),
-    ])
-    request = types.OutgoingRequest(headers)
-    request.set_method(types.Method_Post())
-    request.set_scheme(types.Scheme_Http())
-    request.set_authority(authority)
-    request.set_path_with_query("/" + op)
-    outgoing = request.body()
-    future = outgoing_handler.handle(request, None)  # first: a body over wasmtime's buffer is only drained once sent
-    stream = outgoing.write()
-    for start in range(0, len(body), WRITE_CHUNK):
-        stream.blocking_write_and_flush(body[start:start + WRITE_CHUNK])
-    stream.__exit__(None, None, None)
-    types.OutgoingBody.finish(outgoing, None)
-    pollable = future.subscribe()
-    pollable.block()
-    pollable.__exit__(None, None, None)
-    answer = future.get()
-    future.__exit__(None, None, None)
-    if not isinstance(answer, Ok) or not isinstance(answer.value, Ok):
-        detail = answer.value.value if isinstance(answer, Ok) else "no response"
-        raise Err(store.Error_Other(f"the store server at {base} failed: {detail}"))
-    response = answer.value.value
-    status = response.status()
-    incoming = response.consume()
-    reader = incoming.stream()
-    chunks: List[bytes] = []
+class _Connection:
+    """One open TCP connection to the store server's framed port, kept for the instance's life."""
+
+    def __init__(self, socket: tcp.TcpSocket, reader: streams.InputStream, writer: streams.OutputStream) -> None:
+        self.socket = socket
+        self.reader = reader
+        self.writer = writer
+        self.buffer = bytearray()
+
+    def close(self) -> None:
+        for part in (self.reader, self.writer, self.socket):
+            try:
+                part.__exit__(None, None, None)
+            except Exception:  # already gone with the connection
+                pass
+
+    def send(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            allowed = self.writer.check_write()
+            if allowed == 0:
+                pollable = self.writer.subscribe()
+                pollable.block()
+                pollable.__exit__(None, None, None)
+                continue
+            self.writer.write(bytes(view[:allowed]))
+            view = view[allowed:]
+        self.writer.flush()
+        pollable = self.writer.subscribe()
+        pollable.block()
+        pollable.__exit__(None, None, None)
+        self.writer.check_write()  # raises the stream's error if the flush failed
+
+    def receive(self) -> bytes:
+        """The payload of the next frame."""
+        while len(self.buffer) < FRAME_HEADER:
+            self.buffer += self.reader.blocking_read(READ_CHUNK)
+        size = int.from_bytes(self.buffer[:FRAME_HEADER], "big")
+        while len(self.buffer) < FRAME_HEADER + size:
+            self.buffer += self.reader.blocking_read(max(READ_CHUNK, FRAME_HEADER + size - len(self.buffer)))
+        payload = bytes(self.buffer[FRAME_HEADER:FRAME_HEADER + size])
+        del self.buffer[:FRAME_HEADER + size]
+        return payload
+
+
+_connection: Optional[_Connection] = None
+
+
+def _frame(message: Dict[str, Any]) -> bytes:
+    payload = json.dumps(message, separators=(",", ":")).encode()
+    return len(payload).to_bytes(FRAME_HEADER, "big") + payload
+
+
+def _address() -> network.IpSocketAddress:
+    text = os.environ.get(TCP_ENV, "")
+    host, _, port = text.rpartition(":")
+    parts = host.split(".")
+    if len(parts) != 4 or not all(p.isdigit() for p in parts) or not port.isdigit():
+        raise Err(store.Error_Other(f"{TCP_ENV} is not set to the store server's IPv4 HOST:PORT"))
+    a, b, c, d = (int(p) for p in parts)
+    return network.IpSocketAddress_Ipv4(network.Ipv4SocketAddress(int(port), (a, b, c, d)))
+
+
+def _connect() -> _Connection:
+    """A new connection to the store server, the per-run secret sent as its first frame."""
+    address = _address()
+    socket = tcp_create_socket.create_tcp_socket(network.IpAddressFamily.IPV4)
+    socket.start_connect(instance_network.instance_network(), address)
     while True:
+        pollable = socket.subscribe()
+        pollable.block()
+        pollable.__exit__(None, None, None)
         try:
-            chunks.append(reader.blocking_read(READ_CHUNK))
+            reader, writer = socket.finish_connect()
+            break
         except Err as err:
-            if isinstance(err.value, streams.StreamError_Closed):
-                break
-            raise Err(store.Error_Other(f"reading the store server's answer failed: {err.value}")) from None
-    reader.__exit__(None, None, None)
-    types.IncomingBody.finish(incoming).__exit__(None, None, None)
-    response.__exit__(None, None, None)
+            if err.value != network.ErrorCode.WOULD_BLOCK:
+                socket.__exit__(None, None, None)
+                raise
+    connection = _Connection(socket, reader, writer)
+    connection.send(_frame({"op": "hello", "secret": os.environ.get(SECRET_ENV, "")}))
+    return connection
+
+
+def call(op: str, payload: Dict[str, Any]) -> Any:
+    """Sends one operation to the store server over this instance's connection (opened on first
+    use, kept open); returns the answer's `ok` member or raises `Err(store.Error)`.
+
+    The first frame on a connection carries the secret; the store server answers every frame
+    with one frame, in order. A connection that fails is closed and the call reported as
+    `other` (the operation may or may not have been applied: never retried); the next call
+    opens a new one.
+    """
+    global _connection
+    message = dict(payload)
+    message["op"] = op
     try:
-        data = json.loads(b"".join(chunks))
+        fresh = _connection is None
+        if _connection is None:
+            _connection = _connect()
+        _connection.send(_frame(message))
+        if fresh:
+            hello = json.loads(_connection.receive())
+            if "error" in hello:
+                raise Err(_error(hello["error"]))
+        data = json.loads(_connection.receive())
+    except Err as err:
+        if _connection is not None:
+            _connection.close()
+            _connection = None
+        if isinstance(err.value, (store.Error_AccessDenied, store.Error_NoSuchStore, store.Error_Other)):
+            raise
+        raise Err(store.Error_Other(f"the store server connection failed: {err.value}")) from None
     except ValueError:
-        raise Err(store.Error_Other(f"the store server answered {status} without JSON")) from None
+        if _connection is not None:
+            _connection.close()
+            _connection = None
+        raise Err(store.Error_Other("the store server answered a frame that is not JSON")) from None
     if "error" in data:
         raise Err(_error(data["error"]))
     return data.get("ok")
@@ -106,19 +174,19 @@ class Bucket(store.Bucket):
         self.name = name
 
     def get(self, key: str) -> Optional[bytes]:
-        return unb64(post("get", {"store": self.name, "key": key}))
+        return unb64(call("get", {"store": self.name, "key": key}))
 
     def set(self, key: str, value: bytes) -> None:
-        post("set", {"store": self.name, "key": key, "value": b64(value)})
+        call("set", {"store": self.name, "key": key, "value": b64(value)})
 
     def delete(self, key: str) -> None:
-        post("delete", {"store": self.name, "key": key})
+        call("delete", {"store": self.name, "key": key})
 
     def exists(self, key: str) -> bool:
-        return bool(post("exists", {"store": self.name, "key": key}))
+        return bool(call("exists", {"store": self.name, "key": key}))
 
     def list_keys(self, cursor: Optional[str]) -> store.KeyResponse:
-        page = post("list-keys", {"store": self.name, "cursor": cursor})
+        page = call("list-keys", {"store": self.name, "cursor": cursor})
         return store.KeyResponse(list(page["keys"]), page["cursor"])
 
 

@@ -31,7 +31,9 @@ DEFAULT_STORE_URL = "sqlite:.kvbatch/spin.db"
 """Where granted stores live unless --store or --runtime-config say otherwise (persistent, like Spin's .spin/)."""
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 5.0
-WASMTIME_OPTIONS = ("-Sp3", "-Scli", "-Shttp", *shims.WASMTIME_FLAGS, *shims.WASMTIME_LIMITS, "--allow-precompiled")
+WASMTIME_OPTIONS = ("-Sp3", "-Scli", "-Shttp", "-Sinherit-network", *shims.WASMTIME_FLAGS, *shims.WASMTIME_LIMITS,
+                    "--allow-precompiled")
+"""`-Sinherit-network`: the serve adapter keeps a TCP connection (wasi:sockets) to its store server on loopback."""
 MAX_CONCURRENT_REQUESTS = min(16, 4 * (os.cpu_count() or 1))
 """Requests `wasmtime serve` runs at once; more wait in its queue. Each request in flight pins its own
 instance of the composition (31 core instances, ~27 MB) and wasmtime refuses past 1,000 core
@@ -216,8 +218,9 @@ def start(manifest: Manifest, listen: Tuple[str, int], options: HostOptions = Ho
             store_server = StoreServer(component_view(registry, component), secret,
                                        log=lambda line: print(line, file=sys.stderr), lock=lock).start()
             env: Dict[str, str] = dict(os.environ, KVBATCH_SERVE_STORE=store_server.url, KVBATCH_SERVE_SECRET=secret,
+                                       KVBATCH_SERVE_STORE_TCP=store_server.tcp_address,
                                        KVBATCH_SERVE_STORES=",".join(component.stores))
-            names = ["KVBATCH_SERVE_STORE", "KVBATCH_SERVE_SECRET", "KVBATCH_SERVE_STORES"]
+            names = ["KVBATCH_SERVE_STORE", "KVBATCH_SERVE_STORE_TCP", "KVBATCH_SERVE_SECRET", "KVBATCH_SERVE_STORES"]
             for name, value in component.variables.items():
                 env["KVBATCH_SERVE_VAR_" + name] = value
                 names.append("KVBATCH_SERVE_VAR_" + name)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import base64
 import hmac
 import json
+import selectors
+import socket
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -114,29 +116,40 @@ class StoreServer:
                     self._answer(400, {"error": {"kind": "other", "message": f"request over {MAX_REQUEST_BYTES} bytes"}})
                     return
                 op = self.path.lstrip("/")
-                server._begin()
                 try:
                     body = json.loads(self.rfile.read(length))
-                    with server.lock:  # one operation at a time: backends are not all thread-safe (SQLite)
-                        result = _call(server.registry, op, body)
-                except HostKvError as err:
-                    if err.kind == "other":
-                        server.log(f"kvbatch serve: store {op} failed: {err.message}")
-                    self._answer(200, {"error": {"kind": err.kind, "message": err.message}})
-                except KeyError as err:
-                    self._answer(404, {"error": {"kind": "other", "message": f"unknown operation or field {err}"}})
-                except (ValueError, TypeError) as err:
+                except ValueError as err:
                     self._answer(400, {"error": {"kind": "other", "message": f"malformed {op} request: {err}"}})
-                except Exception as err:  # a backend's own failure: reported, never a crash of the server
-                    server.log(f"kvbatch serve: store {op} raised {type(err).__name__}: {err}")
-                    self._answer(200, {"error": {"kind": "other", "message": f"the store failed: {type(err).__name__}"}})
-                else:
-                    self._answer(200, {"ok": result})
-                finally:
-                    server._end()
+                    return
+                self._answer(*server.answer(op, body))
 
         self.httpd = PooledHTTPServer(("127.0.0.1", 0), Handler, log=log)
+        self.frames = FrameServer(self)
         self.thread: Optional[threading.Thread] = None
+
+    def answer(self, op: str, body: Any) -> Tuple[int, Dict[str, Any]]:
+        """Performs operation `op` with the request `body`: the status (200, or 400/404 for a request
+        that is not one) and the answer, `{"ok": ...}` or `{"error": {"kind", "message"}}`."""
+        self._begin()
+        try:
+            if not isinstance(body, dict):
+                raise TypeError("the request is not a JSON object")
+            with self.lock:  # one operation at a time: backends are not all thread-safe (SQLite)
+                result = _call(self.registry, op, body)
+        except HostKvError as err:
+            if err.kind == "other":
+                self.log(f"kvbatch serve: store {op} failed: {err.message}")
+            return 200, {"error": {"kind": err.kind, "message": err.message}}
+        except KeyError as err:
+            return 404, {"error": {"kind": "other", "message": f"unknown operation or field {err}"}}
+        except (ValueError, TypeError) as err:
+            return 400, {"error": {"kind": "other", "message": f"malformed {op} request: {err}"}}
+        except Exception as err:  # a backend's own failure: reported, never a crash of the server
+            self.log(f"kvbatch serve: store {op} raised {type(err).__name__}: {err}")
+            return 200, {"error": {"kind": "other", "message": f"the store failed: {type(err).__name__}"}}
+        finally:
+            self._end()
+        return 200, {"ok": result}
 
     def _begin(self) -> None:
         with self.counter_lock:
@@ -157,14 +170,21 @@ class StoreServer:
         host, port = self.httpd.server_address[:2]
         return f"http://{host!s}:{port}"
 
+    @property
+    def tcp_address(self) -> str:
+        """The framed port's `HOST:PORT` (see `FrameServer`)."""
+        return self.frames.address
+
     def start(self) -> "StoreServer":
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="kvbatch-store-server", daemon=True)
         self.thread.start()
+        self.frames.start()
         return self
 
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+        self.frames.stop()
 
 
 def listen_backlog() -> int:
@@ -223,3 +243,147 @@ class PooledHTTPServer(HTTPServer):
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
+
+
+FRAME_HEADER = 4
+"""Bytes of a frame's big-endian payload length."""
+SEND_TIMEOUT_S = 30.0
+"""How long an answer may wait for a connection that does not read it before the connection is dropped."""
+
+
+class FrameServer:
+    """The store server's framed port on 127.0.0.1 (a free port): the serve adapter's kept-open connections.
+
+    A frame is a 4-byte big-endian length and that many bytes of one JSON object. The client's
+    first frame on a connection is `{"op": "hello", "secret": ...}`; every later frame is one
+    operation, `{"op": ..., <the operation's fields>}`, as `StoreServer.answer` takes them. Each
+    frame is answered by one frame, `{"ok": ...}` or `{"error": {"kind", "message"}}`, in order;
+    a wrong secret or a malformed frame is answered with an error and the connection closed.
+    One thread serves every connection (a selector; operations run one at a time anyway).
+    """
+
+    def __init__(self, server: StoreServer) -> None:
+        self.server = server
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(listen_backlog())
+        self.listener.setblocking(False)
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.listener, selectors.EVENT_READ, None)
+        self.wake_r, self.wake_w = socket.socketpair()
+        self.selector.register(self.wake_r, selectors.EVENT_READ, "wake")
+        self.buffers: Dict[socket.socket, bytearray] = {}
+        self.trusted: Dict[socket.socket, bool] = {}
+        self.stopping = False
+        self.thread: Optional[threading.Thread] = None
+
+    @property
+    def address(self) -> str:
+        host, port = self.listener.getsockname()[:2]
+        return f"{host}:{port}"
+
+    def start(self) -> "FrameServer":
+        self.thread = threading.Thread(target=self._loop, name="kvbatch-store-frames", daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping = True
+        try:
+            self.wake_w.send(b"x")
+        except OSError:
+            pass
+        if self.thread is not None:
+            self.thread.join(5)
+        for conn in list(self.buffers):
+            self._close(conn)
+        self.selector.close()
+        self.listener.close()
+        self.wake_r.close()
+        self.wake_w.close()
+
+    def _loop(self) -> None:
+        while not self.stopping:
+            for key, _ in self.selector.select():
+                if key.data == "wake":
+                    return
+                if key.fileobj is self.listener:
+                    self._accept()
+                else:
+                    conn = key.fileobj
+                    assert isinstance(conn, socket.socket)
+                    self._readable(conn)
+
+    def _accept(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            return
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn.settimeout(SEND_TIMEOUT_S)  # reads happen only when the selector says data is there
+        self.buffers[conn] = bytearray()
+        self.trusted[conn] = False
+        self.selector.register(conn, selectors.EVENT_READ, None)
+
+    def _close(self, conn: socket.socket) -> None:
+        self.buffers.pop(conn, None)
+        self.trusted.pop(conn, None)
+        try:
+            self.selector.unregister(conn)
+        except (KeyError, ValueError):
+            pass
+        conn.close()
+
+    def _readable(self, conn: socket.socket) -> None:
+        try:
+            data = conn.recv(1 << 20)
+        except OSError:
+            data = b""
+        if not data:
+            self._close(conn)
+            return
+        buffer = self.buffers[conn]
+        buffer += data
+        while len(buffer) >= FRAME_HEADER:
+            size = int.from_bytes(buffer[:FRAME_HEADER], "big")
+            if size > MAX_REQUEST_BYTES:
+                self._send(conn, {"error": {"kind": "other", "message": f"request over {MAX_REQUEST_BYTES} bytes"}})
+                self._close(conn)
+                return
+            if len(buffer) < FRAME_HEADER + size:
+                return
+            payload = bytes(buffer[FRAME_HEADER:FRAME_HEADER + size])
+            del buffer[:FRAME_HEADER + size]
+            if not self._frame(conn, payload):
+                self._close(conn)
+                return
+
+    def _frame(self, conn: socket.socket, payload: bytes) -> bool:
+        """Answers one frame; False when the connection is to be closed."""
+        try:
+            message = json.loads(payload)
+            if not isinstance(message, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as err:
+            self._send(conn, {"error": {"kind": "other", "message": f"malformed frame: {err}"}})
+            return False
+        op = str(message.pop("op", ""))
+        if not self.trusted[conn]:
+            given = str(message.get("secret", ""))
+            if op != "hello" or not hmac.compare_digest(given.encode(), self.server.secret.encode()):
+                self._send(conn, {"error": {"kind": "access-denied", "message": "wrong serve secret"}})
+                return False
+            self.trusted[conn] = True
+            return self._send(conn, {"ok": None})
+        _, answer = self.server.answer(op, message)
+        return self._send(conn, answer)
+
+    def _send(self, conn: socket.socket, message: Dict[str, Any]) -> bool:
+        payload = json.dumps(message, separators=(",", ":")).encode()
+        try:
+            conn.sendall(len(payload).to_bytes(FRAME_HEADER, "big") + payload)
+        except OSError as err:
+            self.server.log(f"kvbatch serve: store server: an adapter connection went away ({type(err).__name__})")
+            return False
+        return True
