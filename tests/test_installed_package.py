@@ -28,7 +28,7 @@ import pytest
 
 from kvbatch_host.prepare import build as builder
 
-from docs_blocks import marked_blocks
+from docs_blocks import lay_out, marked_blocks, served
 from test_user_component import APP
 
 pytestmark = pytest.mark.component
@@ -291,20 +291,27 @@ def _user_pytest(installed: Installed, project: Path, activated: bool) -> subpro
                           capture_output=True, text=True, timeout=1800)
 
 
-def test_a_new_spin_http_project_is_served_by_serve_build_and_its_tests_pass(installed: Installed, tmp_path: Path) -> None:
-    made = user(installed, tmp_path, "new", "spin-http", "my-app", activated=True)
-    assert made.returncode == 0, made.stderr
-    project = tmp_path / "my-app"
-    served = UserServe(installed, project, "--build", "--store", "memory:")
-    try:
-        written = httpx.put(served.url + "/items", json={"a": "1", "b": "2"}, timeout=60)
-        assert (written.status_code, written.json()["outcomes"]) == (200, {"a": "succeeded", "b": "succeeded"})
-        read = httpx.get(served.url + "/items", params={"keys": "a,b,c"}, timeout=60)
-        assert read.json()["values"] == {"a": "1", "b": "2"} and read.json()["missing"] == ["c"]
-    finally:
-        served.stop()
-    assert any("building component 'my-app'" in line for line in served.lines)
-    tested = _user_pytest(installed, project, activated=False)
+def activated_env(installed: Installed) -> dict[str, str]:
+    """A user's shell after `source venv/bin/activate`."""
+    env = user_env(installed.cache)
+    env["VIRTUAL_ENV"] = str(installed.venv)
+    env["PATH"] = f"{installed.bin}{os.pathsep}{env['PATH']}"
+    return env
+
+
+def test_the_readmes_spin_app_quick_start_serves_a_new_project_and_its_tests_pass(installed: Installed, tmp_path: Path) -> None:
+    """The README's "Your own Spin app" blocks as written (kvbatch new, kvbatch serve --build, curl),
+    then the generated project's own tests."""
+    blocks = marked_blocks((builder.ROOT / "README.md").read_text(), "quickstart")
+    (serve,) = [body for kind, _, body in blocks if kind == "app_serve"]
+    (client,) = [body for kind, _, body in blocks if kind == "app_client"]
+    with served(serve, tmp_path, activated_env(installed), seconds=900) as port:
+        requests = lay_out([("sh", "", client.replace("127.0.0.1:3000", f"127.0.0.1:{port}"))], tmp_path)
+        proc = requests.run(tmp_path, activated_env(installed), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert sum(1 for want in requests.expected if want) == 2
+    assert not requests.mismatches(proc.stdout), requests.mismatches(proc.stdout)
+    tested = _user_pytest(installed, tmp_path / "shop", activated=False)
     assert tested.returncode == 0, (tested.stdout + tested.stderr)[-4000:]
     assert "3 passed" in tested.stdout
 
