@@ -54,6 +54,14 @@ def user_env(cache: Path) -> dict[str, str]:
     return env
 
 
+def activated_env(venv: Path, cache: Path) -> dict[str, str]:
+    """A user's shell after `source venv/bin/activate`."""
+    env = user_env(cache)
+    env["VIRTUAL_ENV"] = str(venv)
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
+    return env
+
+
 def shell(script: str, cwd: Path, cache: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["bash", "-c", "set -eo pipefail\n" + script], cwd=cwd, env=user_env(cache),
                           capture_output=True, text=True)
@@ -93,12 +101,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
 def user(installed: Installed, cwd: Path, *argv: str, activated: bool = False) -> subprocess.CompletedProcess[str]:
     """`kvbatch ARGV` run from `cwd` by the installed venv, as a user's shell would (`activated`: after
     `source venv/bin/activate`)."""
-    env = user_env(installed.cache)
-    command = str(installed.bin / "kvbatch")
-    if activated:
-        env["VIRTUAL_ENV"] = str(installed.venv)
-        env["PATH"] = f"{installed.bin}{os.pathsep}{env['PATH']}"
-        command = "kvbatch"
+    env = activated_env(installed.venv, installed.cache) if activated else user_env(installed.cache)
+    command = "kvbatch" if activated else str(installed.bin / "kvbatch")
     return subprocess.run([command, *argv], cwd=cwd, env=env, capture_output=True, text=True)
 
 
@@ -212,13 +216,9 @@ class UserServe:
     from its banner; stopped by PID (SIGTERM, then SIGKILL) whatever happens."""
 
     def __init__(self, installed: Installed, cwd: Path, *argv: str, activated: bool = False, timeout: float = 900) -> None:
-        env = user_env(installed.cache)
+        env = activated_env(installed.venv, installed.cache) if activated else user_env(installed.cache)
         env["SPIN_VARIABLE_KVBATCH_TOKEN"] = "installed-package-token-0123456789"
-        command = str(installed.bin / "kvbatch")
-        if activated:
-            env["VIRTUAL_ENV"] = str(installed.venv)
-            env["PATH"] = f"{installed.bin}{os.pathsep}{env['PATH']}"
-            command = "kvbatch"
+        command = "kvbatch" if activated else str(installed.bin / "kvbatch")
         self.proc = subprocess.Popen([command, "serve", "--listen", "127.0.0.1:0", *argv], cwd=cwd, env=env,
                                      stderr=subprocess.PIPE, text=True)
         self.lines: list[str] = []
@@ -278,25 +278,12 @@ def test_serve_of_a_command_component_is_one_line_naming_kvbatch_run(installed: 
 
 def _user_pytest(installed: Installed, project: Path, activated: bool) -> subprocess.CompletedProcess[str]:
     """The project's own tests as its README says to run them (pytest installed as the README installs it)."""
-    env = user_env(installed.cache)
-    pip = subprocess.run([str(installed.bin / "python"), "-m", "pip", "install", "-q", "pytest==9.2.0"], env=env,
-                         capture_output=True, text=True)
+    env = activated_env(installed.venv, installed.cache) if activated else user_env(installed.cache)
+    python = "python" if activated else str(installed.bin / "python")
+    pip = subprocess.run([python, "-m", "pip", "install", "-q", "pytest==9.2.0"], env=env, capture_output=True, text=True)
     assert pip.returncode == 0, pip.stderr[-2000:]
-    python = str(installed.bin / "python")
-    if activated:
-        env["VIRTUAL_ENV"] = str(installed.venv)
-        env["PATH"] = f"{installed.bin}{os.pathsep}{env['PATH']}"
-        python = "python"
     return subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project, env=env,
                           capture_output=True, text=True, timeout=1800)
-
-
-def activated_env(installed: Installed) -> dict[str, str]:
-    """A user's shell after `source venv/bin/activate`."""
-    env = user_env(installed.cache)
-    env["VIRTUAL_ENV"] = str(installed.venv)
-    env["PATH"] = f"{installed.bin}{os.pathsep}{env['PATH']}"
-    return env
 
 
 def test_the_readmes_spin_app_quick_start_serves_a_new_project_and_its_tests_pass(installed: Installed, tmp_path: Path) -> None:
@@ -305,9 +292,9 @@ def test_the_readmes_spin_app_quick_start_serves_a_new_project_and_its_tests_pas
     blocks = marked_blocks((builder.ROOT / "README.md").read_text(), "quickstart")
     (serve,) = [body for kind, _, body in blocks if kind == "app_serve"]
     (client,) = [body for kind, _, body in blocks if kind == "app_client"]
-    with served(serve, tmp_path, activated_env(installed), seconds=900) as port:
+    with served(serve, tmp_path, activated_env(installed.venv, installed.cache), seconds=900) as port:
         requests = lay_out([("sh", "", client.replace("127.0.0.1:3000", f"127.0.0.1:{port}"))], tmp_path)
-        proc = requests.run(tmp_path, activated_env(installed), timeout=120)
+        proc = requests.run(tmp_path, activated_env(installed.venv, installed.cache), timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert sum(1 for want in requests.expected if want) == 2
     assert not requests.mismatches(proc.stdout), requests.mismatches(proc.stdout)
