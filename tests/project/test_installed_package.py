@@ -28,7 +28,7 @@ import pytest
 
 from kvbatch_host.prepare import build as builder
 
-from docs_blocks import marked_blocks
+from docs_blocks import lay_out, marked_blocks, served
 from user_app import APP
 
 pytestmark = pytest.mark.component
@@ -51,6 +51,14 @@ def user_env(cache: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "KVBATCH_BUILD_DIR", "KVBATCH_CACHE_DIR")}
     env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if Path(p) != Path(sys.executable).parent)
     env["XDG_CACHE_HOME"] = str(cache)
+    return env
+
+
+def activated_env(venv: Path, cache: Path) -> dict[str, str]:
+    """A user's shell after `source venv/bin/activate`."""
+    env = user_env(cache)
+    env["VIRTUAL_ENV"] = str(venv)
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
     return env
 
 
@@ -93,12 +101,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
 def user(installed: Installed, cwd: Path, *argv: str, activated: bool = False) -> subprocess.CompletedProcess[str]:
     """`kvbatch ARGV` run from `cwd` by the installed venv, as a user's shell would (`activated`: after
     `source venv/bin/activate`)."""
-    env = user_env(installed.cache)
-    command = str(installed.bin / "kvbatch")
-    if activated:
-        env["VIRTUAL_ENV"] = str(installed.venv)
-        env["PATH"] = f"{installed.bin}{os.pathsep}{env['PATH']}"
-        command = "kvbatch"
+    env = activated_env(installed.venv, installed.cache) if activated else user_env(installed.cache)
+    command = "kvbatch" if activated else str(installed.bin / "kvbatch")
     return subprocess.run([command, *argv], cwd=cwd, env=env, capture_output=True, text=True)
 
 
@@ -212,13 +216,9 @@ class UserServe:
     from its banner; stopped by PID (SIGTERM, then SIGKILL) whatever happens."""
 
     def __init__(self, installed: Installed, cwd: Path, *argv: str, activated: bool = False, timeout: float = 900) -> None:
-        env = user_env(installed.cache)
+        env = activated_env(installed.venv, installed.cache) if activated else user_env(installed.cache)
         env["SPIN_VARIABLE_KVBATCH_TOKEN"] = "installed-package-token-0123456789"
-        command = str(installed.bin / "kvbatch")
-        if activated:
-            env["VIRTUAL_ENV"] = str(installed.venv)
-            env["PATH"] = f"{installed.bin}{os.pathsep}{env['PATH']}"
-            command = "kvbatch"
+        command = "kvbatch" if activated else str(installed.bin / "kvbatch")
         self.proc = subprocess.Popen([command, "serve", "--listen", "127.0.0.1:0", *argv], cwd=cwd, env=env,
                                      stderr=subprocess.PIPE, text=True)
         self.lines: list[str] = []
@@ -278,33 +278,27 @@ def test_serve_of_a_command_component_is_one_line_naming_kvbatch_run(installed: 
 
 def _user_pytest(installed: Installed, project: Path, activated: bool) -> subprocess.CompletedProcess[str]:
     """The project's own tests as its README says to run them (pytest installed as the README installs it)."""
-    env = user_env(installed.cache)
-    pip = subprocess.run([str(installed.bin / "python"), "-m", "pip", "install", "-q", "pytest==9.2.0"], env=env,
-                         capture_output=True, text=True)
+    env = activated_env(installed.venv, installed.cache) if activated else user_env(installed.cache)
+    python = "python" if activated else str(installed.bin / "python")
+    pip = subprocess.run([python, "-m", "pip", "install", "-q", "pytest==9.2.0"], env=env, capture_output=True, text=True)
     assert pip.returncode == 0, pip.stderr[-2000:]
-    python = str(installed.bin / "python")
-    if activated:
-        env["VIRTUAL_ENV"] = str(installed.venv)
-        env["PATH"] = f"{installed.bin}{os.pathsep}{env['PATH']}"
-        python = "python"
     return subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project, env=env,
                           capture_output=True, text=True, timeout=1800)
 
 
-def test_a_new_spin_http_project_is_served_by_serve_build_and_its_tests_pass(installed: Installed, tmp_path: Path) -> None:
-    made = user(installed, tmp_path, "new", "spin-http", "my-app", activated=True)
-    assert made.returncode == 0, made.stderr
-    project = tmp_path / "my-app"
-    served = UserServe(installed, project, "--build", "--store", "memory:")
-    try:
-        written = httpx.put(served.url + "/items", json={"a": "1", "b": "2"}, timeout=60)
-        assert (written.status_code, written.json()["outcomes"]) == (200, {"a": "succeeded", "b": "succeeded"})
-        read = httpx.get(served.url + "/items", params={"keys": "a,b,c"}, timeout=60)
-        assert read.json()["values"] == {"a": "1", "b": "2"} and read.json()["missing"] == ["c"]
-    finally:
-        served.stop()
-    assert any("building component 'my-app'" in line for line in served.lines)
-    tested = _user_pytest(installed, project, activated=False)
+def test_the_readmes_spin_app_quick_start_serves_a_new_project_and_its_tests_pass(installed: Installed, tmp_path: Path) -> None:
+    """The README's "Your own Spin app" blocks as written (kvbatch new, kvbatch serve --build, curl),
+    then the generated project's own tests."""
+    blocks = marked_blocks((builder.ROOT / "README.md").read_text(), "quickstart")
+    (serve,) = [body for kind, _, body in blocks if kind == "app_serve"]
+    (client,) = [body for kind, _, body in blocks if kind == "app_client"]
+    with served(serve, tmp_path, activated_env(installed.venv, installed.cache), seconds=900) as port:
+        requests = lay_out([("sh", "", client.replace("127.0.0.1:3000", f"127.0.0.1:{port}"))], tmp_path)
+        proc = requests.run(tmp_path, activated_env(installed.venv, installed.cache), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert sum(1 for want in requests.expected if want) == 2
+    assert not requests.mismatches(proc.stdout), requests.mismatches(proc.stdout)
+    tested = _user_pytest(installed, tmp_path / "shop", activated=False)
     assert tested.returncode == 0, (tested.stdout + tested.stderr)[-4000:]
     assert "3 passed" in tested.stdout
 
