@@ -8,10 +8,7 @@ store's batch call fails half-way. GET /scores?players=a,b reads them back in on
 import json
 from urllib.parse import parse_qs, urlparse
 
-from componentize_py_types import Err
 from spin_sdk import http
-from spin_sdk.wit.imports import wasi_keyvalue_atomics_0_2_0_draft2 as kv_atomics
-from spin_sdk.wit.imports import wasi_keyvalue_batch_0_2_0_draft2 as kv_batch
 from spin_sdk.wit.imports import wasi_keyvalue_store_0_2_0_draft2 as kv_store
 
 import kvbatch
@@ -19,9 +16,7 @@ import kvbatch
 
 def scores() -> kvbatch.Bucket:
     """The store "default", through spin-sdk's wasi:keyvalue bindings, as a kvbatch bucket."""
-    handle = kv_store.open("default")
-    raw = kvbatch.WitBucket.wrap(handle, "default", batch_module=kv_batch, err_type=Err, atomics_module=kv_atomics)
-    return kvbatch.Bucket(raw)
+    return kvbatch.wrap(kv_store.open("default"), "default")
 
 
 def answer(status: int, body: object) -> http.Response:

@@ -117,8 +117,10 @@ class KvbatchHarness:
         `batch` and returns what it did. `provider` (the default, as `kvbatch run`'s): kvbatch's
         provider composed in, so the host sees per-key store calls, as where a deployment serves
         no batch; `native`: the host serves `wasi:keyvalue/batch` itself (fault rules may then
-        select by `position=`/`batch=`); `none`: no batch import served."""
+        select by `position=`/`batch=`); `none`: no batch import served. A fault rule that cannot
+        fire under `batch` raises `ConfigError` before the run, as `kvbatch run` refuses it."""
         harness = self._harness(batch)
+        self.host.check_plan(harness, component)
         mark = self.events.mark()
         result = harness.run_command(component, list(args), capture=True)
         return KvbatchRun(result.exit_code, result.stdout, result.stderr, result.trap, self.events.since(mark))

@@ -82,5 +82,5 @@ def command(args: argparse.Namespace) -> int:
     print(f"created {args.kind} project {args.name}/ ({files})")
     first = ("kvbatch serve --build" if args.kind == "spin-http"
              else "kvbatch build --app . -o app.wasm && kvbatch run app.wasm -- a=1 b=2")
-    print(f"next: cd {args.name} && {first}   (tests: python -m pytest)")
+    print(f"next: cd {args.name} && {first}   (tests: python -m pip install pytest && python -m pytest)")
     return 0
