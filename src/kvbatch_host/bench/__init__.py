@@ -212,7 +212,7 @@ def print_summary(doc: Dict[str, Any], log: Callable[[str], None] = print) -> No
         for path, steps in doc["growth"].items():
             log(f"  {path:<18} " + "  ".join(f"{step}: {value}" for step, value in steps.items()))
     for name, run in doc.get("serve", {}).get("runs", {}).items():
-        log(f"serve {name:<9} {run['rps']} req/s, p50 {_ms(run['p50_ms'])} ms, p99 {_ms(run['p99_ms'])} ms, "
+        log(f"serve {name:<14} {run['rps']} req/s, p50 {_ms(run['p50_ms'])} ms, p99 {_ms(run['p99_ms'])} ms, "
             f"{run['errors']} errors, {run['non_2xx']} non-2xx of {run['requested']}")
     if doc["peak_rss_mb"]:
         log("peak RSS, MB: " + "; ".join(f"{path} " + ", ".join(f"{k} {v}" for k, v in row.items())

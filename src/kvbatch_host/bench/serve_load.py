@@ -4,7 +4,9 @@
   same stubs and serve adapter and precompiled as `kvbatch serve` does, straight under
   `wasmtime serve` with the same options;
 * `kvbatch serve` (a fresh process, memory store, as a user starts it) answering
-  `POST /kv/stores/default/get-many` of 10 keys written beforehand.
+  `POST /kv/stores/default/get-many` of 10 keys written beforehand;
+* the same request sent straight to the `wasmtime serve` that `kvbatch serve` runs, with the
+  `spin-*` headers its router would set (run `get10_direct_1`: the router's share, no headline key).
 
 The load generator is `hey` (Debian's `hey` package; `./dev.sh` installs it): a bounded number of
 requests at 1 connection on each (requests per second, side by side), then a bounded run at
@@ -173,6 +175,30 @@ def kvbatch_serve(token: str) -> Iterator[Tuple[str, "subprocess.Popen[bytes]"]]
         _stop(proc)
 
 
+def wasmtime_serve_address(pid: int) -> Optional[str]:
+    """The private `HOST:PORT` of the `wasmtime serve` that `kvbatch serve` (process `pid`) started
+    (its `--addr`, read from /proc), or `None` where that cannot be read."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = [int(child) for child in f.read().split()]
+        for child in children:
+            with open(f"/proc/{child}/cmdline", "rb") as f:
+                args = f.read().decode(errors="replace").split("\0")
+            if "serve" in args and "--addr" in args:
+                return args[args.index("--addr") + 1]
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def spin_headers(route: str, path_info: str, full_url: str) -> Tuple[str, ...]:
+    """The headers `kvbatch serve`'s router sets for a request on wildcard route `route` (`/kv/...`)."""
+    prefix = route[: -len("/...")]
+    return (f"spin-path-info: {path_info}", f"spin-full-url: {full_url}", f"spin-matched-route: {route}",
+            "spin-base-path: /", f"spin-raw-component-route: {route}", f"spin-component-route: {prefix}",
+            "spin-client-addr: 127.0.0.1:1")
+
+
 def _tree_rss_mb(pid: int) -> float:
     """Resident memory of `pid` and its descendants now, MB."""
     total = 0
@@ -230,14 +256,21 @@ def measure_serve(quick: bool, log: Any = lambda line: None) -> Dict[str, Any]:
         body = json.dumps({"keys": keys}).encode()
         url = f"{base}/kv/stores/default/get-many"
         run_hey(url, 1, 20, body=body, headers=(auth,))  # warm: the first requests instantiate
+        private = wasmtime_serve_address(proc.pid)
+        direct_headers = (auth, *spin_headers("/kv/...", "/stores/default/get-many", url))
+        direct_url = f"http://{private}/kv/stores/default/get-many"
         with hello_floor(log) as hello:
             run_hey(hello, 1, 20)
             floor = run_hey(hello, 1, single)
             get10 = run_hey(url, 1, single, body=body, headers=(auth,))
+            direct = None if private is None else run_hey(direct_url, 1, single, body=body, headers=direct_headers)
         with peak_rss(proc.pid) as peak:
             at32 = run_hey(url, 32, loaded, body=body, headers=(auth,), timeout_s=300)
-    runs = {"hello_1": asdict(floor), "get10_1": asdict(get10), "get10_32": asdict(at32)}
-    for name, load in (("hello_1", floor), ("get10_1", get10), ("get10_32", at32)):
+    loads = {"hello_1": floor, "get10_1": get10, "get10_32": at32}
+    if direct is not None:
+        loads["get10_direct_1"] = direct  # the router's share: the same request straight to wasmtime serve
+    runs = {name: asdict(load) for name, load in loads.items()}
+    for name, load in loads.items():
         runs[name]["rps"] = None if load.rps is None else round(load.rps, 1)
     headline = {
         "serve_vs_floor_get10": None if not (floor.rps and get10.rps) else get10.rps / floor.rps,
