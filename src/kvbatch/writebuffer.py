@@ -7,6 +7,8 @@ from typing import Dict, List, Literal, Optional, Sequence, Tuple
 
 from .errors import BatchFailed, attach_partial
 from .results import BatchResult, combine
+from .retry import RetryPolicy
+from .stats import ProgressCallback
 
 Op = Tuple[Literal["set", "delete"], Optional[bytes]]
 """A buffered operation: `("set", value)` or `("delete", None)`."""
@@ -121,4 +123,45 @@ class WriteBuffer:
         return False
 
 
-__all__ = ["Op", "WriteBuffer", "check_bounds"]
+class BufferedWriter:
+    """What both writers are besides how they send: their settings (`flush_bytes` None: no byte
+    bound) and, from their `WriteBuffer`, `closed`, `pending`, `flushes` and `results`."""
+
+    def __init__(self, *, flush_at: int, flush_bytes: Optional[int], flush_on_error: bool, stop_on_error: bool,
+                 retry: Optional[RetryPolicy], progress: Optional[ProgressCallback]) -> None:
+        check_bounds(flush_at, flush_bytes)
+        self._buffer = WriteBuffer()
+        self.flush_at = flush_at
+        self.flush_bytes = flush_bytes
+        self.flush_on_error = flush_on_error
+        self.stop_on_error = stop_on_error
+        self.retry = retry
+        self.progress = progress
+
+    @property
+    def closed(self) -> bool:
+        """True once the block has exited (or a `stop_on_error` flush raised): no more writes."""
+        return self._buffer.closed
+
+    @property
+    def pending(self) -> int:
+        """Distinct keys buffered, not yet sent."""
+        return self._buffer.pending
+
+    @property
+    def flushes(self) -> Tuple[BatchResult, ...]:
+        """Each flush's result, in order."""
+        return self._buffer.flushes
+
+    @property
+    def results(self) -> BatchResult:
+        """One outcome per key written through this writer: its latest operation's (discarded
+        ones `not_attempted`), with `earlier` holding the last flushed outcome of each key whose
+        latest operation did not succeed."""
+        return self._buffer.results
+
+    def _due(self) -> bool:
+        return self._buffer.due(self.flush_at, self.flush_bytes)
+
+
+__all__ = ["BufferedWriter", "Op", "WriteBuffer", "check_bounds"]

@@ -30,53 +30,25 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import List, Optional, Tuple, Type
+from typing import List, Optional, Type
 
 from .ops import BatchOps
 from .results import BatchResult
 from .retry import RetryPolicy
 from .stats import ProgressCallback
 from .validation import check_key, check_value
-from .writebuffer import Op, WriteBuffer, check_bounds
+from .writebuffer import BufferedWriter, Op, WriteBuffer
 
 
-class Writer:
+class Writer(BufferedWriter):
     """Buffers writes to a `Bucket` and sends them with `set_many`/`delete_many`."""
 
     def __init__(self, bucket: BatchOps, *, flush_at: int, flush_bytes: int, flush_on_error: bool = False,
                  stop_on_error: bool = False, retry: Optional[RetryPolicy] = None,
                  progress: Optional[ProgressCallback] = None) -> None:
-        check_bounds(flush_at, flush_bytes)
-        self._buffer = WriteBuffer()
+        super().__init__(flush_at=flush_at, flush_bytes=flush_bytes, flush_on_error=flush_on_error,
+                         stop_on_error=stop_on_error, retry=retry, progress=progress)
         self.bucket = bucket
-        self.flush_at = flush_at
-        self.flush_bytes = flush_bytes
-        self.flush_on_error = flush_on_error
-        self.stop_on_error = stop_on_error
-        self.retry = retry
-        self.progress = progress
-
-    @property
-    def closed(self) -> bool:
-        """True once the block has exited (or a `stop_on_error` flush raised): no more writes."""
-        return self._buffer.closed
-
-    @property
-    def pending(self) -> int:
-        """Distinct keys buffered, not yet sent."""
-        return self._buffer.pending
-
-    @property
-    def flushes(self) -> Tuple[BatchResult, ...]:
-        """Each flush's result, in order."""
-        return self._buffer.flushes
-
-    @property
-    def results(self) -> BatchResult:
-        """One outcome per key written through this writer: its latest operation's (discarded
-        ones `not_attempted`), with `earlier` holding the last flushed outcome of each key whose
-        latest operation did not succeed (see the module's docstring)."""
-        return self._buffer.results
 
     def set(self, key: str, value: bytes) -> None:
         """Buffers a write of `value` at `key` (checked now); may flush."""
@@ -90,7 +62,7 @@ class Writer:
 
     def _put(self, key: str, op: Op) -> None:
         self._buffer.put(key, op)
-        if self._buffer.due(self.flush_at, self.flush_bytes):
+        if self._due():
             self.flush()
 
     def flush(self) -> BatchResult:
