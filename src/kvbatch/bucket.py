@@ -57,7 +57,7 @@ from .errors import (CapabilityError, CasConflict, KeyExists, KeyNotFound, KvErr
                      ValidationError, attach_partial)
 from .limits import (DEFAULT_CHUNK_BYTES, DEFAULT_CHUNK_SIZE, MAX_CAS_ATTEMPTS, MAX_KEY_BYTES, MAX_KEYS_PER_CALL,
                      MAX_VALUE_BYTES)
-from .raw import FIND, RawBucket, WitBucket, has_cas
+from .raw import FIND, RawBucket, WitBucket, has_cas, unwrapped
 from .results import _SUCCEEDED, BatchResult, CopyResult, ExistsResult, GetResult, Status, _all_succeeded, _build
 from .retry import DEFAULT_RETRY, RetryPolicy
 from .stats import ErrorCallback, Progress, ProgressCallback, Stats
@@ -778,35 +778,32 @@ class Bucket:
                     done.update(zip(pending, answers))
                 return
         calls = 0
-        write: Callable[[str, Any], Any] = single  # type: ignore[assignment]
+        # A `WitBucket`'s own get/set/delete are called as the bindings' calls, their errors translated
+        # here (`unwrapped`): one Python call less per key.
+        call, caught, translate = unwrapped(single) or (single, KvError, None)
+        write: Callable[[str, Any], Any] = call  # type: ignore[assignment]
         try:  # three loops for one job: this is the per-key path's whole cost beside the host calls
             if value_of is not None:
                 for key in pending:
                     calls += 1
                     try:
                         write(key, value_of(key))
-                    except CapabilityError:
-                        raise
-                    except KvError as err:
-                        errors[key] = err
+                    except caught as err:
+                        errors[key] = _kv_error(err, translate)
             elif not answered:
                 for key in pending:
                     calls += 1
                     try:
-                        single(key)
-                    except CapabilityError:
-                        raise
-                    except KvError as err:
-                        errors[key] = err
+                        call(key)
+                    except caught as err:
+                        errors[key] = _kv_error(err, translate)
             else:
                 for key in pending:
                     calls += 1
                     try:
-                        done[key] = single(key)
-                    except CapabilityError:
-                        raise
-                    except KvError as err:
-                        errors[key] = err
+                        done[key] = call(key)
+                    except caught as err:
+                        errors[key] = _kv_error(err, translate)
         finally:
             if counted:
                 run.stats.calls += calls
@@ -969,6 +966,18 @@ def _batch_once(run: _Run, call: Callable[[List[Any]], Optional[Sequence[R]]], a
         stats.attributed += len(arg)
         return None
     return answers
+
+
+def _kv_error(err: BaseException, translate: Optional[Callable[[BaseException], KvError]]) -> KvError:
+    """The `KvError` a single-key call's `err` stands for (`translate`d from the bindings' error when
+    given); a capability error is raised instead (called in the `except` block that caught `err`)."""
+    error = err if translate is None else translate(err)
+    if isinstance(error, CapabilityError):
+        if error is err:
+            raise error
+        raise error from None
+    assert isinstance(error, KvError)
+    return error
 
 
 _WRITES = frozenset(("set_many", "delete_many", "copy_many"))
