@@ -10,16 +10,15 @@ from typing import Callable, Iterator
 import pytest
 from hypothesis import settings
 
+from kvbatch_host import Harness, StoreRegistry
+from kvbatch_host.backends import MemoryBackend, SqliteBackend
+from kvbatch_host.prepare import build as builder
+
 # Hypothesis profiles: `ci` (the default, bounded) and `long` (the reliability figures), chosen
 # with `--hypothesis-profile=long` or HYPOTHESIS_PROFILE=long.
 settings.register_profile("ci", max_examples=100, deadline=None)
 settings.register_profile("long", max_examples=10_000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
-
-from kvbatch_host.prepare import build as builder
-from kvbatch_host.backends import MemoryBackend, SqliteBackend
-from kvbatch_host import Harness
-from kvbatch_host import StoreRegistry
 
 ROOT = builder.ROOT
 

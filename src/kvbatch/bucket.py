@@ -59,7 +59,8 @@ from .limits import (DEFAULT_CHUNK_BYTES, DEFAULT_CHUNK_SIZE, MAX_CAS_ATTEMPTS, 
                      MAX_VALUE_BYTES)
 from .raw import FIND, RawBucket, WitBucket, has_cas, unwrapped
 from .results import _SUCCEEDED, BatchResult, CopyResult, ExistsResult, GetResult, Status, _all_succeeded, _build
-from .retry import DEFAULT_RETRY, RetryPolicy
+from .retry import RetryPolicy
+from .settings import BucketSettings, check_chunking
 from .stats import ErrorCallback, Progress, ProgressCallback, Stats
 from .streams import WriteStream
 from .validation import (CheckedItems, Items, Pairs, check_distinct_keys, check_key, check_latest, check_keys, check_pairs,
@@ -102,7 +103,7 @@ class _Run:
         return delay
 
 
-class Bucket:
+class Bucket(BucketSettings):
     """Batch operations with per-key outcomes over a `RawBucket`.
 
     `chunk_size`, `chunk_bytes`, `retry` and `verify` are the defaults of every operation
@@ -124,17 +125,11 @@ class Bucket:
         max_keys_per_call: int = MAX_KEYS_PER_CALL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        _check_chunking(chunk_size, chunk_bytes)
+        super().__init__(chunk_size=chunk_size, retry=retry, verify=verify, max_key_bytes=max_key_bytes,
+                         max_value_bytes=max_value_bytes, max_keys_per_call=max_keys_per_call, clock=clock)
+        check_chunking(chunk_size, chunk_bytes)
         self.raw = raw
-        self.chunk_size = chunk_size
         self.chunk_bytes = chunk_bytes
-        self.retry = retry if retry is not None else DEFAULT_RETRY
-        self.verify = verify
-        self.max_key_bytes = max_key_bytes
-        self.max_value_bytes = max_value_bytes
-        self.max_keys_per_call = max_keys_per_call
-        self.stats = Stats()
-        self._clock = clock
 
     @property
     def name(self) -> str:
@@ -645,7 +640,7 @@ class Bucket:
                            retry=retry if retry is not None else self.retry,
                            verify=verify if verify is not None else self.verify,
                            stop_on_error=stop_on_error, progress=progress, on_error=on_error)
-        _check_chunking(options.chunk_size, options.chunk_bytes)
+        check_chunking(options.chunk_size, options.chunk_bytes)
         if on_error is not None and not callable(on_error):
             raise TypeError(f"on_error must be callable(key, index, error), got {on_error!r}")
         return options
@@ -1085,13 +1080,6 @@ def _repeated(keys: Sequence[str]) -> Tuple[str, ...]:
             repeated[key] = None
         seen.add(key)
     return tuple(repeated)
-
-
-def _check_chunking(chunk_size: int, chunk_bytes: int) -> None:
-    if not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be an int >= 1, got {chunk_size!r}")
-    if not isinstance(chunk_bytes, int) or chunk_bytes < 1:
-        raise ValueError(f"chunk_bytes must be an int >= 1, got {chunk_bytes!r}")
 
 
 class BucketOptions(TypedDict, total=False):

@@ -27,7 +27,7 @@ condition is checked against the state the ops before it left).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Literal, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Literal, Optional, Tuple
 
 from .errors import KvError, StoreError
 from .results import BatchResult, GetResult, Status, combine
@@ -39,6 +39,8 @@ from .validation import Items, check_key, check_value, iter_items
 OpKind = Literal["get", "set", "delete"]
 """The kind of batch call (phase) an op runs in."""
 OpName = Literal["get", "set", "delete", "insert", "update"]
+_Op = Tuple[int, Tuple[OpName, str, Optional[bytes]]]
+"""An op as a phase runs it: its index, then (op, key, value)."""
 """What an op is: a kind, or a conditional write (`insert`: only if absent; `update`: only if present)."""
 _KIND_ORDER: Dict[OpKind, int] = {"get": 0, "set": 1, "delete": 2}
 _KINDS: Tuple[OpKind, ...] = ("get", "set", "delete")
@@ -164,30 +166,39 @@ class Builder:
         `unknown`, in op order, once every phase has run (`index`: the op's index); an
         exception it raises propagates with `partial_ops` (every op's final result) on it.
         """
-        if on_error is not None and not callable(on_error):
-            raise TypeError(f"on_error must be callable(key, index, error), got {on_error!r}")
-        check = getattr(self.bucket, "check_condition", None)
-        if callable(check):
-            for op in dict.fromkeys(op for op, _, _ in self._ops if op in _CONDITION):
-                check(_CONDITION[op], "builder " + op)
+        self._before_execute(self.bucket, on_error)
         results: Dict[int, OpResult] = {}
         stopped = False
         for phase in self.plan():
-            ops = [(i, self._ops[i]) for i in phase.ops]
+            ops = self._phase_ops(phase)
             if stopped:
-                for i, (op, key, _) in ops:
-                    results[i] = OpResult(i, op, key, "not_attempted")
+                _not_attempted(ops, results)
                 continue
             try:
-                outcome = self._run_phase(phase.kind, ops, chunk_size, retry)
+                parts = [getattr(self.bucket, name)(arg, **options, chunk_size=chunk_size, retry=retry)
+                         for name, arg, options in _phase_calls(phase.kind, ops)]
             except BaseException as err:
                 self._account_for(err, ops, results)
                 raise
-            status = outcome.outcomes()
-            for i, (op, key, _) in ops:
-                value = outcome.values.get(key) if isinstance(outcome, GetResult) else None
-                results[i] = OpResult(i, op, key, status[key], value, outcome.error(key))
-            stopped = stop_on_error and not outcome.all_succeeded
+            stopped = not _record(ops, _phase_result(parts), results) and stop_on_error
+        return self._finish(results, on_error)
+
+    def _before_execute(self, bucket: object, on_error: Optional[ErrorCallback]) -> None:
+        """Refuses what `execute` cannot run before anything is sent: an `on_error` that is not
+        callable (`TypeError`), an `insert`/`update` on a bucket without compare-and-swap (`Unsupported`)."""
+        if on_error is not None and not callable(on_error):
+            raise TypeError(f"on_error must be callable(key, index, error), got {on_error!r}")
+        check = getattr(bucket, "check_condition", None)
+        if callable(check):
+            for op in dict.fromkeys(op for op, _, _ in self._ops if op in _CONDITION):
+                check(_CONDITION[op], "builder " + op)
+
+    def _phase_ops(self, phase: Phase) -> List[_Op]:
+        return [(i, self._ops[i]) for i in phase.ops]
+
+    def _finish(self, results: Dict[int, OpResult], on_error: Optional[ErrorCallback]) -> List[OpResult]:
+        """Every op's result in input order, after `on_error` was called for each op that ended
+        `failed` or `unknown` (an exception it raises carries `partial_ops`)."""
         final = [results[i] for i in range(len(self._ops))]
         if on_error is not None:
             for r in final:
@@ -199,24 +210,7 @@ class Builder:
                         raise
         return final
 
-    def _run_phase(self, kind: OpKind, ops: List[Tuple[int, Tuple[OpName, str, Optional[bytes]]]],
-                   chunk_size: Optional[int], retry: Optional[RetryPolicy]) -> BatchResult:
-        keys = [key for _, (_, key, _) in ops]
-        if kind == "get":
-            return self.bucket.get_many(keys, chunk_size=chunk_size, retry=retry)
-        if kind == "set":
-            # Keys of one phase are distinct across conditions (plan() keeps a conditional op alone on its key).
-            parts = []
-            for condition in (None, "absent", "present"):
-                items = [(key, value) for _, (op, key, value) in ops
-                         if value is not None and _CONDITION.get(op) == condition]
-                if items:
-                    parts.append(self.bucket.set_many(items, only_if=condition, chunk_size=chunk_size, retry=retry))
-            return parts[0] if len(parts) == 1 else combine(parts, operation="set_many")
-        return self.bucket.delete_many(keys, chunk_size=chunk_size, retry=retry)
-
-    def _account_for(self, err: BaseException, ops: List[Tuple[int, Tuple[OpName, str, Optional[bytes]]]],
-                     results: Dict[int, OpResult]) -> None:
+    def _account_for(self, err: BaseException, ops: List[_Op], results: Dict[int, OpResult]) -> None:
         """Sets `err.partial_ops`: one `OpResult` per op, for an exception that ended `execute`.
 
         Ops of earlier phases keep their results; the ops of the phase in flight get the
@@ -233,6 +227,38 @@ class Builder:
             results[i] = OpResult(i, op, key, status, value, error)
         every = [results.get(i) or OpResult(i, op, key, "not_attempted") for i, (op, key, _) in enumerate(self._ops)]
         _set_partial_ops(err, every)
+
+
+def _phase_calls(kind: OpKind, ops: List[_Op]) -> List[Tuple[str, Any, Dict[str, Any]]]:
+    """The bucket calls that run one phase: (batch method, its keys or items, keyword arguments)."""
+    if kind == "set":
+        # Keys of one phase are distinct across conditions (plan() keeps a conditional op alone on its key).
+        calls: List[Tuple[str, Any, Dict[str, Any]]] = []
+        for condition in (None, "absent", "present"):
+            items = [(key, value) for _, (op, key, value) in ops if value is not None and _CONDITION.get(op) == condition]
+            if items:
+                calls.append(("set_many", items, {"only_if": condition}))
+        return calls
+    return [("get_many" if kind == "get" else "delete_many", [key for _, (_, key, _) in ops], {})]
+
+
+def _phase_result(parts: List[BatchResult]) -> BatchResult:
+    """One phase's result from the results of its calls."""
+    return parts[0] if len(parts) == 1 else combine(parts, operation="set_many")
+
+
+def _record(ops: List[_Op], outcome: BatchResult, results: Dict[int, OpResult]) -> bool:
+    """Each op's result from its phase's `outcome`; True if every op of the phase succeeded."""
+    status = outcome.outcomes()
+    for i, (op, key, _) in ops:
+        value = outcome.values.get(key) if isinstance(outcome, GetResult) else None
+        results[i] = OpResult(i, op, key, status[key], value, outcome.error(key))
+    return outcome.all_succeeded
+
+
+def _not_attempted(ops: List[_Op], results: Dict[int, OpResult]) -> None:
+    for i, (op, key, _) in ops:
+        results[i] = OpResult(i, op, key, "not_attempted")
 
 
 def _set_partial_ops(err: BaseException, every: List[OpResult]) -> None:

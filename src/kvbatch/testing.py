@@ -334,7 +334,7 @@ class FaultyBucket:
 
     def cas(self, key: str) -> FaultyCas:
         if not self.has_cas:
-            raise RuntimeError(f"the bucket under this FaultyBucket has no compare-and-swap")
+            raise RuntimeError("the bucket under this FaultyBucket has no compare-and-swap")
         fault = self._match("cas", [key])
         if fault is not None:
             raise fault.raised()

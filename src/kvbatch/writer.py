@@ -30,57 +30,25 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Dict, List, Literal, Optional, Tuple, Type
+from typing import List, Optional, Type
 
-from .errors import BatchFailed, attach_partial
-from .results import BatchResult, combine
 from .ops import BatchOps
+from .results import BatchResult
 from .retry import RetryPolicy
 from .stats import ProgressCallback
 from .validation import check_key, check_value
+from .writebuffer import BufferedWriter, Op, WriteBuffer
 
-Op = Tuple[Literal["set", "delete"], Optional[bytes]]
 
-
-class Writer:
+class Writer(BufferedWriter):
     """Buffers writes to a `Bucket` and sends them with `set_many`/`delete_many`."""
 
     def __init__(self, bucket: BatchOps, *, flush_at: int, flush_bytes: int, flush_on_error: bool = False,
                  stop_on_error: bool = False, retry: Optional[RetryPolicy] = None,
                  progress: Optional[ProgressCallback] = None) -> None:
-        if flush_at < 1:
-            raise ValueError(f"flush_at must be >= 1, got {flush_at}")
-        if flush_bytes < 1:
-            raise ValueError(f"flush_bytes must be >= 1, got {flush_bytes}")
+        super().__init__(flush_at=flush_at, flush_bytes=flush_bytes, flush_on_error=flush_on_error,
+                         stop_on_error=stop_on_error, retry=retry, progress=progress)
         self.bucket = bucket
-        self.flush_at = flush_at
-        self.flush_bytes = flush_bytes
-        self.flush_on_error = flush_on_error
-        self.stop_on_error = stop_on_error
-        self.retry = retry
-        self.progress = progress
-        self.closed = False
-        self._buffer: Dict[str, Op] = {}
-        self._bytes = 0
-        self._flushes: List[BatchResult] = []
-        self._discarded: List[BatchResult] = []
-
-    @property
-    def pending(self) -> int:
-        """Distinct keys buffered, not yet sent."""
-        return len(self._buffer)
-
-    @property
-    def flushes(self) -> Tuple[BatchResult, ...]:
-        """Each flush's result, in order."""
-        return tuple(self._flushes)
-
-    @property
-    def results(self) -> BatchResult:
-        """One outcome per key written through this writer: its latest operation's (discarded
-        ones `not_attempted`), with `earlier` holding the last flushed outcome of each key whose
-        latest operation did not succeed (see the module's docstring)."""
-        return combine([*self._flushes, *self._discarded], operation="writer")
 
     def set(self, key: str, value: bytes) -> None:
         """Buffers a write of `value` at `key` (checked now); may flush."""
@@ -93,81 +61,39 @@ class Writer:
         self._put(check_key(key, max_key_bytes=self.bucket.max_key_bytes), ("delete", None))
 
     def _put(self, key: str, op: Op) -> None:
-        if self.closed:
-            raise RuntimeError("this writer is closed: its block has exited (open a new one with bucket.writer())")
-        previous = self._buffer.pop(key, None)
-        if previous is not None and previous[1] is not None:
-            self._bytes -= len(previous[1])
-        self._buffer[key] = op
-        self._bytes += len(op[1]) if op[1] is not None else 0
-        if len(self._buffer) >= self.flush_at or self._bytes >= self.flush_bytes:
+        self._buffer.put(key, op)
+        if self._due():
             self.flush()
 
     def flush(self) -> BatchResult:
         """Sends everything buffered now; returns this flush's result (also kept in `results`)."""
-        buffer, self._buffer, self._bytes = self._buffer, {}, 0
-        if not buffer:
+        sets, deletes = self._buffer.take()
+        if not sets and not deletes:
             return BatchResult(operation="flush")
-        sets = [(k, v) for k, (kind, v) in buffer.items() if kind == "set" and v is not None]
-        deletes = [k for k, (kind, _) in buffer.items() if kind == "delete"]
         parts: List[BatchResult] = []
         try:
             if sets:
                 parts.append(self.bucket.set_many(sets, stop_on_error=self.stop_on_error, retry=self.retry,
                                                   progress=self.progress))
             if deletes:
-                if self.stop_on_error and parts and not parts[0].all_succeeded:
-                    parts.append(BatchResult(not_attempted=tuple(deletes)))
-                else:
-                    parts.append(self.bucket.delete_many(deletes, stop_on_error=self.stop_on_error, retry=self.retry,
-                                                         progress=self.progress))
+                skipped = WriteBuffer.deletes_skipped(self.stop_on_error, parts, deletes)
+                parts.append(skipped if skipped is not None else self.bucket.delete_many(
+                    deletes, stop_on_error=self.stop_on_error, retry=self.retry, progress=self.progress))
         except BaseException as err:
-            result = self._failed_flush(parts, [k for k, _ in sets], deletes, err)
-            self._flushes.append(result)
-            attach_partial(err, result)
+            self._buffer.failed(parts, sets, deletes, err)
             raise
-        result = combine(parts, operation="flush")
-        self._flushes.append(result)
-        if self.stop_on_error and not result.all_succeeded:
-            self._discard()
-            self.closed = True
-            raise BatchFailed(result)
-        return result
-
-    @staticmethod
-    def _failed_flush(parts: List[BatchResult], sets: List[str], deletes: List[str], err: BaseException) -> BatchResult:
-        """The result of a flush that raised `err` after `parts` completed: the operation in
-        flight as its exception's `partial` says (its keys `unknown` if it says nothing),
-        the operation after it `not_attempted`."""
-        in_flight, later = (sets, deletes) if sets and not parts else (deletes, [])
-        partial = getattr(err, "partial", None)
-        if isinstance(partial, BatchResult) and set(partial.order) == set(in_flight):
-            parts.append(partial)
-        else:
-            parts.append(BatchResult(unknown=tuple(in_flight)))
-        if later:
-            parts.append(BatchResult(not_attempted=tuple(later)))
-        return combine(parts, operation="flush")
-
-    def _discard(self) -> None:
-        if self._buffer:
-            self._discarded.append(BatchResult(not_attempted=tuple(self._buffer), operation="discarded"))
-        self._buffer, self._bytes = {}, 0
+        return self._buffer.flushed(parts, stop_on_error=self.stop_on_error)
 
     def __enter__(self) -> "Writer":
         return self
 
     def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
                  tb: Optional[TracebackType]) -> None:
-        if self.closed:
-            return
         try:
-            if exc_type is None or self.flush_on_error:
+            if self._buffer.exit_flushes(exc_type, self.flush_on_error):
                 self.flush()
-            else:
-                self._discard()
         finally:
-            self.closed = True
+            self._buffer.closed = True
 
 
 __all__ = ["Writer"]

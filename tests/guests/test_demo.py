@@ -13,9 +13,9 @@ from kvbatch_host.backends import MemoryBackend, SqliteBackend
 from kvbatch_host import Harness
 from kvbatch_host import StoreRegistry
 
-pytestmark = pytest.mark.component
-
 from checkout import ROOT
+
+pytestmark = pytest.mark.component
 
 
 def run_demo_under_harness(built: Callable[..., Path], backend: object, batch: str, store: str = "default") -> str:

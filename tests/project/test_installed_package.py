@@ -14,11 +14,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tarfile
-import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +27,7 @@ import pytest
 from kvbatch_host.prepare import build as builder
 
 from docs_blocks import lay_out, marked_blocks, served
+from served import TOKEN, Command
 from user_app import APP
 
 pytestmark = pytest.mark.component
@@ -211,50 +210,11 @@ def test_the_readmes_walkthrough_runs_as_written(installed: Installed, tmp_path:
             assert out.splitlines() == want, f"step {step}: {script[2 * step + 2]}"
 
 
-class UserServe:
-    """`kvbatch serve ARGV` started from `cwd` by the installed venv as a user's shell would; its URL read
-    from its banner; stopped by PID (SIGTERM, then SIGKILL) whatever happens."""
-
-    def __init__(self, installed: Installed, cwd: Path, *argv: str, activated: bool = False, timeout: float = 900) -> None:
-        env = activated_env(installed.venv, installed.cache) if activated else user_env(installed.cache)
-        env["SPIN_VARIABLE_KVBATCH_TOKEN"] = "installed-package-token-0123456789"
-        command = "kvbatch" if activated else str(installed.bin / "kvbatch")
-        self.proc = subprocess.Popen([command, "serve", "--listen", "127.0.0.1:0", *argv], cwd=cwd, env=env,
-                                     stderr=subprocess.PIPE, text=True)
-        self.lines: list[str] = []
-        self.url = ""
-        ready = threading.Event()
-
-        def read() -> None:
-            assert self.proc.stderr is not None
-            for line in self.proc.stderr:
-                self.lines.append(line)
-                found = re.search(r" at (http://127\.0\.0\.1:\d+) ", line)
-                if found:
-                    self.url = found.group(1)
-                    ready.set()
-            ready.set()
-
-        threading.Thread(target=read, daemon=True).start()
-        ready.wait(timeout)
-        if not self.url:
-            self.stop()
-            pytest.fail("kvbatch serve did not start:\n" + "".join(self.lines)[-5000:])
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
 def test_serve_in_an_empty_directory_builds_and_serves_kvbatchs_own_bulk_component(installed: Installed, tmp_path: Path) -> None:
-    served = UserServe(installed, tmp_path, "--store", "memory:")
+    served = Command(tmp_path, "--store", "memory:", kvbatch=str(installed.bin / "kvbatch"), environ=user_env(installed.cache),
+                     timeout=900)
     try:
-        auth = {"Authorization": "Bearer installed-package-token-0123456789"}
+        auth = {"Authorization": f"Bearer {TOKEN}"}
         written = httpx.post(served.url + "/kv/stores/default/set-many", headers=auth,
                              json={"items": {"a": "1", "b": "2"}, "encoding": "text"}, timeout=60)
         assert written.status_code == 200, written.text

@@ -38,6 +38,12 @@ def test_host_and_bulk_packages_are_mypy_clean():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_sources_and_tests_pass_the_projects_lint_rules():
+    proc = subprocess.run([sys.executable, "-m", "ruff", "check", "src", "tests", "examples"], cwd=ROOT, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def test_generated_bindings_are_not_checked_in():
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
     assert not [path for path in tracked if "wit_world/" in path or path.startswith("build/")]

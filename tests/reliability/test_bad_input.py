@@ -4,7 +4,6 @@ nothing is written. Limits are listed in docs/reference/limits.md."""
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
 import pytest
 

@@ -21,19 +21,25 @@ from kvbatch_host.prepare import build as builder
 KVBATCH = str(Path(sys.executable).parent / "kvbatch")
 
 
-def write_manifest(directory: Path, stores: tuple[str, ...] = GRANTED) -> Path:
-    """The project's spin.toml with an absolute source and the given key_value_stores."""
-    text = (builder.ROOT / "spin.toml").read_text()
-    text = text.replace('source = "build/spin.wasm"', f'source = "{builder.ROOT / "build" / "spin.wasm"}"')
-    text = re.sub(r"key_value_stores = \[.*\]", "key_value_stores = " + json.dumps(list(stores)), text)
+def spin_toml(directory: Path, text: str) -> Path:
+    """Writes `text` as DIRECTORY/spin.toml; its path."""
     path = directory / "spin.toml"
     path.write_text(text)
     return path
 
 
-def _children(pid: int) -> list[int]:
+def write_manifest(directory: Path, stores: tuple[str, ...] = GRANTED) -> Path:
+    """The project's spin.toml with an absolute source and the given key_value_stores."""
+    text = (builder.ROOT / "spin.toml").read_text()
+    text = text.replace('source = "build/spin.wasm"', f'source = "{builder.ROOT / "build" / "spin.wasm"}"')
+    return spin_toml(directory, re.sub(r"key_value_stores = \[.*\]", "key_value_stores = " + json.dumps(list(stores)), text))
+
+
+def children_of(pid: int) -> list[int]:
+    """The PIDs of the children of process `pid` (none once it is gone)."""
     found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
+    tasks = Path(f"/proc/{pid}/task")
+    for task in tasks.iterdir() if tasks.is_dir() else ():
         try:
             found += [int(p) for p in (task / "children").read_text().split()]
         except FileNotFoundError:  # a thread that ended while we looked
@@ -42,11 +48,16 @@ def _children(pid: int) -> list[int]:
 
 
 class Command:
-    """`kvbatch serve` as a subprocess: its URL (from its banner), its PID, stopped with SIGTERM."""
+    """`kvbatch serve ARGS` started from `cwd` as a subprocess: its URL (read from its banner), its PID,
+    stopped by PID whatever happens (`stop`; also when it does not start within `timeout` seconds).
 
-    def __init__(self, cwd: Path, *args: str, env: Mapping[str, str] | None = None, timeout: float = 180) -> None:
-        environ = dict(os.environ, SPIN_VARIABLE_KVBATCH_TOKEN=TOKEN, **(env or {}))
-        self.proc = subprocess.Popen([KVBATCH, "serve", "--listen", "127.0.0.1:0", *args], cwd=cwd, env=environ,
+    `kvbatch`: the command to run (this venv's by default); `environ`: the environment it starts from
+    (this process's by default), with `SPIN_VARIABLE_KVBATCH_TOKEN` set to `TOKEN` and `env` on top."""
+
+    def __init__(self, cwd: Path, *args: str, env: Mapping[str, str] | None = None, timeout: float = 180,
+                 kvbatch: str = KVBATCH, environ: Mapping[str, str] | None = None) -> None:
+        environ = dict(os.environ if environ is None else environ, SPIN_VARIABLE_KVBATCH_TOKEN=TOKEN, **(env or {}))
+        self.proc = subprocess.Popen([kvbatch, "serve", "--listen", "127.0.0.1:0", *args], cwd=cwd, env=environ,
                                      stderr=subprocess.PIPE, text=True)
         self.lines: list[str] = []
         self.url = ""
@@ -65,15 +76,14 @@ class Command:
         threading.Thread(target=read, daemon=True).start()
         ready.wait(timeout)
         if not self.url:
-            self.proc.kill()
-            self.proc.wait()
-            pytest.fail("kvbatch serve did not start:\n" + "".join(self.lines))
+            self.stop()
+            pytest.fail("kvbatch serve did not start:\n" + "".join(self.lines)[-5000:])
 
     def stop(self) -> int:
         """SIGTERM, whatever happens (SIGKILL after 30 s); then checks that its children are gone too."""
         children: list[int] = []
         try:
-            children = _children(self.proc.pid)
+            children = children_of(self.proc.pid)
         finally:
             self.proc.send_signal(signal.SIGTERM)
             try:

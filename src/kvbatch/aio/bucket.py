@@ -55,7 +55,7 @@ from typing import (
     cast,
 )
 
-from ..bucket import CONDITIONS, Condition, _check_chunking, _distinct, _read, _repeated, _reporter
+from ..bucket import CONDITIONS, Condition, _distinct, _read, _repeated, _reporter
 from ..errors import (
     CapabilityError,
     CasConflict,
@@ -69,7 +69,8 @@ from ..errors import (
 )
 from ..limits import DEFAULT_CHUNK_SIZE, MAX_CAS_ATTEMPTS, MAX_KEY_BYTES, MAX_KEYS_PER_CALL, MAX_VALUE_BYTES
 from ..results import _SUCCEEDED, BatchResult, CopyResult, ExistsResult, GetResult, Status, _build
-from ..retry import DEFAULT_RETRY, RetryPolicy
+from ..retry import RetryPolicy
+from ..settings import BucketSettings, check_chunking, check_concurrency
 from ..stats import ErrorCallback, Progress, ProgressCallback, Stats
 from ..validation import Items, Pairs, check_items, check_key, check_keys, check_pairs, check_value
 from .builder import AsyncBuilder
@@ -217,7 +218,7 @@ class Completions(Generic[R]):
                 raise
 
 
-class AsyncBucket:
+class AsyncBucket(BucketSettings):
     """Batch operations with per-key outcomes over an `AsyncStore`, at most `max_concurrency`
     store calls in flight.
 
@@ -241,18 +242,11 @@ class AsyncBucket:
         max_keys_per_call: int = MAX_KEYS_PER_CALL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        _check_concurrency(max_concurrency)
-        _check_chunking(chunk_size, 1)
+        check_concurrency(max_concurrency)
+        super().__init__(chunk_size=chunk_size, retry=retry, verify=verify, max_key_bytes=max_key_bytes,
+                         max_value_bytes=max_value_bytes, max_keys_per_call=max_keys_per_call, clock=clock)
         self.store = store
         self.max_concurrency = max_concurrency
-        self.chunk_size = chunk_size
-        self.retry = retry if retry is not None else DEFAULT_RETRY
-        self.verify = verify
-        self.max_key_bytes = max_key_bytes
-        self.max_value_bytes = max_value_bytes
-        self.max_keys_per_call = max_keys_per_call
-        self.stats = Stats()
-        self._clock = clock
 
     @property
     def name(self) -> str:
@@ -644,7 +638,7 @@ class AsyncBucket:
 
     def _chunk(self, chunk_size: Optional[int]) -> int:
         size = chunk_size if chunk_size is not None else self.chunk_size
-        _check_chunking(size, 1)
+        check_chunking(size)
         return size
 
     async def _drive(self, operation: str, keys: List[str], duplicates: Sequence[str], work: Work,
@@ -658,7 +652,7 @@ class AsyncBucket:
         sleep raised, or the task's cancellation) propagates with `partial` set.
         """
         limit = max_concurrency if max_concurrency is not None else self.max_concurrency
-        _check_concurrency(limit)
+        check_concurrency(limit)
         every = self.chunk_size
         in_flight: Status = "unknown" if operation in WRITES else "not_attempted"
         outcomes: Dict[str, Outcome] = {}
@@ -881,11 +875,6 @@ async def _settle_tasks(tasks: Sequence["asyncio.Future[None]"]) -> None:
     for task in tasks:
         if not task.cancelled():
             task.exception()  # retrieved, so the loop does not log it as never retrieved
-
-
-def _check_concurrency(value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"max_concurrency must be an int >= 1 (1: one store call at a time), got {value!r}")
 
 
 def _reject_single(value: object, what: str) -> None:

@@ -15,18 +15,14 @@ key's ops in sequence; each phase runs as one concurrent batch operation of the 
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Optional, Tuple, cast
+from typing import Dict, Iterable, List, Optional, cast
 
-from ..builder import _CONDITION, Builder, OpName, OpResult, Phase, _set_partial_ops
-from ..errors import StoreError
+from ..builder import Builder, OpResult, Phase, _not_attempted, _phase_calls, _phase_result, _record
 from ..ops import BatchOps
-from ..results import BatchResult, GetResult, combine
 from ..retry import RetryPolicy
 from ..stats import ErrorCallback
 from ..validation import Items
 from .ops import AsyncBatchOps
-
-_Op = Tuple[int, Tuple[OpName, str, Optional[bytes]]]
 
 
 class AsyncBuilder:
@@ -92,53 +88,22 @@ class AsyncBuilder:
         `OpResult` per op, as far as the run got. `on_error(key, index, error)` is called for
         each op that ends `failed` or `unknown`, in op order, once every phase has run.
         """
-        if on_error is not None and not callable(on_error):
-            raise TypeError(f"on_error must be callable(key, index, error), got {on_error!r}")
-        ops_list = self._plan._ops
-        for op in dict.fromkeys(op for op, _, _ in ops_list if op in _CONDITION):
-            self.bucket.check_condition(_CONDITION[op], "builder " + op)
+        self._plan._before_execute(self.bucket, on_error)
         results: Dict[int, OpResult] = {}
         stopped = False
         for phase in self.plan():
-            ops: List[_Op] = [(i, ops_list[i]) for i in phase.ops]
+            ops = self._plan._phase_ops(phase)
             if stopped:
-                for i, (op, key, _) in ops:
-                    results[i] = OpResult(i, op, key, "not_attempted")
+                _not_attempted(ops, results)
                 continue
             try:
-                outcome = await self._run_phase(phase.kind, ops, retry)
+                parts = [await getattr(self.bucket, name)(arg, **options, retry=retry)
+                         for name, arg, options in _phase_calls(phase.kind, ops)]
             except BaseException as err:
                 self._plan._account_for(err, ops, results)
                 raise
-            status = outcome.outcomes()
-            for i, (op, key, _) in ops:
-                value = outcome.values.get(key) if isinstance(outcome, GetResult) else None
-                results[i] = OpResult(i, op, key, status[key], value, outcome.error(key))
-            stopped = stop_on_error and not outcome.all_succeeded
-        final = [results[i] for i in range(len(ops_list))]
-        if on_error is not None:
-            for r in final:
-                if r.status in ("failed", "unknown"):
-                    try:
-                        on_error(r.key, r.index, r.error if r.error is not None else StoreError("the outcome is unknown"))
-                    except BaseException as err:
-                        _set_partial_ops(err, final)
-                        raise
-        return final
-
-    async def _run_phase(self, kind: str, ops: List[_Op], retry: Optional[RetryPolicy]) -> BatchResult:
-        keys = [key for _, (_, key, _) in ops]
-        if kind == "get":
-            return await self.bucket.get_many(keys, retry=retry)
-        if kind == "set":
-            parts = []
-            for condition in (None, "absent", "present"):
-                items = [(key, value) for _, (op, key, value) in ops
-                         if value is not None and _CONDITION.get(op) == condition]
-                if items:
-                    parts.append(await self.bucket.set_many(items, only_if=condition, retry=retry))
-            return parts[0] if len(parts) == 1 else combine(parts, operation="set_many")
-        return await self.bucket.delete_many(keys, retry=retry)
+            stopped = not _record(ops, _phase_result(parts), results) and stop_on_error
+        return self._plan._finish(results, on_error)
 
 
 __all__ = ["AsyncBuilder"]

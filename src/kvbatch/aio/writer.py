@@ -12,56 +12,32 @@ The same rules as the sync `kvbatch.writer.Writer`: operations are buffered per 
 the unflushed operations are discarded (`not_attempted` in `results`) unless
 `flush_on_error`; a flush that raises (a capability error, or the task being cancelled) still
 accounts for every key it was sent; with `stop_on_error` the first flush that does not fully
-succeed raises `BatchFailed` and the writer closes.
+succeed raises `BatchFailed` and the writer closes. `results` is the sync writer's too: each key's
+latest outcome, with `earlier` for a key whose latest operation did not succeed after a flush sent it.
 """
 
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Dict, List, Optional, Type
+from typing import List, Optional, Type
 
-from ..errors import BatchFailed, attach_partial
-from ..results import BatchResult, combine
+from ..results import BatchResult
 from ..retry import RetryPolicy
 from ..stats import ProgressCallback
 from ..validation import check_key, check_value
-from ..writer import Op, Writer
+from ..writebuffer import BufferedWriter, Op, WriteBuffer
 from .ops import AsyncBatchOps
 
 
-class AsyncWriter:
+class AsyncWriter(BufferedWriter):
     """Buffers writes to an `AsyncBucket` and sends them with `set_many`/`delete_many`."""
 
     def __init__(self, bucket: AsyncBatchOps, *, flush_at: int, flush_on_error: bool = False,
                  stop_on_error: bool = False, retry: Optional[RetryPolicy] = None,
                  progress: Optional[ProgressCallback] = None) -> None:
-        if not isinstance(flush_at, int) or flush_at < 1:
-            raise ValueError(f"flush_at must be an int >= 1, got {flush_at!r}")
+        super().__init__(flush_at=flush_at, flush_bytes=None, flush_on_error=flush_on_error,
+                         stop_on_error=stop_on_error, retry=retry, progress=progress)
         self.bucket = bucket
-        self.flush_at = flush_at
-        self.flush_on_error = flush_on_error
-        self.stop_on_error = stop_on_error
-        self.retry = retry
-        self.progress = progress
-        self.closed = False
-        self._buffer: Dict[str, Op] = {}
-        self._flushes: List[BatchResult] = []
-        self._discarded: List[BatchResult] = []
-
-    @property
-    def pending(self) -> int:
-        """Distinct keys buffered, not yet sent."""
-        return len(self._buffer)
-
-    @property
-    def flushes(self) -> tuple[BatchResult, ...]:
-        """Each flush's result, in order."""
-        return tuple(self._flushes)
-
-    @property
-    def results(self) -> BatchResult:
-        """One outcome per key written through this writer (latest wins); discarded keys are `not_attempted`."""
-        return combine([*self._flushes, *self._discarded], operation="writer")
 
     async def set(self, key: str, value: bytes) -> None:
         """Buffers a write of `value` at `key` (checked now); may flush."""
@@ -74,63 +50,39 @@ class AsyncWriter:
         await self._put(check_key(key, max_key_bytes=self.bucket.max_key_bytes), ("delete", None))
 
     async def _put(self, key: str, op: Op) -> None:
-        if self.closed:
-            raise RuntimeError("this writer is closed: its block has exited (open a new one with bucket.writer())")
-        self._buffer.pop(key, None)
-        self._buffer[key] = op
-        if len(self._buffer) >= self.flush_at:
+        self._buffer.put(key, op)
+        if self._due():
             await self.flush()
 
     async def flush(self) -> BatchResult:
         """Sends everything buffered now; returns this flush's result (also kept in `results`)."""
-        buffer, self._buffer = self._buffer, {}
-        if not buffer:
+        sets, deletes = self._buffer.take()
+        if not sets and not deletes:
             return BatchResult(operation="flush")
-        sets = [(k, v) for k, (kind, v) in buffer.items() if kind == "set" and v is not None]
-        deletes = [k for k, (kind, _) in buffer.items() if kind == "delete"]
         parts: List[BatchResult] = []
         try:
             if sets:
                 parts.append(await self.bucket.set_many(sets, stop_on_error=self.stop_on_error, retry=self.retry,
                                                         progress=self.progress))
             if deletes:
-                if self.stop_on_error and parts and not parts[0].all_succeeded:
-                    parts.append(BatchResult(not_attempted=tuple(deletes)))
-                else:
-                    parts.append(await self.bucket.delete_many(deletes, stop_on_error=self.stop_on_error,
-                                                               retry=self.retry, progress=self.progress))
+                skipped = WriteBuffer.deletes_skipped(self.stop_on_error, parts, deletes)
+                parts.append(skipped if skipped is not None else await self.bucket.delete_many(
+                    deletes, stop_on_error=self.stop_on_error, retry=self.retry, progress=self.progress))
         except BaseException as err:
-            result = Writer._failed_flush(parts, [k for k, _ in sets], deletes, err)
-            self._flushes.append(result)
-            attach_partial(err, result)
+            self._buffer.failed(parts, sets, deletes, err)
             raise
-        result = combine(parts, operation="flush")
-        self._flushes.append(result)
-        if self.stop_on_error and not result.all_succeeded:
-            self._discard()
-            self.closed = True
-            raise BatchFailed(result)
-        return result
-
-    def _discard(self) -> None:
-        if self._buffer:
-            self._discarded.append(BatchResult(not_attempted=tuple(self._buffer), operation="discarded"))
-        self._buffer = {}
+        return self._buffer.flushed(parts, stop_on_error=self.stop_on_error)
 
     async def __aenter__(self) -> "AsyncWriter":
         return self
 
     async def __aexit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
                         tb: Optional[TracebackType]) -> None:
-        if self.closed:
-            return
         try:
-            if exc_type is None or self.flush_on_error:
+            if self._buffer.exit_flushes(exc_type, self.flush_on_error):
                 await self.flush()
-            else:
-                self._discard()
         finally:
-            self.closed = True
+            self._buffer.closed = True
 
 
 __all__ = ["AsyncWriter"]

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from contextlib import contextmanager
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, ContextManager, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
@@ -94,11 +94,48 @@ def redis_error(what: str, err: rx.RedisError, write: bool) -> "RedisError":
     return RedisError(f"{what}: {err}", applied=applied)
 
 
-class RedisBackend(Backend):
+class RedisKeyCommands:
+    """The one-key operations, the same on one Redis server and on a Redis Cluster: each is one
+    command on the key's Redis name, its redis-py errors mapped by the backend's `_errors`."""
+
+    _client: Any
+
+    def redis_key(self, store: str, key: str) -> str:
+        """The Redis name of `key` in `store`."""
+        raise NotImplementedError
+
+    def _errors(self, what: str, write: bool) -> ContextManager[None]:
+        raise NotImplementedError
+
+    def get(self, store: str, key: str) -> Optional[bytes]:
+        with self._errors("GET", write=False):
+            value = self._client.get(self.redis_key(store, key))
+        return None if value is None else bytes(value)
+
+    def set(self, store: str, key: str, value: bytes) -> None:
+        with self._errors("SET", write=True):
+            self._client.set(self.redis_key(store, key), bytes(value))
+
+    def delete(self, store: str, key: str) -> None:
+        with self._errors("DEL", write=True):
+            self._client.delete(self.redis_key(store, key))
+
+    def exists(self, store: str, key: str) -> bool:
+        with self._errors("EXISTS", write=False):
+            return bool(self._client.exists(self.redis_key(store, key)))
+
+    def increment(self, store: str, key: str, delta: int) -> int:
+        with self._errors("INCRBY", write=True):
+            return int(self._client.incrby(self.redis_key(store, key), delta))
+
+
+class RedisBackend(RedisKeyCommands, Backend):
     """Stores kept in one Redis database."""
 
     atomic_batches = True
     """set-many and delete-many are single atomic commands: on error, no key changed."""
+
+    _client: redis.Redis
 
     def __init__(self, url: str, client: Optional[redis.Redis] = None) -> None:
         self.url = url
@@ -146,7 +183,8 @@ class RedisBackend(Backend):
         """The Redis key prefix of `store`."""
         return f"{self.namespace}:{_escape_store(store)}:"
 
-    def _key(self, store: str, key: str) -> str:
+    def redis_key(self, store: str, key: str) -> str:
+        """The Redis name of `key` in `store`."""
         return self.prefix(store) + key
 
     @contextmanager
@@ -158,25 +196,6 @@ class RedisBackend(Backend):
         except rx.RedisError as err:
             raise redis_error(f"redis {what}", err, write) from None
 
-    # -- single keys ----------------------------------------------------------------------
-
-    def get(self, store: str, key: str) -> Optional[bytes]:
-        with self._errors("GET", write=False):
-            value = self._client.get(self._key(store, key))
-        return None if value is None else bytes(value)  # type: ignore[arg-type]
-
-    def set(self, store: str, key: str, value: bytes) -> None:
-        with self._errors("SET", write=True):
-            self._client.set(self._key(store, key), bytes(value))
-
-    def delete(self, store: str, key: str) -> None:
-        with self._errors("DEL", write=True):
-            self._client.delete(self._key(store, key))
-
-    def exists(self, store: str, key: str) -> bool:
-        with self._errors("EXISTS", write=False):
-            return bool(self._client.exists(self._key(store, key)))
-
     # -- many keys ------------------------------------------------------------------------
 
     def get_many(self, store: str, keys: Sequence[str]) -> List[Optional[bytes]]:
@@ -185,19 +204,19 @@ class RedisBackend(Backend):
         with self._errors("MGET", write=False):
             for start in range(0, len(distinct), MGET_CHUNK):
                 part = distinct[start : start + MGET_CHUNK]
-                values = self._client.mget([self._key(store, key) for key in part])
+                values = self._client.mget([self.redis_key(store, key) for key in part])
                 found.update(zip(part, values))  # type: ignore[arg-type]
         return [None if found[key] is None else bytes(found[key]) for key in keys]  # type: ignore[arg-type]
 
     def set_many(self, store: str, items: Sequence[Tuple[str, bytes]]) -> None:
-        mapping = {self._key(store, key): bytes(value) for key, value in items}  # last value wins
+        mapping = {self.redis_key(store, key): bytes(value) for key, value in items}  # last value wins
         if not mapping:
             return
         with self._errors("MSET", write=True):
             self._client.mset(mapping)
 
     def delete_many(self, store: str, keys: Sequence[str]) -> None:
-        distinct = list(dict.fromkeys(self._key(store, key) for key in keys))
+        distinct = list(dict.fromkeys(self.redis_key(store, key) for key in keys))
         if not distinct:
             return
         with self._errors("DEL", write=True):
@@ -244,12 +263,8 @@ class RedisBackend(Backend):
 
     # -- atomics --------------------------------------------------------------------------
 
-    def increment(self, store: str, key: str, delta: int) -> int:
-        with self._errors("INCRBY", write=True):
-            return int(self._client.incrby(self._key(store, key), delta))
-
     def compare_and_swap(self, store: str, key: str, expected: Optional[bytes], value: bytes) -> bool:
-        name = self._key(store, key)
+        name = self.redis_key(store, key)
         with self._errors("WATCH/MULTI/EXEC", write=True):
             with self._client.pipeline(transaction=True) as pipe:
                 for _ in range(CAS_RETRIES):

@@ -45,7 +45,8 @@ from redis.retry import Retry
 
 from kvbatch_host.errors import ConfigError, HostKvError
 from kvbatch_host.backends.base import DEFAULT_PAGE_SIZE, Backend
-from kvbatch_host.backends.redis import CAS_RETRIES, DEFAULT_NAMESPACE, SOCKET_TIMEOUT_S, RedisError, escape_glob, redis_error
+from kvbatch_host.backends.redis import (CAS_RETRIES, DEFAULT_NAMESPACE, SOCKET_TIMEOUT_S, RedisError, RedisKeyCommands, escape_glob,
+                                         redis_error)
 
 SCHEME = "redis+cluster://"
 MAX_KEYS_PER_COMMAND = 1000
@@ -169,11 +170,13 @@ class _Command:
         self.state, self.error, self.result = state, error, result
 
 
-class RedisClusterBackend(Backend):
+class RedisClusterBackend(RedisKeyCommands, Backend):
     """Stores kept in a Redis Cluster, spread over its masters by hash slot."""
 
     atomic_batches = False
     """set-many / delete-many are atomic per slot at most: a failed batch reports per key."""
+
+    _client: RedisCluster
 
     def __init__(self, url: str, client: Optional[RedisCluster] = None) -> None:
         self.url = url
@@ -262,28 +265,7 @@ class RedisClusterBackend(Backend):
         except rx.RedisError as err:
             raise redis_error(f"redis cluster {what}", err, write) from None
 
-    # -- single keys ----------------------------------------------------------------------
-
-    def get(self, store: str, key: str) -> Optional[bytes]:
-        with self._errors("GET", write=False):
-            value = self._client.get(self.redis_key(store, key))
-        return None if value is None else bytes(value)  # type: ignore[arg-type]
-
-    def set(self, store: str, key: str, value: bytes) -> None:
-        with self._errors("SET", write=True):
-            self._client.set(self.redis_key(store, key), bytes(value))
-
-    def delete(self, store: str, key: str) -> None:
-        with self._errors("DEL", write=True):
-            self._client.delete(self.redis_key(store, key))
-
-    def exists(self, store: str, key: str) -> bool:
-        with self._errors("EXISTS", write=False):
-            return bool(self._client.exists(self.redis_key(store, key)))
-
-    def increment(self, store: str, key: str, delta: int) -> int:
-        with self._errors("INCRBY", write=True):
-            return int(self._client.incrby(self.redis_key(store, key), delta))
+    # -- atomics --------------------------------------------------------------------------
 
     def compare_and_swap(self, store: str, key: str, expected: Optional[bytes], value: bytes) -> bool:
         """WATCH / GET / MULTI / SET / EXEC on the master of `key`'s slot; a MOVED reply (the slot

@@ -32,6 +32,7 @@ from kvbatch_host import fastpath
 from kvbatch_host.errors import ConfigError
 from kvbatch_host.versions import WASMTIME_VERSION
 from kvbatch_host.bench import measure
+from kvbatch_host.bench.arguments import check_json_path
 from kvbatch_host.bench.measure import BenchError, Measurement
 from kvbatch_host.bench.plan import (FLOOR_NATIVE, FLOOR_PER_KEY, LIBRARY, LIBRARY_PER_KEY, RAW, RAW_PER_KEY, REDIS_PATHS,
                                      REFERENCE, REFERENCE_PER_KEY, SMALL_VALUE, Job, Plan, make_plan)
@@ -274,18 +275,12 @@ def add_arguments(parser: Any) -> None:
 
 def _check_outputs(json_path: Optional[Path], plots_dir: Optional[Path]) -> None:
     """Fails before any benchmark runs when an output cannot be written: `ConfigError` naming it."""
-    try:
-        if plots_dir is not None:
+    if plots_dir is not None:
+        try:
             plots_dir.mkdir(parents=True, exist_ok=True)
-        if json_path is not None:
-            if json_path.is_dir():
-                raise ConfigError(f"bench: --json {str(json_path)!r} is a directory; give a file name")
-            json_path.parent.mkdir(parents=True, exist_ok=True)
-            with open(json_path, "a", encoding="utf-8"):
-                pass
-    except OSError as err:
-        raise ConfigError(f"bench: cannot write {str(err.filename or json_path or plots_dir)!r} "
-                          f"({err.strerror or err})") from None
+        except OSError as err:
+            raise ConfigError(f"bench: cannot write {str(err.filename or plots_dir)!r} ({err.strerror or err})") from None
+    check_json_path("bench", json_path)
 
 
 PLOTS_HINT = "kvbatch: the plots need matplotlib: pip install 'kvbatch[bench]' (or pass --no-plots)"

@@ -28,7 +28,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+from kvbatch_host.bench.arguments import check_json_path, check_workload
 from kvbatch_host.bench.measure import BenchError
+from kvbatch_host.bench.report import write_json
 
 DEFAULT_KEYS = 1_000
 DEFAULT_VALUE_BYTES = 100
@@ -138,32 +140,11 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--json", dest="json_path", type=Path, metavar="PATH", help="write the results to PATH as JSON")
 
 
-def _check_json(path: Optional[Path]) -> None:
-    """Fails before anything is built or served when `--json` cannot be written: `ConfigError` naming it."""
-    from kvbatch_host.errors import ConfigError
-
-    if path is None:
-        return
-    try:
-        if path.is_dir():
-            raise ConfigError(f"bench-aio: --json {str(path)!r} is a directory; give a file name")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a", encoding="utf-8"):
-            pass
-    except OSError as err:
-        raise ConfigError(f"bench-aio: cannot write {str(err.filename or path)!r} ({err.strerror or err})") from None
-
-
 def command(args: Any) -> int:
     """Runs `kvbatch bench-aio` with parsed `args`; bad arguments raise `ConfigError` (exit 2)."""
     from kvbatch_host.errors import ConfigError
 
-    if not 1 <= args.keys <= MAX_KEYS:
-        raise ConfigError(f"bench-aio: --keys must be in 1..{MAX_KEYS:,}, got {args.keys}")
-    if not 0 <= args.value_bytes <= 1_048_576:
-        raise ConfigError(f"bench-aio: --value-bytes must be in 0..1048576, got {args.value_bytes}")
-    if args.repeat < 1:
-        raise ConfigError(f"bench-aio: --repeat must be at least 1, got {args.repeat}")
+    check_workload("bench-aio", args.keys, args.value_bytes, args.repeat, max_keys=MAX_KEYS)
     if not 0 <= args.latency <= 1000:
         raise ConfigError(f"bench-aio: --latency must be in 0..1000 ms, got {args.latency}")
     try:
@@ -172,7 +153,7 @@ def command(args: Any) -> int:
         raise ConfigError(f"bench-aio: --concurrency takes integers separated by commas, got {args.concurrency!r}") from None
     if not concurrency or any(not 1 <= c <= 1000 for c in concurrency):
         raise ConfigError(f"bench-aio: --concurrency values must be in 1..1000, got {args.concurrency!r}")
-    _check_json(args.json_path)
+    check_json_path("bench-aio", args.json_path)
     try:
         doc = run(args.keys, args.value_bytes, args.repeat, concurrency, args.latency,
                   log=lambda line: print(line, file=sys.stderr))
@@ -184,8 +165,7 @@ def command(args: Any) -> int:
     for line in render(doc):
         print(line)
     if args.json_path is not None:
-        args.json_path.parent.mkdir(parents=True, exist_ok=True)
-        args.json_path.write_text(json.dumps(doc, indent=2) + "\n")
+        write_json(doc, args.json_path)
         print(f"wrote {args.json_path}")
     return 0
 

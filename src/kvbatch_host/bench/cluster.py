@@ -19,7 +19,6 @@ says what sharding costs here, not what it buys on separate hosts.
 
 from __future__ import annotations
 
-import json
 import platform
 import statistics
 import time
@@ -28,7 +27,9 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 from kvbatch_host.backends.base import Backend
+from kvbatch_host.bench.arguments import check_json_path, check_workload
 from kvbatch_host.bench.measure import BenchError, bench_value
+from kvbatch_host.bench.report import write_json
 
 DEFAULT_KEYS = 10_000
 DEFAULT_VALUE_BYTES = 100
@@ -228,12 +229,8 @@ def command(args: Any) -> int:
     from kvbatch_host.errors import ConfigError
     from kvbatch_host.redis_server import redis_server_binary
 
-    if not 1 <= args.keys <= MAX_KEYS:
-        raise ConfigError(f"bench-cluster: --keys must be in 1..{MAX_KEYS:,}, got {args.keys}")
-    if not 0 <= args.value_bytes <= 1_048_576:
-        raise ConfigError(f"bench-cluster: --value-bytes must be in 0..1048576, got {args.value_bytes}")
-    if args.repeat < 1:
-        raise ConfigError(f"bench-cluster: --repeat must be at least 1, got {args.repeat}")
+    check_workload("bench-cluster", args.keys, args.value_bytes, args.repeat, max_keys=MAX_KEYS)
+    check_json_path("bench-cluster", args.json_path)
     if redis_server_binary() is None:
         raise ConfigError("bench-cluster: redis-server is not installed (apt-get install redis-server)")
     if args.guest:
@@ -249,8 +246,7 @@ def command(args: Any) -> int:
     for line in render_ratios(doc):
         print(line)
     if args.json_path is not None:
-        args.json_path.parent.mkdir(parents=True, exist_ok=True)
-        args.json_path.write_text(json.dumps(doc, indent=2) + "\n")
+        write_json(doc, args.json_path)
         print(f"wrote {args.json_path}")
     return 0
 

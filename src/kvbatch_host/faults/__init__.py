@@ -1,5 +1,6 @@
-"""Fault injection between `wasi:keyvalue` and the backend: the plan (`plan`), its parser
-(`parser`), the layer (`layer`) and the event log (`events`); the names here re-export them.
+"""Fault injection between `wasi:keyvalue` and the backend: the rules (`rules`), their parser
+(`parser`), the plan (`plan`), the layer (`layer`) and the event log (`events`); the names here
+re-export them.
 
 A **fault plan** is a list of rules. Each rule says which backend operations it matches and
 what happens to them:
@@ -33,8 +34,9 @@ outcome (`kvbatch_host.faults.layer`).
 from kvbatch_host.faults.events import BATCH_OPS, WRITE_OPS, Event, EventLog
 from kvbatch_host.faults.layer import FaultLayer, FiredFault, InjectedTrap, ObservedBatch, PlanState, install
 from kvbatch_host.faults.parser import parse_rule, rule_from_mapping, split_fields
-from kvbatch_host.faults.plan import (FIELDS, MAX_LATENCY_MS, MAX_RULE_POSITIONS, OPERATIONS, FaultPlan, FaultPlanError,
-                                      FaultRule, PositionSet)
+from kvbatch_host.faults.plan import FaultPlan
+from kvbatch_host.faults.rules import (FIELDS, MAX_LATENCY_MS, MAX_RULE_POSITIONS, OPERATIONS, FaultPlanError, FaultRule,
+                                       PositionSet)
 
 __all__ = ["BATCH_OPS", "FIELDS", "MAX_LATENCY_MS", "MAX_RULE_POSITIONS", "OPERATIONS", "WRITE_OPS", "Event", "EventLog",
            "FaultLayer", "FaultPlan", "FaultPlanError", "FaultRule", "FiredFault", "InjectedTrap", "ObservedBatch",

@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Tupl
 
 from kvbatch_host.errors import ERROR_KINDS
 from kvbatch_host.faults.events import BATCH_OPS
-from kvbatch_host.faults.plan import (DEFAULT_MESSAGE, DEFAULT_TRAP, FIELDS, MAX_LATENCY_MS, MAX_RULE_POSITIONS, OPERATIONS,
+from kvbatch_host.faults.rules import (DEFAULT_MESSAGE, DEFAULT_TRAP, FIELDS, MAX_LATENCY_MS, MAX_RULE_POSITIONS, OPERATIONS,
                                       FaultPlanError, FaultRule, PositionSet)
 from kvbatch_host.textfiles import read_text
 

@@ -11,9 +11,9 @@ import pytest
 
 from kvbatch_host.cli import main
 
-pytestmark = pytest.mark.redis
-
 from checkout import ROOT
+
+pytestmark = pytest.mark.redis
 DEMO_DIGEST = "b528c2e7952ab6a9"
 
 

@@ -156,7 +156,6 @@ def test_batch_none_explains_that_a_guest_importing_batch_needs_another_mode(bui
 
 def test_run_lists_at_most_twenty_fired_faults_and_points_to_the_event_log(built):
     import subprocess
-    from pathlib import Path
 
     kvbatch = ROOT / ".venv" / "bin" / "kvbatch"
     proc = subprocess.run([str(kvbatch), "run", str(built("demo")), "--store", "memory:", "--batch", "native",

@@ -25,7 +25,7 @@ from kvbatch_host.serve import manifest as manifests
 from kvbatch_host.serve import server
 from kvbatch_host.setup import HostOptions
 
-from served import Command
+from served import Command, spin_toml
 
 pytestmark = [pytest.mark.component, pytest.mark.wasmtime_cli]
 
@@ -123,8 +123,7 @@ def two(command: Command, project: Path, tmp_path_factory: pytest.TempPathFactor
     """The built app as three components: alpha (store one), beta (store two, from a variable) and
     denied (granted two, asking for one), on the routes /alpha/..., /beta/... and /beta/denied/...."""
     directory = tmp_path_factory.mktemp("two")
-    path = directory / "spin.toml"
-    path.write_text(TWO_COMPONENTS.format(wasm=project / "app.wasm"))
+    path = spin_toml(directory, TWO_COMPONENTS.format(wasm=project / "app.wasm"))
     manifest = manifests.load(path, environ={"SPIN_VARIABLE_STORE": "two"})
     running = server.start(manifest, ("127.0.0.1", 0), HostOptions(stores=("one=memory:", "two=memory:")))
     try:

@@ -9,28 +9,25 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
 
 import httpx
 import pytest
 from http_expectations import *  # noqa: F401,F403 - the shared expectations are this module's tests
 from http_expectations import AUTH, GRANTED, TOKEN, send
 
-from kvbatch_host.prepare import build as builder
 from kvbatch_host import FaultPlan
 from kvbatch_host.serve import manifest as manifests
 from kvbatch_host.serve import server
 from kvbatch_host.setup import HostOptions
 
-from served import KVBATCH, Command, write_manifest
+from served import KVBATCH, Command, children_of, write_manifest
 
 pytestmark = [pytest.mark.component, pytest.mark.wasmtime_cli]
 
@@ -132,7 +129,7 @@ def test_twenty_concurrent_clients_lose_and_misreport_no_key(driver: HttpDriver,
 def test_sigterm_stops_the_command_and_everything_it_started(tmp_path: Path) -> None:
     command = Command(tmp_path, "--manifest", str(write_manifest(tmp_path)), "--store", "memory:")
     try:
-        assert len(_children(command.proc.pid)) == 1  # wasmtime serve
+        assert len(children_of(command.proc.pid)) == 1  # wasmtime serve
         assert httpx.get(command.url + "/kv/limits", headers=AUTH).status_code == 200
     finally:
         assert command.stop() == 0
@@ -213,7 +210,7 @@ def test_a_redis_store_is_served_and_shared_by_concurrent_requests(tmp_path: Pat
 
 def test_wasmtime_serve_does_not_outlive_a_killed_kvbatch_serve(tmp_path: Path) -> None:
     command = Command(tmp_path, "--manifest", str(write_manifest(tmp_path)), "--store", "memory:")
-    children = _children(command.proc.pid)
+    children = children_of(command.proc.pid)
     command.proc.kill()
     command.proc.wait()
     for child in children:

@@ -14,6 +14,8 @@ from kvbatch_host.serve import server
 from kvbatch_host.serve.routes import Route, RouteTable, check_route
 from kvbatch_host.setup import HostOptions
 
+from served import spin_toml
+
 
 def table(*routes: str) -> RouteTable[str]:
     return RouteTable([(Route(r), r) for r in routes])
@@ -124,28 +126,22 @@ source = "hidden.wasm"
 """
 
 
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "spin.toml"
-    path.write_text(text)
-    return path
-
-
 def test_every_public_route_and_its_component_is_served(tmp_path: Path) -> None:
-    manifest = manifests.load(write(tmp_path, TWO), environ={})
+    manifest = manifests.load(spin_toml(tmp_path, TWO), environ={})
     assert [(t.route.route, t.component) for t in manifest.triggers] == [("/a/...", "alpha"), ("/b", "beta"),
                                                                           ("/b/extra/...", "beta")]
     assert list(manifest.components) == ["alpha", "beta"]
 
 
 def test_each_component_keeps_its_own_stores_variables_and_source(tmp_path: Path) -> None:
-    manifest = manifests.load(write(tmp_path, TWO), environ={"SPIN_VARIABLE_LABEL": "x"})
+    manifest = manifests.load(spin_toml(tmp_path, TWO), environ={"SPIN_VARIABLE_LABEL": "x"})
     alpha, beta = manifest.components["alpha"], manifest.components["beta"]
     assert (alpha.stores, alpha.variables, alpha.source) == (["one"], {"who": "alpha of x"}, tmp_path / "alpha.wasm")
     assert (beta.stores, beta.variables, beta.source) == (["two", "default"], {}, tmp_path / "out" / "beta.wasm")
 
 
 def test_build_commands_run_in_the_workdir_relative_to_the_manifest(tmp_path: Path) -> None:
-    manifest = manifests.load(write(tmp_path, TWO), environ={})
+    manifest = manifests.load(spin_toml(tmp_path, TWO), environ={})
     alpha, beta = manifest.components["alpha"].build, manifest.components["beta"].build
     assert alpha is not None and (alpha.commands, alpha.workdir) == (("make alpha",), tmp_path / "alpha")
     assert beta is not None and (beta.commands, beta.workdir) == (("echo one", "echo two"), tmp_path)
@@ -154,36 +150,36 @@ def test_build_commands_run_in_the_workdir_relative_to_the_manifest(tmp_path: Pa
 def test_a_route_two_components_claim_is_refused_naming_both(tmp_path: Path) -> None:
     text = TWO.replace('route = "/b"\n', 'route = "/a/..."\n')
     with pytest.raises(ConfigError, match=r"route '/a/\.\.\.' is claimed by components 'alpha' and 'beta'"):
-        manifests.load(write(tmp_path, text), environ={})
+        manifests.load(spin_toml(tmp_path, text), environ={})
 
 
 def test_a_route_naming_a_component_without_a_table_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"component 'gamma' has no \[component.gamma\] table"):
-        manifests.load(write(tmp_path, TWO.replace('component = "beta"\n', 'component = "gamma"\n', 1)), environ={})
+        manifests.load(spin_toml(tmp_path, TWO.replace('component = "beta"\n', 'component = "gamma"\n', 1)), environ={})
 
 
 def test_an_inline_component_is_served_under_the_triggers_id(tmp_path: Path) -> None:
     text = ('spin_manifest_version = 2\n[application]\nname = "i"\n[[trigger.http]]\nid = "web"\nroute = "/..."\n'
             'component = { source = "web.wasm", key_value_stores = ["default"] }\n')
-    manifest = manifests.load(write(tmp_path, text), environ={})
+    manifest = manifests.load(spin_toml(tmp_path, text), environ={})
     assert manifest.components["web"].source == tmp_path / "web.wasm" and manifest.components["web"].stores == ["default"]
 
 
 def test_a_remote_source_is_refused_with_what_to_do(tmp_path: Path) -> None:
     text = TWO.replace('source = "alpha.wasm"', 'source = { url = "https://example.com/a.wasm", digest = "sha256:00" }')
     with pytest.raises(ConfigError, match=r"remote \(url\) source; .*download it"):
-        manifests.load(write(tmp_path, text), environ={})
+        manifests.load(spin_toml(tmp_path, text), environ={})
 
 
 def test_an_absolute_build_workdir_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="workdir must be a path relative"):
-        manifests.load(write(tmp_path, TWO.replace('workdir = "alpha"', 'workdir = "/alpha"')), environ={})
+        manifests.load(spin_toml(tmp_path, TWO.replace('workdir = "alpha"', 'workdir = "/alpha"')), environ={})
 
 
 def test_each_component_opens_only_its_own_stores_from_one_shared_set_of_backends(tmp_path: Path,
                                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    manifest = manifests.load(write(tmp_path, TWO), environ={})
+    manifest = manifests.load(spin_toml(tmp_path, TWO), environ={})
     options = HostOptions(stores=("one=memory:", "two=memory:", "default=memory:"))
     registry = server.host_options(manifest, options).registry()
     try:
@@ -199,7 +195,7 @@ def test_each_component_opens_only_its_own_stores_from_one_shared_set_of_backend
 
 
 def test_a_source_that_does_not_exist_suggests_build(tmp_path: Path) -> None:
-    manifest = manifests.load(write(tmp_path, TWO), environ={})
+    manifest = manifests.load(spin_toml(tmp_path, TWO), environ={})
     with pytest.raises(ConfigError, match=r"component 'alpha': source '.*alpha.wasm' does not exist \(run kvbatch serve --build"):
         server.prepare_sources(manifest)
 
@@ -207,7 +203,7 @@ def test_a_source_that_does_not_exist_suggests_build(tmp_path: Path) -> None:
 def test_a_failing_build_command_fails_with_its_output(tmp_path: Path) -> None:
     (tmp_path / "alpha").mkdir()
     text = TWO.replace('command = "make alpha"', 'command = "echo compiling; echo broken >&2; exit 3"')
-    manifest = manifests.load(write(tmp_path, text), environ={})
+    manifest = manifests.load(spin_toml(tmp_path, text), environ={})
     with pytest.raises(builds.BuildFailed, match="the build command of component 'alpha' failed with exit status 3") as err:
         builds.build_components(manifest)
     assert err.value.output == "compiling\nbroken\n"
@@ -218,7 +214,7 @@ def test_build_commands_see_this_interpreters_bin_directory_first_on_path(tmp_pa
 
     (tmp_path / "alpha").mkdir()
     text = TWO.replace('command = "make alpha"', 'command = "command -v python > found.txt"')
-    manifest = manifests.load(write(tmp_path, text), environ={})
+    manifest = manifests.load(spin_toml(tmp_path, text), environ={})
     manifest.components.pop("beta")
     assert builds.build_components(manifest) == 1
     assert Path((tmp_path / "alpha" / "found.txt").read_text().strip()).parent == Path(sys.executable).parent
@@ -226,7 +222,7 @@ def test_build_commands_see_this_interpreters_bin_directory_first_on_path(tmp_pa
 
 def test_find_manifest_prefers_the_option_then_the_current_directory(tmp_path: Path) -> None:
     assert server.find_manifest(None, cwd=tmp_path) is None
-    write(tmp_path, TWO)
+    spin_toml(tmp_path, TWO)
     assert server.find_manifest(None, cwd=tmp_path) == tmp_path / "spin.toml"
     assert server.find_manifest(str(tmp_path)) == tmp_path / "spin.toml"
     assert server.find_manifest("other.toml", cwd=tmp_path) == Path("other.toml")

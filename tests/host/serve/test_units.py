@@ -13,6 +13,8 @@ from kvbatch_host.serve import server, shims
 from kvbatch_host.serve.routes import Route
 from kvbatch_host.setup import HostOptions
 
+from served import spin_toml
+
 MANIFEST = """spin_manifest_version = 2
 [application]
 name = "t"
@@ -31,14 +33,8 @@ message = "{{ greeting }}, world"
 """
 
 
-def write(tmp_path: Path, text: str = MANIFEST) -> Path:
-    path = tmp_path / "spin.toml"
-    path.write_text(text)
-    return path
-
-
 def test_the_manifest_gives_route_stores_and_source(tmp_path: Path) -> None:
-    manifest = manifests.load(write(tmp_path), environ={"SPIN_VARIABLE_TOKEN": "secret-value-123456"})
+    manifest = manifests.load(spin_toml(tmp_path, MANIFEST), environ={"SPIN_VARIABLE_TOKEN": "secret-value-123456"})
     [trigger] = manifest.triggers
     assert trigger.route.route == "/kv/..." and trigger.component == "c"
     assert manifest.components["c"].stores == ["default", "sessions"]
@@ -46,23 +42,23 @@ def test_the_manifest_gives_route_stores_and_source(tmp_path: Path) -> None:
 
 
 def test_variables_come_from_spin_variable_env_else_their_default(tmp_path: Path) -> None:
-    manifest = manifests.load(write(tmp_path), environ={"SPIN_VARIABLE_TOKEN": "secret-value-123456"})
+    manifest = manifests.load(spin_toml(tmp_path, MANIFEST), environ={"SPIN_VARIABLE_TOKEN": "secret-value-123456"})
     assert manifest.components["c"].variables == {"token": "secret-value-123456", "message": "hello, world"}
 
 
 def test_a_required_variable_without_a_value_stops_the_start(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"no value for required variable 'token' \(set SPIN_VARIABLE_TOKEN"):
-        manifests.load(write(tmp_path), environ={})
+        manifests.load(spin_toml(tmp_path, MANIFEST), environ={})
 
 
 def test_a_template_naming_an_undeclared_variable_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="refers to {{ nope }}, which \\[variables\\] does not declare"):
-        manifests.load(write(tmp_path, MANIFEST.replace("{{ greeting }}", "{{ nope }}")), environ={"SPIN_VARIABLE_TOKEN": "x"})
+        manifests.load(spin_toml(tmp_path, MANIFEST.replace("{{ greeting }}", "{{ nope }}")), environ={"SPIN_VARIABLE_TOKEN": "x"})
 
 
 def test_a_manifest_without_an_http_route_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"has no \[\[trigger.http\]\] route"):
-        manifests.load(write(tmp_path, "spin_manifest_version = 2\n"), environ={})
+        manifests.load(spin_toml(tmp_path, "spin_manifest_version = 2\n"), environ={})
 
 
 def test_a_missing_manifest_is_named(tmp_path: Path) -> None:
@@ -104,7 +100,7 @@ def test_a_bad_listen_address_is_refused(text: str, problem: str) -> None:
 
 def test_granted_stores_without_a_store_option_share_the_default_sqlite_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    manifest = manifests.load(write(tmp_path), environ={"SPIN_VARIABLE_TOKEN": "x"})
+    manifest = manifests.load(spin_toml(tmp_path, MANIFEST), environ={"SPIN_VARIABLE_TOKEN": "x"})
     registry = server.host_options(manifest, HostOptions()).registry()
     try:
         assert registry.backends["default"] is registry.backends["sessions"]

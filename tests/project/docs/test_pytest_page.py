@@ -4,7 +4,6 @@ blocks, put in a fresh directory, pass under pytest with the plugin."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Dict
 
 import pytest
