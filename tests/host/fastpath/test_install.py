@@ -218,3 +218,21 @@ def test_running_a_component_installs_the_fast_path(kvbatch):
 """)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
     result.assert_outcomes(passed=3)
+
+
+def test_a_bridged_harness_tunes_the_allocator_bounded_and_never_loosens_an_unbounded_tuning() -> None:
+    proc = run_python(
+        """
+        from kvbatch_host import fastpath
+        from kvbatch_host.backends.stores import StoreRegistry
+        from kvbatch_host.runner import Harness
+        Harness(StoreRegistry(), bridge=True)
+        print(fastpath._tuned)
+        Harness(StoreRegistry(), bridge=False)
+        print(fastpath._tuned)
+        Harness(StoreRegistry(), bridge=True)
+        print(fastpath._tuned)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["bounded", "unbounded", "unbounded"]
