@@ -57,13 +57,14 @@ from .errors import (CapabilityError, CasConflict, KeyExists, KeyNotFound, KvErr
                      ValidationError, attach_partial)
 from .limits import (DEFAULT_CHUNK_BYTES, DEFAULT_CHUNK_SIZE, MAX_CAS_ATTEMPTS, MAX_KEY_BYTES, MAX_KEYS_PER_CALL,
                      MAX_VALUE_BYTES)
-from .raw import FIND, RawBucket, WitBucket, has_cas
+from .raw import FIND, RawBucket, WitBucket, has_cas, unwrapped
 from .results import _SUCCEEDED, BatchResult, CopyResult, ExistsResult, GetResult, Status, _all_succeeded, _build
 from .retry import RetryPolicy
 from .settings import BucketSettings, check_chunking
 from .stats import ErrorCallback, Progress, ProgressCallback, Stats
 from .streams import WriteStream
-from .validation import CheckedItems, Items, Pairs, check_key, check_latest, check_keys, check_pairs, check_value, iter_items
+from .validation import (CheckedItems, Items, Pairs, check_distinct_keys, check_key, check_latest, check_keys, check_pairs,
+                         check_value, iter_items)
 from .writer import Writer
 
 R = TypeVar("R")
@@ -194,16 +195,20 @@ class Bucket(BucketSettings):
         (then `BatchFailed` is raised when any key was not read). `on_error(key, index,
         error)` is called for each key whose read failed, in input order, chunk by chunk.
         """
-        wanted = check_keys(keys, max_key_bytes=self.max_key_bytes, max_keys=self.max_keys_per_call)
+        wanted, distinct = check_distinct_keys(keys, max_key_bytes=self.max_key_bytes, max_keys=self.max_keys_per_call)
         result = self._get_many(wanted, self._options(chunk_size=chunk_size, stop_on_error=stop_on_error, retry=retry,
-                                                      progress=progress, on_error=on_error))
+                                                      progress=progress, on_error=on_error), distinct)
         if raise_on_error:
             result.raise_for_failures()
         return result
 
-    def _get_many(self, wanted: List[str], opts: "_Options") -> GetResult:
-        keys, duplicates = _distinct(wanted)
-        values: Dict[str, bytes] = {}
+    def _get_many(self, wanted: List[str], opts: "_Options", distinct: Optional[Dict[str, None]] = None) -> GetResult:
+        if distinct is None:
+            distinct = dict.fromkeys(wanted)
+        keys, duplicates = _distinct(wanted, distinct)
+        # Values are written into the dict of distinct keys (a key not read yet holds `None`):
+        # replacing a value costs less than inserting a key; `_read` drops the keys without one.
+        values: Dict[str, Optional[bytes]] = distinct  # type: ignore[assignment]
         missing: List[str] = []
         raw = self.raw
         batch = raw.get_many if raw.has_native_batch else None
@@ -214,17 +219,13 @@ class Bucket(BucketSettings):
             if answers is not None:  # the common case: one get-many answered every key
                 if None in answers:
                     missing.extend(key for key, value in zip(chunk, answers) if value is None)
-                    values.update((key, value) for key, value in zip(chunk, answers) if value is not None)
-                else:
-                    values.update(zip(chunk, answers))  # type: ignore[arg-type]
+                values.update(zip(chunk, answers))
                 return None
             done, errors = self._settle(run, chunk, batch, raw.get, tried=batch is not None and end - start > 1)
             if not errors:
                 if None in done.values():
                     missing.extend(key for key in chunk if done[key] is None)
-                    values.update((key, value) for key, value in done.items() if value is not None)
-                else:
-                    values.update(done)  # type: ignore[arg-type]
+                values.update(done)
                 return None
             outcome: Dict[str, Outcome] = {}
             for key in chunk:
@@ -232,11 +233,9 @@ class Bucket(BucketSettings):
                     outcome[key] = ("failed", errors[key])
                     continue
                 outcome[key] = _OK
-                value = done[key]
+                value = values[key] = done[key]
                 if value is None:
                     missing.append(key)
-                else:
-                    values[key] = value
             return outcome
 
         # Chunks run in input order, so `values` and `missing` already are in it.
@@ -335,8 +334,8 @@ class Bucket(BucketSettings):
         """
         opts = self._options(chunk_size=chunk_size, stop_on_error=stop_on_error, retry=retry, progress=progress,
                              verify=verify, on_error=on_error)
-        wanted = check_keys(keys, max_key_bytes=self.max_key_bytes, max_keys=self.max_keys_per_call)
-        distinct, duplicates = _distinct(wanted)
+        wanted, seen = check_distinct_keys(keys, max_key_bytes=self.max_key_bytes, max_keys=self.max_keys_per_call)
+        distinct, duplicates = _distinct(wanted, seen)
         raw = self.raw
         do_verify = opts.verify
 
@@ -388,8 +387,8 @@ class Bucket(BucketSettings):
         transfers no values)."""
         opts = self._options(chunk_size=chunk_size, stop_on_error=stop_on_error, retry=retry, progress=progress,
                              on_error=on_error)
-        wanted = check_keys(keys, max_key_bytes=self.max_key_bytes, max_keys=self.max_keys_per_call)
-        distinct, duplicates = _distinct(wanted)
+        wanted, seen = check_distinct_keys(keys, max_key_bytes=self.max_key_bytes, max_keys=self.max_keys_per_call)
+        distinct, duplicates = _distinct(wanted, seen)
         answers: Dict[str, bool] = {}
         raw = self.raw
 
@@ -774,35 +773,32 @@ class Bucket(BucketSettings):
                     done.update(zip(pending, answers))
                 return
         calls = 0
-        write: Callable[[str, Any], Any] = single  # type: ignore[assignment]
+        # A `WitBucket`'s own get/set/delete are called as the bindings' calls, their errors translated
+        # here (`unwrapped`): one Python call less per key.
+        call, caught, translate = unwrapped(single) or (single, KvError, None)
+        write: Callable[[str, Any], Any] = call  # type: ignore[assignment]
         try:  # three loops for one job: this is the per-key path's whole cost beside the host calls
             if value_of is not None:
                 for key in pending:
                     calls += 1
                     try:
                         write(key, value_of(key))
-                    except CapabilityError:
-                        raise
-                    except KvError as err:
-                        errors[key] = err
+                    except caught as err:
+                        errors[key] = _kv_error(err, translate)
             elif not answered:
                 for key in pending:
                     calls += 1
                     try:
-                        single(key)
-                    except CapabilityError:
-                        raise
-                    except KvError as err:
-                        errors[key] = err
+                        call(key)
+                    except caught as err:
+                        errors[key] = _kv_error(err, translate)
             else:
                 for key in pending:
                     calls += 1
                     try:
-                        done[key] = single(key)
-                    except CapabilityError:
-                        raise
-                    except KvError as err:
-                        errors[key] = err
+                        done[key] = call(key)
+                    except caught as err:
+                        errors[key] = _kv_error(err, translate)
         finally:
             if counted:
                 run.stats.calls += calls
@@ -967,6 +963,18 @@ def _batch_once(run: _Run, call: Callable[[List[Any]], Optional[Sequence[R]]], a
     return answers
 
 
+def _kv_error(err: BaseException, translate: Optional[Callable[[BaseException], KvError]]) -> KvError:
+    """The `KvError` a single-key call's `err` stands for (`translate`d from the bindings' error when
+    given); a capability error is raised instead (called in the `except` block that caught `err`)."""
+    error = err if translate is None else translate(err)
+    if isinstance(error, CapabilityError):
+        if error is err:
+            raise error
+        raise error from None
+    assert isinstance(error, KvError)
+    return error
+
+
 _WRITES = frozenset(("set_many", "delete_many", "copy_many"))
 """Operations whose chunk in flight when an exception ends them may have been applied."""
 
@@ -1005,17 +1013,21 @@ def _result(operation: str, keys: List[str], duplicates: Tuple[str, ...], outcom
     return _build(BatchResult, latest, latest, duplicates, operation, stats)  # type: ignore[arg-type]
 
 
-def _read(base: BatchResult, values: Dict[str, bytes], missing: Sequence[str]) -> GetResult:
-    """`base` as a `GetResult`, with the values and missing keys of the keys it reports `succeeded`."""
+def _read(base: BatchResult, values: Dict[str, Optional[bytes]], missing: Sequence[str]) -> GetResult:
+    """`base` as a `GetResult`, with the values and missing keys of the keys it reports `succeeded`.
+    `values` may hold `None` for keys without a value (the missing ones, and keys not read); when
+    every key succeeded, it becomes the result's mapping, those keys removed."""
     if base.all_succeeded:
+        for key in missing:
+            values.pop(key, None)
         return _all_succeeded(GetResult, base.order, base.duplicates, "get_many", base.stats,
                               values=MappingProxyType(values), missing=tuple(missing))
     read = set(base.succeeded)
-    values = {k: v for k, v in values.items() if k in read}
+    found = {k: v for k, v in values.items() if v is not None and k in read}
     missing = [k for k in missing if k in read]
     return GetResult(succeeded=base.succeeded, failed=base.failed, unknown=base.unknown, not_attempted=base.not_attempted,
                      duplicates=base.duplicates, order=base.order, operation="get_many", stats=base.stats,
-                     values=MappingProxyType(values), missing=tuple(missing))
+                     values=MappingProxyType(found), missing=tuple(missing))
 
 
 def _reporter(on_error: Optional[ErrorCallback], keys: "Sequence[str] | Callable[[], Sequence[str]]",
@@ -1050,9 +1062,11 @@ def _check_condition(only_if: object, raw: RawBucket, operation: str) -> None:
                           "draft2 host")
 
 
-def _distinct(keys: Sequence[str]) -> Tuple[List[str], Tuple[str, ...]]:
-    """The distinct keys in order of first appearance, and those named more than once."""
-    distinct = dict.fromkeys(keys)
+def _distinct(keys: Sequence[str], distinct: Optional[Mapping[str, None]] = None) -> Tuple[List[str], Tuple[str, ...]]:
+    """The distinct keys in order of first appearance, and those named more than once.
+    `distinct`: `dict.fromkeys(keys)`, when it was made already."""
+    if distinct is None:
+        distinct = dict.fromkeys(keys)
     if len(distinct) == len(keys):
         return keys if isinstance(keys, list) else list(keys), ()
     return list(distinct), _repeated(keys)

@@ -265,6 +265,10 @@ class WitBucket:
         """The underlying binding resource, for calls kvbatch does not wrap."""
         return self._handle
 
+    def _translate(self, err: BaseException) -> KvError:
+        """The bindings' error `err` as a `KvError`."""
+        return from_wit_error(getattr(err, "value", err), self.name)
+
     def _call(self, fn: Callable[..., T], *args: Any) -> T:
         try:
             return fn(*args)
@@ -339,6 +343,18 @@ class WitBucket:
         exit_ = getattr(self._handle, "__exit__", None)
         if exit_ is not None:
             exit_(None, None, None)
+
+
+def unwrapped(single: Callable[..., Any]) -> Optional[Tuple[Callable[..., Any], type[BaseException],
+                                                           Callable[[BaseException], KvError]]]:
+    """For a `WitBucket`'s own `get`, `set` or `delete` (a bound method): the bindings' call it makes,
+    the error class that call raises and the translation of that error into a `KvError`, so that a
+    loop over many keys calls the bindings directly; `None` for any other callable."""
+    func = getattr(single, "__func__", None)
+    if func is not None and (func is WitBucket.get or func is WitBucket.set or func is WitBucket.delete):
+        bucket: WitBucket = single.__self__  # type: ignore[attr-defined]
+        return getattr(bucket._handle, func.__name__), bucket._err, bucket._translate
+    return None
 
 
 class _WitCas:

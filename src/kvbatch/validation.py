@@ -7,6 +7,7 @@ error half-way through a batch.
 
 from __future__ import annotations
 
+from operator import countOf
 from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Optional, Tuple, Union
 
 from .errors import ValidationError
@@ -80,14 +81,15 @@ def check_count(count: int, max_keys: int, what: str) -> None:
 def _plain_keys(keys: Iterable[str], max_key_bytes: int) -> Optional[Tuple[int, int]]:
     """The bytes of the longest of `keys` and of all of them, when all are non-empty ASCII `str`
     of at most `max_key_bytes` (the common case, checked in a few passes that make no call per
-    key); else `None`."""
+    key); else `None`. `keys` is best a dict's keys (looking for an empty key is then one lookup)."""
     try:
         joined = "".join(keys)
     except TypeError:  # not all str
         return None
     if not joined.isascii() or "" in keys:
         return None
-    longest = max(map(len, keys), default=0)
+    # The longest key by `max(key=len)`: one call per key, where `max(map(len, ...))` makes two.
+    longest = len(max(keys, key=len)) if len(joined) > max_key_bytes else len(joined)
     return (longest, len(joined)) if longest <= max_key_bytes else None
 
 
@@ -95,18 +97,30 @@ def check_keys(keys: Iterable[str], *, max_key_bytes: int = MAX_KEY_BYTES, max_k
                start: int = 0) -> list[str]:
     """All of `keys`, checked, in order (duplicates kept). A lone `str` is rejected: it
     would otherwise be read as its characters. Errors name positions counted from `start`."""
+    return check_distinct_keys(keys, max_key_bytes=max_key_bytes, max_keys=max_keys, start=start)[0]
+
+
+def check_distinct_keys(keys: Iterable[str], *, max_key_bytes: int = MAX_KEY_BYTES, max_keys: int = MAX_KEYS_PER_CALL,
+                        start: int = 0) -> Tuple[list[str], dict[str, None]]:
+    """`check_keys`, with the de-duplication a batch needs made in the same go: all of `keys`,
+    checked, in order (duplicates kept), and each distinct key once, in order of first appearance
+    (a dict whose values are all `None`)."""
     if isinstance(keys, (str, bytes)):
         raise ValidationError(f"keys must be an iterable of str, not a single {type(keys).__name__} ({keys!r})")
     checked = list(keys)
     check_count(len(checked), max_keys, "keys")
-    if _plain_keys(checked, max_key_bytes) is not None:
-        return checked
+    try:
+        distinct: dict[Any, None] = dict.fromkeys(checked)
+    except TypeError:  # an unhashable key: found below
+        distinct = {}
+    if distinct and _plain_keys(distinct, max_key_bytes) is not None:
+        return checked, distinct
     for i, key in enumerate(checked):
         # The common case without a call per key: a short ASCII str.
         if type(key) is str and key and key.isascii() and len(key) <= max_key_bytes:
             continue
         check_key(key, max_key_bytes=max_key_bytes, index=start + i)
-    return checked
+    return checked, distinct
 
 
 def iter_items(items: Items) -> Iterator[Tuple[object, object]]:
@@ -181,12 +195,15 @@ def check_latest(items: Items, *, max_key_bytes: int = MAX_KEY_BYTES, max_value_
         latest: dict[Any, Any] = dict(pairs)
     except (TypeError, ValueError):  # an item that is not a pair, or an unhashable key: found below
         latest = {}
-    if pairs and len(latest) == len(pairs) and set(map(type, pairs)) == {tuple}:
+    # Types are counted (`countOf` compares by identity first) rather than collected in a set:
+    # no hashing per item.
+    if pairs and len(latest) == len(pairs) and countOf(map(type, pairs), tuple) == len(pairs):
         keys = _plain_keys(latest, max_key_bytes)
         values = latest.values()
-        if keys is not None and set(map(type, values)) == {bytes}:
-            value_bytes = sum(map(len, values))
-            longest_value = max(map(len, values)) if value_bytes > max_value_bytes else None
+        if keys is not None and countOf(map(type, values), bytes) == len(values):
+            sizes = list(map(len, values))  # one pass for the total and, when needed, the largest
+            value_bytes = sum(sizes)
+            longest_value = max(sizes) if value_bytes > max_value_bytes else None
             if longest_value is None or longest_value <= max_value_bytes:
                 widest = None if longest_value is None else keys[0] + longest_value
                 return CheckedItems(pairs, latest, value_bytes + keys[1], widest)
@@ -236,5 +253,5 @@ def check_pairs(pairs: Pairs, *, max_key_bytes: int = MAX_KEY_BYTES, max_destina
     return checked
 
 
-__all__ = ["CheckedItems", "Items", "Pairs", "check_count", "check_items", "check_key", "check_keys", "check_latest",
-           "check_pairs", "check_value", "iter_items"]
+__all__ = ["CheckedItems", "Items", "Pairs", "check_count", "check_distinct_keys", "check_items", "check_key", "check_keys",
+           "check_latest", "check_pairs", "check_value", "iter_items"]

@@ -150,9 +150,9 @@ class KeyValueHost:
 
     def __init__(self, registry: StoreRegistry, page_size: int = DEFAULT_PAGE_SIZE) -> None:
         # HostErr lowering, per-call converters and bulk list<u8>; the plain path (with one warning line)
-        # when wasmtime-py is not what the fast path was written for. The
-        # allocator is tuned only for the unbridged path (`Harness(bridge=False)`): kept heap blocks
-        # help 1 MiB list<u8> crossings, but grow a long run's memory (~0.7 KB a batch call).
+        # when wasmtime-py is not what the fast path was written for. The allocator is tuned by the
+        # `Harness` (bounded with the byte bridge, unbounded without: kept heap blocks help 1 MiB
+        # list<u8> crossings, but grow a long run's memory, ~0.7 KB a batch call).
         fastpath.install(allocator=False)
         fastpath.host_resource(BUCKET_TYPE)
         fastpath.host_resource(CAS_TYPE)

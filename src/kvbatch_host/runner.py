@@ -80,8 +80,9 @@ class Harness:
     def __post_init__(self) -> None:
         if self.batch not in BATCH_MODES:
             raise ValueError(f"unknown batch mode {self.batch!r}; expected one of {', '.join(BATCH_MODES)}")
-        if not self.bridge:
-            fastpath.tune_allocator()  # values cross as list<u8>: keep large blocks on the heap (see fastpath)
+        # Keep large blocks on the heap (see fastpath.tune_allocator): without the bridge values cross
+        # as list<u8>, 32 bytes of C value a byte; with it, as strings of their own size (bounded).
+        fastpath.tune_allocator(bounded=self.bridge)
         self.new_store()
 
     @property

@@ -147,3 +147,37 @@ def test_wrapping_a_handle_of_unrecognized_bindings_names_every_argument_to_pass
 def test_explicit_binding_arguments_need_no_lookup():
     raw = WitBucket.wrap(Handle(), "s", batch_module=batch_module("draft2"), atomics_module=None, err_type=Err)
     assert raw.has_native_batch and not raw.has_cas
+
+
+def test_key_by_key_a_binding_error_is_that_keys_typed_failure():
+    handle = Handle()
+    bucket = kvbatch.Bucket(WitBucket.wrap(handle, "s", batch_module=None, err_type=Err, atomics_module=None),
+                            retry=kvbatch.NO_RETRY)
+    result = bucket.set_many([("a", b"1"), ("bad", b"2"), ("c", b"3")])
+    assert result.succeeded == ("a", "c") and list(result.failed) == ["bad"]
+    error = result.failed["bad"]
+    assert isinstance(error, kvbatch.StoreError) and "disk full" in str(error)
+    assert handle.calls == ["set", "set", "set", "get"]  # the failed key read back (verify)
+
+
+def test_key_by_key_an_access_denied_binding_error_ends_the_operation_with_its_partial():
+    handle = Handle({"a": b"1"})
+    bucket = kvbatch.Bucket(WitBucket.wrap(handle, "s", batch_module=None, err_type=Err, atomics_module=None))
+    with pytest.raises(kvbatch.AccessDenied, match="'s'") as info:
+        bucket.get_many(["a", "denied", "b"], chunk_size=1)
+    assert info.value.partial is not None
+    assert info.value.partial.succeeded == ("a",) and "denied" in info.value.partial.not_attempted
+    assert isinstance(info.value.__cause__, type(None)) and info.value.__suppress_context__
+
+
+def test_a_subclass_overriding_a_single_key_call_is_called_itself():
+    class Counting(WitBucket):
+        sets = 0
+
+        def set(self, key: str, value: bytes) -> None:
+            Counting.sets += 1
+            super().set(key, value)
+
+    handle = Handle()
+    kvbatch.Bucket(Counting(handle, "s", None, Err)).set_many({"a": b"1", "b": b"2"})
+    assert Counting.sets == 2 and handle.data == {"a": b"1", "b": b"2"}

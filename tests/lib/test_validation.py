@@ -103,3 +103,58 @@ def test_single_key_calls_are_validated_too(bucket, store):
     with pytest.raises(kvbatch.ValidationError):
         bucket.set("k", "v")  # type: ignore[arg-type]
     assert store.calls == []
+
+
+# -- the checks a batch makes in a few passes over all its keys ------------------------------------
+
+
+def test_a_key_over_the_limit_among_many_short_ones_is_found_before_anything_is_sent(bucket, store):
+    keys = [f"k{i}" for i in range(500)]
+    keys[321] = "k" * 257
+    for call in (bucket.get_many, bucket.delete_many, bucket.exists_many):
+        with pytest.raises(kvbatch.ValidationError, match="257 bytes in UTF-8") as info:
+            call(keys)
+        assert info.value.index == 321
+    with pytest.raises(kvbatch.ValidationError, match="257 bytes in UTF-8") as info:
+        bucket.set_many([(key, b"v") for key in keys])
+    assert info.value.index == 321
+    assert store.calls == []
+
+
+def test_keys_of_exactly_the_limit_are_accepted_in_a_batch(bucket, store):
+    keys = ["a" * 256, "b" * 256, "c"]
+    assert bucket.set_many([(key, b"v") for key in keys]).all_succeeded
+    assert bucket.get_many(keys).values == {key: b"v" for key in keys}
+
+
+def test_an_empty_key_after_many_good_ones_is_found_in_reads_and_deletes(bucket, store):
+    keys = [f"k{i}" for i in range(300)] + [""]
+    for call in (bucket.get_many, bucket.delete_many):
+        with pytest.raises(kvbatch.ValidationError, match="empty key") as info:
+            call(keys)
+        assert info.value.index == 300
+    assert store.calls == []
+
+
+def test_an_unhashable_key_is_rejected_as_not_a_string(bucket, store):
+    with pytest.raises(kvbatch.ValidationError, match="is list; keys must be str") as info:
+        bucket.get_many(["a", ["b"]])  # type: ignore[list-item]
+    assert info.value.index == 1
+    assert store.calls == []
+
+
+def test_check_distinct_keys_gives_every_key_checked_and_each_distinct_key_once():
+    from kvbatch.validation import check_distinct_keys
+
+    checked, distinct = check_distinct_keys(iter(["b", "a", "b", "é", "a"]))
+    assert checked == ["b", "a", "b", "é", "a"]
+    assert list(distinct) == ["b", "a", "é"] and set(distinct.values()) == {None}
+
+
+def test_a_bytes_subclass_value_and_a_list_pair_are_checked_item_by_item_and_written(bucket, store):
+    class Blob(bytes):
+        pass
+
+    result = bucket.set_many([("a", Blob(b"1")), ["b", b"2"], ("c", bytearray(b"3"))])  # type: ignore[list-item]
+    assert result.all_succeeded
+    assert store.data == {"a": b"1", "b": b"2", "c": b"3"}

@@ -182,24 +182,44 @@ def install(allocator: bool = True) -> bool:
     return True
 
 
-_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4
+BOUNDED_MMAP_THRESHOLD = 8 << 20
+"""`tune_allocator(bounded=True)`: blocks up to this size come from the heap."""
+BOUNDED_TRIM_THRESHOLD = 32 << 20
+"""`tune_allocator(bounded=True)`: at most this much freed heap is kept for reuse."""
+_tuned = ""
 
 
-def tune_allocator() -> bool:
+def tune_allocator(bounded: bool = False) -> bool:
     """Keeps glibc from serving large blocks with fresh `mmap` pages; returns whether it could.
 
     A 1 MiB `list<u8>` is a 32 MiB array of C values on each side of the boundary, and above
     glibc's mmap threshold every such array is new pages: ~8,000 page faults (~30 ms here) per
     crossing. Served from the heap and kept there (trim threshold 1 GiB), the memory is reused
     by the next crossing. The cost: memory freed by this process stays with it for reuse.
+
+    `bounded` is for the byte bridge, whose values cross as one string of a few MiB at most: blocks
+    up to `BOUNDED_MMAP_THRESHOLD` come from the heap and at most `BOUNDED_TRIM_THRESHOLD` of freed
+    heap is kept (glibc's own adaptive thresholds give a 1 MiB value's buffers back and fault them
+    in again on every crossing, about 1 ms of a 1 MiB set + get). It never loosens an unbounded tuning.
     """
+    global _tuned
+    if _tuned == "unbounded" or (bounded and _tuned == "bounded"):
+        return True
     try:
         libc = ctypes.CDLL(None)
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    return bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, 1 << 30))
+    if bounded:
+        done = bool(mallopt(_M_MMAP_THRESHOLD, BOUNDED_MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD,
+                                                                                       BOUNDED_TRIM_THRESHOLD))
+    else:
+        done = bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, 1 << 30))
+    if done:
+        _tuned = "bounded" if bounded else "unbounded"
+    return done
 
 
 __all__ = ["ENV_SWITCH", "HostErr", "HostRep", "active", "disabled_by_environment", "host_resource", "install",

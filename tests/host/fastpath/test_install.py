@@ -153,6 +153,36 @@ def test_kvbatch_run_of_the_demo_gives_the_same_digest_on_the_plain_path(demo_ru
     assert len(warnings) == 1 and "plain" in warnings[0]
 
 
+RUN_AND_COUNT = """
+    import sys
+    from kvbatch_host.fastpath import wasmtime_internals as internals
+    built = []
+    plan_of = internals.Plan.of
+    internals.Plan.of = classmethod(lambda cls, fty: built.append(fty) or plan_of(fty))
+    from kvbatch_host.cli import main
+    code = main(["run", sys.argv[1], "--store", "memory:", "--batch", sys.argv[2]])
+    from kvbatch_host import fastpath
+    from wasmtime.component import _func, _linker
+    print("exit", code, "installed", fastpath.installed(), "active", fastpath.active())
+    print("patched", _linker.func_impl is internals._func_impl and _func.Func.__call__ is internals._export_call)
+    print("plans", len(built))
+"""
+
+
+@pytest.mark.component
+@pytest.mark.parametrize("batch", ["native", "provider"])
+def test_a_plain_kvbatch_run_converts_values_on_the_fast_path(built: Callable[..., Path], batch: str) -> None:
+    demo = str(built("demo"))
+    built("provider")
+    proc = run_python(RUN_AND_COUNT, None, demo, batch)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "exit 0 installed True active True" in lines and "patched True" in lines
+    [plans] = [int(line.split()[1]) for line in lines if line.startswith("plans ")]
+    assert plans > 0  # the host functions and export calls of the run were converted by the fast path
+    assert "warning" not in proc.stderr
+
+
 def test_with_functions_gone_every_command_still_starts() -> None:
     proc = run_python("""
         import wasmtime.component._linker as linker
@@ -188,3 +218,21 @@ def test_running_a_component_installs_the_fast_path(kvbatch):
 """)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
     result.assert_outcomes(passed=3)
+
+
+def test_a_bridged_harness_tunes_the_allocator_bounded_and_never_loosens_an_unbounded_tuning() -> None:
+    proc = run_python(
+        """
+        from kvbatch_host import fastpath
+        from kvbatch_host.backends.stores import StoreRegistry
+        from kvbatch_host.runner import Harness
+        Harness(StoreRegistry(), bridge=True)
+        print(fastpath._tuned)
+        Harness(StoreRegistry(), bridge=False)
+        print(fastpath._tuned)
+        Harness(StoreRegistry(), bridge=True)
+        print(fastpath._tuned)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["bounded", "unbounded", "unbounded"]
