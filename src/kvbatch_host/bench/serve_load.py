@@ -30,9 +30,12 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, Iterator, List, Optional, Tuple
+from urllib.parse import urlsplit
 
 from kvbatch_host.bench.measure import BenchError
 from kvbatch_host.prepare import build as builder
+from kvbatch_host.serve.router import spin_headers
+from kvbatch_host.serve.routes import Route, RouteTable
 
 HEY = "hey"
 GET_KEYS = 10
@@ -175,13 +178,17 @@ def kvbatch_serve(token: str) -> Iterator[Tuple[str, "subprocess.Popen[bytes]"]]
         _stop(proc)
 
 
+def _children(pid: int) -> List[int]:
+    """The PIDs of `pid`'s child processes (Linux's /proc)."""
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(child) for child in f.read().split()]
+
+
 def wasmtime_serve_address(pid: int) -> Optional[str]:
     """The private `HOST:PORT` of the `wasmtime serve` that `kvbatch serve` (process `pid`) started
     (its `--addr`, read from /proc), or `None` where that cannot be read."""
     try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            children = [int(child) for child in f.read().split()]
-        for child in children:
+        for child in _children(pid):
             with open(f"/proc/{child}/cmdline", "rb") as f:
                 args = f.read().decode(errors="replace").split("\0")
             if "serve" in args and "--addr" in args:
@@ -191,12 +198,14 @@ def wasmtime_serve_address(pid: int) -> Optional[str]:
     return None
 
 
-def spin_headers(route: str, path_info: str, full_url: str) -> Tuple[str, ...]:
-    """The headers `kvbatch serve`'s router sets for a request on wildcard route `route` (`/kv/...`)."""
-    prefix = route[: -len("/...")]
-    return (f"spin-path-info: {path_info}", f"spin-full-url: {full_url}", f"spin-matched-route: {route}",
-            "spin-base-path: /", f"spin-raw-component-route: {route}", f"spin-component-route: {prefix}",
-            "spin-client-addr: 127.0.0.1:1")
+def routed_headers(route: str, url: str) -> Tuple[str, ...]:
+    """The `spin-*` headers `kvbatch serve`'s router sets on a request for `url` on `route`, as `hey -H` takes them."""
+    target = urlsplit(url)
+    routed = RouteTable([(Route(route), None)]).match(target.path)
+    if routed is None:
+        raise BenchError(f"{url} is not on route {route}")
+    path = target.path + (f"?{target.query}" if target.query else "")
+    return tuple(f"{name}: {value}" for name, value in spin_headers(routed, target.netloc, path, ("127.0.0.1", 1)))
 
 
 def _tree_rss_mb(pid: int) -> float:
@@ -210,8 +219,7 @@ def _tree_rss_mb(pid: int) -> float:
                 for line in f:
                     if line.startswith("VmRSS:"):
                         total += int(line.split()[1])
-            with open(f"/proc/{current}/task/{current}/children") as f:
-                todo += [int(child) for child in f.read().split()]
+            todo += _children(current)
         except (OSError, ValueError):
             continue
     return total / 1024
@@ -257,7 +265,7 @@ def measure_serve(quick: bool, log: Any = lambda line: None) -> Dict[str, Any]:
         url = f"{base}/kv/stores/default/get-many"
         run_hey(url, 1, 20, body=body, headers=(auth,))  # warm: the first requests instantiate
         private = wasmtime_serve_address(proc.pid)
-        direct_headers = (auth, *spin_headers("/kv/...", "/stores/default/get-many", url))
+        direct_headers = (auth, *routed_headers("/kv/...", url))
         direct_url = f"http://{private}/kv/stores/default/get-many"
         with hello_floor(log) as hello:
             run_hey(hello, 1, 20)
