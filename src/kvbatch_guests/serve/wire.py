@@ -31,6 +31,13 @@ def _error(data: Dict[str, Any]) -> store.Error:
     return store.Error_Other(str(data.get("message", "the store failed")))
 
 
+def _block(resource: Any) -> None:
+    """Waits until `resource` (a stream or socket) is ready, releasing the pollable it gave."""
+    pollable = resource.subscribe()
+    pollable.block()
+    pollable.__exit__(None, None, None)
+
+
 class _Connection:
     """One open TCP connection to the store server's framed port, kept for the instance's life."""
 
@@ -52,16 +59,12 @@ class _Connection:
         while view:
             allowed = self.writer.check_write()
             if allowed == 0:
-                pollable = self.writer.subscribe()
-                pollable.block()
-                pollable.__exit__(None, None, None)
+                _block(self.writer)
                 continue
             self.writer.write(bytes(view[:allowed]))
             view = view[allowed:]
         self.writer.flush()
-        pollable = self.writer.subscribe()
-        pollable.block()
-        pollable.__exit__(None, None, None)
+        _block(self.writer)
         self.writer.check_write()  # raises the stream's error if the flush failed
 
     def receive(self) -> bytes:
@@ -100,9 +103,7 @@ def _connect() -> _Connection:
     socket = tcp_create_socket.create_tcp_socket(network.IpAddressFamily.IPV4)
     socket.start_connect(instance_network.instance_network(), address)
     while True:
-        pollable = socket.subscribe()
-        pollable.block()
-        pollable.__exit__(None, None, None)
+        _block(socket)
         try:
             reader, writer = socket.finish_connect()
             break
@@ -113,6 +114,14 @@ def _connect() -> _Connection:
     connection = _Connection(socket, reader, writer)
     connection.send(_frame({"op": "hello", "secret": os.environ.get(SECRET_ENV, "")}))
     return connection
+
+
+def _drop() -> None:
+    """Closes this instance's connection, if any; the next call opens a new one."""
+    global _connection
+    if _connection is not None:
+        _connection.close()
+        _connection = None
 
 
 def call(op: str, payload: Dict[str, Any]) -> Any:
@@ -138,16 +147,12 @@ def call(op: str, payload: Dict[str, Any]) -> Any:
                 raise Err(_error(hello["error"]))
         data = json.loads(_connection.receive())
     except Err as err:
-        if _connection is not None:
-            _connection.close()
-            _connection = None
+        _drop()
         if isinstance(err.value, (store.Error_AccessDenied, store.Error_NoSuchStore, store.Error_Other)):
             raise
         raise Err(store.Error_Other(f"the store server connection failed: {err.value}")) from None
     except ValueError:
-        if _connection is not None:
-            _connection.close()
-            _connection = None
+        _drop()
         raise Err(store.Error_Other("the store server answered a frame that is not JSON")) from None
     if "error" in data:
         raise Err(_error(data["error"]))
