@@ -1,12 +1,10 @@
 """`kvbatch serve` under load, beside its floor, on loopback: the `serve_*` headline figures.
 
 * the floor: a Spin handler that answers `hello` (`kvbatch build spin-hello`), composed with the
-  same stubs and serve adapter and precompiled as `kvbatch serve` does, straight under
+  same stubs, serve adapter and serve front and precompiled as `kvbatch serve` does, under
   `wasmtime serve` with the same options;
 * `kvbatch serve` (a fresh process, memory store, as a user starts it) answering
-  `POST /kv/stores/default/get-many` of 10 keys written beforehand;
-* the same request sent straight to the `wasmtime serve` that `kvbatch serve` runs, with the
-  `spin-*` headers its router would set (run `get10_direct_1`: the router's share, no headline key).
+  `POST /kv/stores/default/get-many` of 10 keys written beforehand.
 
 The load generator is `hey` (Debian's `hey` package; `./dev.sh` installs it): a bounded number of
 requests at 1 connection on each (requests per second, side by side), then a bounded run at
@@ -30,12 +28,9 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, Iterator, List, Optional, Tuple
-from urllib.parse import urlsplit
 
 from kvbatch_host.bench.measure import BenchError
 from kvbatch_host.prepare import build as builder
-from kvbatch_host.serve.router import spin_headers
-from kvbatch_host.serve.routes import Route, RouteTable
 
 HEY = "hey"
 GET_KEYS = 10
@@ -184,30 +179,6 @@ def _children(pid: int) -> List[int]:
         return [int(child) for child in f.read().split()]
 
 
-def wasmtime_serve_address(pid: int) -> Optional[str]:
-    """The private `HOST:PORT` of the `wasmtime serve` that `kvbatch serve` (process `pid`) started
-    (its `--addr`, read from /proc), or `None` where that cannot be read."""
-    try:
-        for child in _children(pid):
-            with open(f"/proc/{child}/cmdline", "rb") as f:
-                args = f.read().decode(errors="replace").split("\0")
-            if "serve" in args and "--addr" in args:
-                return args[args.index("--addr") + 1]
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
-def routed_headers(route: str, url: str) -> Tuple[str, ...]:
-    """The `spin-*` headers `kvbatch serve`'s router sets on a request for `url` on `route`, as `hey -H` takes them."""
-    target = urlsplit(url)
-    routed = RouteTable([(Route(route), None)]).match(target.path)
-    if routed is None:
-        raise BenchError(f"{url} is not on route {route}")
-    path = target.path + (f"?{target.query}" if target.query else "")
-    return tuple(f"{name}: {value}" for name, value in spin_headers(routed, target.netloc, path, ("127.0.0.1", 1)))
-
-
 def _tree_rss_mb(pid: int) -> float:
     """Resident memory of `pid` and its descendants now, MB."""
     total = 0
@@ -264,19 +235,13 @@ def measure_serve(quick: bool, log: Any = lambda line: None) -> Dict[str, Any]:
         body = json.dumps({"keys": keys}).encode()
         url = f"{base}/kv/stores/default/get-many"
         run_hey(url, 1, 20, body=body, headers=(auth,))  # warm: the first requests instantiate
-        private = wasmtime_serve_address(proc.pid)
-        direct_headers = (auth, *routed_headers("/kv/...", url))
-        direct_url = f"http://{private}/kv/stores/default/get-many"
         with hello_floor(log) as hello:
             run_hey(hello, 1, 20)
             floor = run_hey(hello, 1, single)
             get10 = run_hey(url, 1, single, body=body, headers=(auth,))
-            direct = None if private is None else run_hey(direct_url, 1, single, body=body, headers=direct_headers)
         with peak_rss(proc.pid) as peak:
             at32 = run_hey(url, 32, loaded, body=body, headers=(auth,), timeout_s=300)
     loads = {"hello_1": floor, "get10_1": get10, "get10_32": at32}
-    if direct is not None:
-        loads["get10_direct_1"] = direct  # the router's share: the same request straight to wasmtime serve
     runs = {name: asdict(load) for name, load in loads.items()}
     for name, load in loads.items():
         runs[name]["rps"] = None if load.rps is None else round(load.rps, 1)

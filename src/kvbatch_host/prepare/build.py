@@ -89,17 +89,20 @@ SPIN_WORLD = "spin:up/http-trigger@4.1.0"
 SERVE_WIT = BUILD / "serve-wit"
 SERVE_ADAPTER_SOURCES = SRC / "kvbatch_guests" / "serve"
 SERVE_ADAPTER_WIT = WIT_DIR / "serve" / "adapter.wit"
+SERVE_FRONT_WIT = WIT_DIR / "serve" / "front.wit"
+SERVE_FRONT_SOURCES = SRC / "kvbatch_guests" / "front"
 
 
 def _prepare_serve_wit() -> None:
-    """Lays out build/serve-wit: the serve adapter's world beside spin-sdk's WIT packages (`deps`)."""
+    """Lays out build/serve-wit: the serve adapter's and front's worlds beside spin-sdk's WIT packages (`deps`)."""
     from importlib.util import find_spec
 
     spec = find_spec("spin_sdk")
     if spec is None or spec.origin is None:
         raise FileNotFoundError("spin-sdk is not installed: the serve adapter is built against its WIT")
     SERVE_WIT.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(SERVE_ADAPTER_WIT, SERVE_WIT / "adapter.wit")
+    for wit in (SERVE_ADAPTER_WIT, SERVE_FRONT_WIT):
+        shutil.copyfile(wit, SERVE_WIT / wit.name)
     deps = SERVE_WIT / "deps"
     target = Path(spec.origin).parent / "wit" / "deps"
     if deps.is_symlink() and deps.resolve() != target.resolve():
@@ -142,6 +145,9 @@ TARGETS: Dict[str, Target] = {
         Target("serve-adapter", "kvbatch:serve/spin-adapter@0.1.0", "adapter", (SERVE_ADAPTER_SOURCES,),
                (SERVE_ADAPTER_SOURCES,), BUILD / "serve-adapter.wasm", wit=SERVE_WIT, prepare=_prepare_serve_wit,
                description="`kvbatch serve`: Spin's keyvalue and variables for build/spin.wasm over the store server"),
+        Target("serve-front", "kvbatch:serve/spin-front@0.1.0", "front", (SERVE_FRONT_SOURCES,),
+               (SERVE_FRONT_SOURCES, SERVE_FRONT_WIT), BUILD / "serve-front.wasm", wit=SERVE_WIT, prepare=_prepare_serve_wit,
+               description="`kvbatch serve`: Spin's HTTP routing in front of a served component (wasi:http middleware)"),
         Target("aio-spin", SPIN_WORLD, "aio_app", GUEST_PATHS, (SRC / "kvbatch_guests" / "aio_app.py", SRC / "kvbatch"),
                BUILD / "aio-spin.wasm", wit=None,
                description="a Spin component on spin_sdk.key_value + kvbatch.aio (`kvbatch serve`, `kvbatch bench`)"),

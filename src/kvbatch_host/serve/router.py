@@ -1,13 +1,10 @@
-"""The address `kvbatch serve` listens on: routes like Spin's HTTP trigger and forwards to `wasmtime serve`.
-
-`wasmtime serve` has no router and serves one component, and a Spin component reads the path
-after its route from the `spin-path-info` header. Each served component runs in its own
-`wasmtime serve` on a private loopback port; for a request this picks the route Spin would pick
-(`routes.RouteTable`), sets the headers Spin sets (`spin-path-info`, `spin-full-url`,
-`spin-matched-route`, `spin-component-route`, `spin-raw-component-route`, `spin-base-path`,
-`spin-client-addr`, `spin-path-match-<name>`) and forwards it, body and headers unchanged, to
-that component's `wasmtime serve`. A path no route matches is answered 404; paths under
-`/.well-known/spin/` belong to the server, as in Spin (`health` answers "OK").
+"""The listening address of `kvbatch serve` for a manifest with several components: picks the
+component a request's route leads to (`routes.RouteTable`, as Spin's HTTP trigger picks it) and
+forwards the request, body and headers unchanged, to that component's `wasmtime serve` on its
+private loopback port, where the serve front composed into the component sets Spin's `spin-*`
+headers. A path no route matches is answered 404; paths under `/.well-known/spin/` belong to the
+server, as in Spin (`health` answers "OK"). A manifest with one component needs no router: its
+`wasmtime serve` listens on the address itself.
 """
 
 from __future__ import annotations
@@ -17,42 +14,22 @@ import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 from urllib.parse import urlsplit
 
 from kvbatch_host.errors import ConfigError
-from kvbatch_host.serve.routes import Match, RouteTable
+from kvbatch_host.serve.routes import RouteTable
 from kvbatch_host.serve.store_server import listen_backlog, log_request_error
 
 Backend = Tuple[str, int]
 """A `wasmtime serve` address (host, port)."""
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
-SPIN_HEADER_PREFIX = "spin-"
-"""Client-sent headers starting with this are dropped: only the router sets Spin's headers."""
 WELL_KNOWN = "/.well-known/spin/"
 MAX_BODY_BYTES = 64 * 1024 * 1024
 """Request bodies above this are refused before forwarding (the component's own limit is lower: 413 from it)."""
 LISTEN_BACKLOG = 256
 """Pending connections the listening socket queues (Python's default of 5 overflows under 8 concurrent clients)."""
-
-
-def spin_headers(routed: Match[Any], host: str, target: str, client: Tuple[str, int]) -> List[Tuple[str, str]]:
-    """The headers Spin's HTTP trigger sets on a request for `target` (path and query) sent to
-    `host` by `client` and routed to `routed`: `spin-path-info`, `spin-full-url`, the route headers,
-    `spin-client-addr` and one `spin-path-match-<name>` per `:name` segment."""
-    route = routed.route
-    headers = [
-        ("spin-path-info", routed.path_info),
-        ("spin-full-url", f"http://{host}{target}"),
-        ("spin-matched-route", route.matched_route),
-        ("spin-base-path", "/"),
-        ("spin-raw-component-route", route.route),
-        ("spin-component-route", route.component_route),
-        ("spin-client-addr", f"{client[0]}:{client[1]}"),
-    ]
-    headers += [("spin-path-match-" + name.lower(), value) for name, value in routed.params.items()]
-    return headers
 
 
 class _Server(ThreadingHTTPServer):
@@ -122,9 +99,7 @@ class Router:
                     return
                 backend = routed.target
                 host = self.headers.get("host") or "%s:%d" % router.address
-                headers = [(k, v) for k, v in self.headers.items()
-                           if k.lower() not in HOP_BY_HOP and not k.lower().startswith(SPIN_HEADER_PREFIX)]
-                headers += spin_headers(routed, host, self.path, self.client_address)
+                headers = [(k, v) for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP]
                 for attempt in (1, 2):  # a kept-alive connection wasmtime closed is retried once on a fresh one
                     try:
                         conn = connection(backend)

@@ -1,8 +1,12 @@
 """Starting and stopping everything `kvbatch serve` runs: per component a store server and a
-`wasmtime serve` on a private loopback port, and in front of them the router on the listening address."""
+`wasmtime serve`. A manifest with one component is served by its `wasmtime serve` straight on the
+listening address (the serve front composed into the component routes like Spin); with several,
+each listens on a private loopback port and the router on the listening address picks the one a
+request's route leads to."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -81,7 +85,8 @@ class Served:
 
     url: str
     manifest: Manifest
-    router: Router
+    router: Optional[Router]
+    """The router on the listening address; `None` when one component is served there directly."""
     instances: List[Instance]
     host: Host
     started_s: float = 0.0
@@ -110,7 +115,8 @@ class Served:
         """Stops every `wasmtime serve` (SIGTERM, then SIGKILL after `STOP_TIMEOUT_S`), the router and the
         store servers, then closes the stores and the event log (when this start opened them)."""
         _stop_processes(self.processes)
-        self.router.stop()
+        if self.router is not None:
+            self.router.stop()
         for instance in self.instances:
             instance.store_server.stop()
         if self.owns_host:
@@ -186,11 +192,30 @@ def prepare_sources(manifest: Manifest, build: bool = False, log: Callable[[str]
     return prepared
 
 
+def _claim(listen: Tuple[str, int]) -> Tuple[str, int]:
+    """`listen` with port 0 replaced by a free port, once binding it has succeeded; `ConfigError` when it cannot be bound."""
+    family = socket.AF_INET6 if ":" in listen[0] else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(listen)
+        except OSError as err:
+            reason = "address already in use" if err.errno in (98, 48) else (err.strerror or str(err))
+            raise ConfigError(f"cannot listen on {listen[0]}:{listen[1]}: {reason}") from None
+        return listen[0], int(probe.getsockname()[1])
+
+
+def _address(listen: Tuple[str, int]) -> str:
+    host, port = listen
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def start(manifest: Manifest, listen: Tuple[str, int], options: HostOptions = HostOptions(),
           log: Callable[[str], None] = lambda line: None, build: bool = False, host: Optional[Host] = None) -> Served:
     """Builds what is stale (with `build`: the components' own build commands first), then opens the
-    stores `options` give (see `host_options`) and starts the store servers, one `wasmtime serve` per
-    component and the router; returns them running.
+    stores `options` give (see `host_options`) and starts the store servers and one `wasmtime serve`
+    per component (straight on `listen` for a single component, else on private ports behind the
+    router); returns them running.
 
     `host`: serve these open stores (fault layer and event log included; the caller closes them)
     instead of opening what `options` describe.
@@ -199,17 +224,21 @@ def start(manifest: Manifest, listen: Tuple[str, int], options: HostOptions = Ho
     started = time.monotonic()
     wasmtime = shims.wasmtime()
     prepared = prepare_sources(manifest, build=build, log=log)
+    listen = _claim(listen)
+    direct = len(manifest.components) == 1
     owns_host = host is None
     if host is None:
         host = host_options(manifest, options).open()
     registry = host.registry
-    backends = {name: ("127.0.0.1", free_port()) for name in manifest.components}
-    try:
-        router = Router(listen, RouteTable([(t.route, backends[t.component]) for t in manifest.triggers]))
-    except ConfigError:
-        if owns_host:
-            host.close()
-        raise
+    backends = {name: listen if direct else ("127.0.0.1", free_port()) for name in manifest.components}
+    router: Optional[Router] = None
+    if not direct:
+        try:
+            router = Router(listen, RouteTable([(t.route, backends[t.component]) for t in manifest.triggers]))
+        except ConfigError:
+            if owns_host:
+                host.close()
+            raise
     lock = threading.Lock()  # one store operation at a time across components: backends are not all thread-safe
     instances: List[Instance] = []
     try:
@@ -217,15 +246,18 @@ def start(manifest: Manifest, listen: Tuple[str, int], options: HostOptions = Ho
             secret = secrets.token_hex(32)
             store_server = StoreServer(component_view(registry, component), secret,
                                        log=lambda line: print(line, file=sys.stderr), lock=lock).start()
+            routes = [trigger.route.route for trigger in manifest.triggers if trigger.component == component.name]
             env: Dict[str, str] = dict(os.environ, KVBATCH_SERVE_STORE=store_server.url, KVBATCH_SERVE_SECRET=secret,
                                        KVBATCH_SERVE_STORE_TCP=store_server.tcp_address,
-                                       KVBATCH_SERVE_STORES=",".join(component.stores))
-            names = ["KVBATCH_SERVE_STORE", "KVBATCH_SERVE_STORE_TCP", "KVBATCH_SERVE_SECRET", "KVBATCH_SERVE_STORES"]
+                                       KVBATCH_SERVE_STORES=",".join(component.stores),
+                                       KVBATCH_SERVE_ROUTES=json.dumps(routes))
+            names = ["KVBATCH_SERVE_STORE", "KVBATCH_SERVE_STORE_TCP", "KVBATCH_SERVE_SECRET", "KVBATCH_SERVE_STORES",
+                     "KVBATCH_SERVE_ROUTES"]
             for name, value in component.variables.items():
                 env["KVBATCH_SERVE_VAR_" + name] = value
                 names.append("KVBATCH_SERVE_VAR_" + name)
             cmd = [wasmtime, "serve", *WASMTIME_OPTIONS, "--max-concurrent-requests", str(MAX_CONCURRENT_REQUESTS),
-                   "--addr", "%s:%d" % backends[component.name]]
+                   "--addr", _address(backends[component.name])]
             for name in names:  # values pass through the environment, never the command line (ps shows that)
                 cmd += ["--env", name]
             cmd.append(str(prepared[component.name].compiled))
@@ -243,13 +275,14 @@ def start(manifest: Manifest, listen: Tuple[str, int], options: HostOptions = Ho
         _stop_processes([instance.process for instance in instances])
         for instance in instances:
             instance.store_server.stop()
-        router.httpd.server_close()
+        if router is not None:
+            router.httpd.server_close()
         if owns_host:
             host.close()
         raise
-    router.start()
-    address, port = router.address
-    return Served(f"http://{address}:{port}", manifest, router, instances, host, time.monotonic() - started,
+    if router is not None:
+        router.start()
+    return Served(f"http://{_address(listen)}", manifest, router, instances, host, time.monotonic() - started,
                   any(p.built for p in prepared.values()), owns_host=owns_host)
 
 

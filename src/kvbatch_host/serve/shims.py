@@ -6,7 +6,11 @@ build/spin.wasm is never modified. It is composed (`wasm-tools compose`) with:
   trapping functions generated from its own WIT (`wasm-tools component embed --dummy`, lifted
   synchronously; the component never calls them);
 - **the serve adapter** (`kvbatch build serve-adapter`): `wasi:keyvalue@0.2.0-draft2` store,
-  batch, atomics and `spin:variables@3.0.0`, over the `kvbatch serve` store server.
+  batch, atomics and `spin:variables@3.0.0`, over the `kvbatch serve` store server;
+- **the serve front** (`kvbatch build serve-front`), composed in front of the result: the
+  `wasi:http/handler` `wasmtime serve` calls, routing each request as Spin's HTTP trigger does
+  (the component's routes from `$KVBATCH_SERVE_ROUTES`, the `spin-*` headers, 404 off-route, the
+  health check) before handing it to the component's own handler.
 The composition is precompiled with `wasmtime compile` (served with `--allow-precompiled`).
 Everything lands in build/serve/<hash>/, keyed by the inputs' bytes and the tool versions.
 """
@@ -123,7 +127,8 @@ def prepare(spin_wasm: Path, log: Callable[[str], None] = lambda line: None, nam
                           f"{', '.join(exports) or 'nothing'}, not wasi:http/handler (a command component "
                           "runs under kvbatch run)")
     adapter = builder.ensure("serve-adapter", log=log)  # one progress line when it is built (first use)
-    out = CACHE / _digest(spin_wasm, adapter)
+    front = builder.ensure("serve-front", log=log)
+    out = CACHE / _digest(spin_wasm, adapter, front)
     composed, compiled = out / "composed.wasm", out / "composed.cwasm"
     stubs_list = out / "stubbed.txt"
     if compiled.exists() and composed.exists() and stubs_list.exists():
@@ -138,8 +143,10 @@ def prepare(spin_wasm: Path, log: Callable[[str], None] = lambda line: None, nam
     _run([tools, "component", "embed", "--dummy", str(out / "stubs.wit"), "--world", f"{root}/kvbatch-stubs",
           "-o", str(out / "stubs.core.wasm")])
     _run([tools, "component", "new", str(out / "stubs.core.wasm"), "-o", str(out / "stubs.wasm")])
-    tmp = out / "composed.wasm.tmp"
-    _run([tools, "compose", str(spin_wasm), "-d", str(out / "stubs.wasm"), "-d", str(adapter), "-o", str(tmp)])
+    inner, tmp = out / "inner.wasm", out / "composed.wasm.tmp"  # compose names instances by file stem
+    _run([tools, "compose", str(spin_wasm), "-d", str(out / "stubs.wasm"), "-d", str(adapter), "-o", str(inner)])
+    _run([tools, "compose", str(front), "-d", str(inner), "-o", str(tmp)])
+    inner.unlink()
     tmp.replace(composed)
     log(f"  serve: composed {builder.shown(composed)} ({len(stubbed)} stubbed imports) "
         f"in {time.monotonic() - started:.1f} s; compiling")

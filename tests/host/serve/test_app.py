@@ -81,7 +81,7 @@ def test_a_store_failure_mid_batch_is_207_with_that_key_failed_and_the_others_wr
     assert read.json()["missing"] == ["bad1"]
 
 
-def test_the_router_answers_spins_health_check(command: Command) -> None:
+def test_spins_health_check_is_answered_ok(command: Command) -> None:
     answer = httpx.get(command.url + "/.well-known/spin/health", timeout=60)
     assert (answer.status_code, answer.text) == (200, "OK")
 
@@ -147,6 +147,11 @@ def test_a_component_opening_a_store_it_is_not_granted_is_refused(two: server.Se
 
 def test_a_path_no_route_matches_is_404_from_the_router(two: server.Served) -> None:
     assert httpx.get(two.url + "/gamma/items", timeout=60).status_code == 404
+
+
+def test_several_components_share_the_listening_address_through_the_router(two: server.Served) -> None:
+    assert two.router is not None
+    assert {instance.backend for instance in two.instances}.isdisjoint({two.router.address})
 
 
 def test_the_tutorial_shows_the_app_kvbatch_new_writes() -> None:

@@ -79,9 +79,20 @@ def driver(served: server.Served) -> Iterator[HttpDriver]:
         http.client.close()
 
 
-def test_a_path_outside_the_route_is_404_from_the_router(driver: HttpDriver) -> None:
+def test_a_path_outside_the_route_is_404(driver: HttpDriver) -> None:
     status, _, _ = driver.request("GET", "/elsewhere/limits", headers=AUTH)
     assert status == 404
+
+
+def test_one_component_is_served_by_wasmtime_on_the_listening_address_without_a_router(served: server.Served) -> None:
+    [instance] = served.instances
+    assert served.router is None
+    assert served.url == "http://%s:%d" % instance.backend
+
+
+def test_a_client_sent_spin_path_info_does_not_reroute_the_request(driver: HttpDriver) -> None:
+    status, _, body = driver.request("GET", "/kv/limits", headers={**AUTH, "spin-path-info": "/stores/default/keys"})
+    assert status == 200 and "max_batch_keys" in json.loads(body)
 
 
 def test_a_fault_mid_set_many_is_207_matching_the_event_log_and_the_store(driver: HttpDriver, served: server.Served) -> None:

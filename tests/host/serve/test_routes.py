@@ -1,5 +1,5 @@
-"""`kvbatch serve` routes as Spin routes: which route answers a path, what `spin-*` headers say, and
-what a manifest with several components and routes gives (on CPython, no server)."""
+"""`kvbatch serve` routes as Spin routes: which route answers a path, and what a manifest with
+several components and routes gives (on CPython, no server)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from kvbatch_host.bench.serve_load import routed_headers
 from kvbatch_host.errors import ConfigError
 from kvbatch_host.serve import builds
 from kvbatch_host.serve import manifest as manifests
 from kvbatch_host.serve import server
-from kvbatch_host.serve.router import spin_headers
 from kvbatch_host.serve.routes import Route, RouteTable, check_route
 from kvbatch_host.setup import HostOptions
 
@@ -82,26 +80,6 @@ def test_the_route_headers_are_spins() -> None:
     route = Route("/kv/...")
     assert (route.matched_route, route.component_route) == ("/kv/...", "/kv")
     assert (Route("/").matched_route, Route("/").component_route) == ("", "/")
-
-
-def test_a_routed_request_carries_the_headers_spin_sets() -> None:
-    found = table("/users/:id/...").match("/users/42/posts")
-    assert found is not None
-    headers = dict(spin_headers(found, "example.test:3000", "/users/42/posts?page=2", ("10.0.0.7", 5123)))
-    assert headers == {
-        "spin-path-info": "/posts", "spin-full-url": "http://example.test:3000/users/42/posts?page=2",
-        "spin-matched-route": "/users/:id/...", "spin-base-path": "/", "spin-raw-component-route": "/users/:id/...",
-        "spin-component-route": "/users/:id", "spin-client-addr": "10.0.0.7:5123", "spin-path-match-id": "42",
-    }
-
-
-def test_the_benchs_direct_request_carries_the_routers_headers() -> None:
-    url = "http://127.0.0.1:3000/kv/stores/default/get-many"
-    found = table("/kv/...").match("/kv/stores/default/get-many")
-    assert found is not None
-    expected = spin_headers(found, "127.0.0.1:3000", "/kv/stores/default/get-many", ("127.0.0.1", 1))
-    assert routed_headers("/kv/...", url) == tuple(f"{name}: {value}" for name, value in expected)
-    assert "spin-path-info: /stores/default/get-many" in routed_headers("/kv/...", url)
 
 
 @pytest.mark.parametrize("text, problem", [
