@@ -176,16 +176,22 @@ class BulkApi:
         missing: List[str] = []
         failed: Dict[str, str] = {}
         size = 0
+        limit = self.limits.max_response_bytes
+        as_base64 = encoding == codec.BASE64
         for chunk in chunked(keys, self.limits.read_chunk_keys):
             result = store.bucket.get_many(chunk)
-            for key, value in result.values.items():
+            found = result.values
+            # A lower bound of the body, checked as it grows: every key found appears in it
+            # (with its value, or in `failed`), each value as its JSON string, plus ':' and ','.
+            size += codec.json_sizes(list(found)) + 2 * len(found)
+            for key, value in found.items():
                 try:
-                    values[key] = codec.encode_value(value, encoding)
+                    text = values[key] = codec.encode_value(value, encoding)
                 except codec.NotText as err:
                     failed[key] = str(err)
                     continue
-                size += codec.json_size(values[key]) + codec.json_size(key) + 2  # "key":"value",
-                if size > self.limits.max_response_bytes:
+                size += len(text) + 2 if as_base64 else codec.json_size(text)  # base64 needs no escapes
+                if size > limit:
                     raise self._too_large()
             missing.extend(result.missing)
             failed.update(self._failures(store.name, result.failed))
