@@ -328,6 +328,30 @@ class BulkApi:
         return json_response(200 if result.all_succeeded else 207, body)
 
 
+class ApiForToken:
+    """The `BulkApi` over `stores` for the access token a request reads: the same one for as
+    long as the token stays the same, a new one (same stores, limits and log) when it changes.
+
+    `api(token)` raises `ValueError` as `BulkApi` does for an unusable token, and then keeps
+    nothing of it: a later request with a usable token gets an API for that token.
+    """
+
+    def __init__(self, stores: StoreAccess, limits: Limits = Limits(), log: Callable[[str], None] = _stderr) -> None:
+        self._stores = stores
+        self._limits = limits
+        self._log = log
+        self._current: Optional[Tuple[str, BulkApi]] = None
+
+    def api(self, token: Optional[str]) -> BulkApi:
+        """The `BulkApi` that accepts exactly `token`."""
+        current = self._current
+        if current is not None and current[0] == token:
+            return current[1]
+        api = BulkApi(self._stores, token, self._limits, self._log)
+        self._current = (api._token, api)
+        return api
+
+
 def _distinct(keys: Iterable[str]) -> List[str]:
     return list(dict.fromkeys(keys))
 
