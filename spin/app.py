@@ -3,9 +3,11 @@
 Built by `kvbatch build spin` (the same command as `spin build`, see spin.toml) against
 spin-sdk's world `spin:up/http-trigger@4.1.0`. Each request reads the access token from the
 component variable `token` (bound to the required secret application variable
-`kvbatch_token`), opens the named store through `wasi:keyvalue@0.2.0-draft2` (Spin grants the
-stores in `key_value_stores`; others are `access-denied`, answered 403) and hands the
-request to `kvbatch_bulk.BulkApi`, which also serves the key-value explorer page at the
+`kvbatch_token`): Spin may resolve it from a provider whose value changes while an instance
+lives, so it is read per request and a changed value takes effect at the next one (the
+`BulkApi` built for a token is reused only while the token read is the same). It opens the
+named store through `wasi:keyvalue@0.2.0-draft2` (Spin grants the stores in
+`key_value_stores`; others are `access-denied`, answered 403) and hands the request to `kvbatch_bulk.BulkApi`, which also serves the key-value explorer page at the
 route's root (`kvbatch_bulk.explorer`).
 """
 
@@ -20,13 +22,15 @@ from spin_sdk.wit.imports import wasi_keyvalue_atomics_0_2_0_draft2 as kv_atomic
 from spin_sdk.wit.imports import wasi_keyvalue_batch_0_2_0_draft2 as kv_batch
 from spin_sdk.wit.imports import wasi_keyvalue_store_0_2_0_draft2 as kv_store
 
-from kvbatch_bulk import BulkApi, HttpError, Request, Response, WitStores
+from kvbatch_bulk import ApiForToken, HttpError, Request, Response, WitStores
 from kvbatch_bulk.messages import error_response
 
 TOKEN_VARIABLE = "token"
 PATH_INFO = "spin-path-info"
 """The header where Spin puts the request path after the route prefix (`/kv/stores/x/keys` → `/stores/x/keys`)."""
 STORES = WitStores(kv_store, kv_batch, Err, atomics_module=kv_atomics)
+APIS = ApiForToken(STORES)
+"""The API for the token the latest request read, kept for the further requests an instance serves."""
 
 
 async def _token() -> str | None:
@@ -46,7 +50,7 @@ class HttpHandler(http.Handler):
 
     async def handle_request(self, request: http.Request) -> http.Response:
         try:
-            api = BulkApi(STORES, await _token())
+            api = APIS.api(await _token())
         except ValueError as err:
             answer = _misconfigured(str(err))
         else:

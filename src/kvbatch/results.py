@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import MISSING, dataclass, field, fields
 from types import MappingProxyType
-from typing import Dict, Iterator, List, Literal, Mapping, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Dict, Iterator, List, Literal, Mapping, Optional, Sequence, Tuple, TypeVar
 
 from .errors import BatchFailed, KvError
 from .stats import Stats
@@ -216,15 +216,26 @@ def _all_succeeded(cls: type[R], order: Tuple[str, ...], duplicates: Tuple[str, 
     given: Dict[str, object] = {"succeeded": order, "order": order, "duplicates": duplicates, "operation": operation,
                                 "stats": stats, **extra}
     result = object.__new__(cls)
-    for f in fields(cls):
-        if f.name in given:
-            value = given[f.name]
-        elif f.default_factory is not MISSING:
-            value = f.default_factory()
+    for name, default, factory in _defaults(cls):
+        if name in given:
+            value = given[name]
+        elif factory is not MISSING:
+            value = factory()
         else:
-            value = f.default
-        object.__setattr__(result, f.name, value)
+            value = default
+        object.__setattr__(result, name, value)
     return result
+
+
+_DEFAULTS: Dict[type, Tuple[Tuple[str, Any, Any], ...]] = {}
+
+
+def _defaults(cls: type) -> Tuple[Tuple[str, Any, Any], ...]:
+    """`cls`'s dataclass fields as (name, default, default factory), looked up once per class."""
+    found = _DEFAULTS.get(cls)
+    if found is None:
+        found = _DEFAULTS[cls] = tuple((f.name, f.default, f.default_factory) for f in fields(cls))
+    return found
 
 
 def combine(results: Sequence[BatchResult], operation: str = "") -> BatchResult:

@@ -31,8 +31,8 @@ class Stats:
 
     def add(self, other: "Stats") -> None:
         """Adds `other`'s counters to these."""
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        for name in _COUNTERS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def copy(self) -> "Stats":
         return replace(self)
@@ -41,6 +41,9 @@ class Stats:
         """Sets every counter back to zero."""
         for f in fields(self):
             setattr(self, f.name, type(getattr(self, f.name))())
+
+
+_COUNTERS = tuple(f.name for f in fields(Stats))
 
 
 class Progress(NamedTuple):

@@ -5,13 +5,14 @@ test guest (`kvbatch_guests/bulk_driver.py`) are thin shells that turn their run
 requests into `Request`s and hand them to `BulkApi.handle`.
 """
 
-from .api import NEXT_CURSOR_HEADER, BulkApi, reason
+from .api import NEXT_CURSOR_HEADER, ApiForToken, BulkApi, reason
 from .limits import Limits
 from .listing import KeyLister, Position
 from .messages import HttpError, Request, Response
 from .stores import OpenStore, StoreAccess, WitStores
 
 __all__ = [
+    "ApiForToken",
     "BulkApi",
     "HttpError",
     "KeyLister",

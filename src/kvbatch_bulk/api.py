@@ -176,16 +176,22 @@ class BulkApi:
         missing: List[str] = []
         failed: Dict[str, str] = {}
         size = 0
+        limit = self.limits.max_response_bytes
+        as_base64 = encoding == codec.BASE64
         for chunk in chunked(keys, self.limits.read_chunk_keys):
             result = store.bucket.get_many(chunk)
-            for key, value in result.values.items():
+            found = result.values
+            # A lower bound of the body, checked as it grows: every key found appears in it
+            # (with its value, or in `failed`), each value as its JSON string, plus ':' and ','.
+            size += codec.json_sizes(list(found)) + 2 * len(found)
+            for key, value in found.items():
                 try:
-                    values[key] = codec.encode_value(value, encoding)
+                    text = values[key] = codec.encode_value(value, encoding)
                 except codec.NotText as err:
                     failed[key] = str(err)
                     continue
-                size += codec.json_size(values[key]) + codec.json_size(key) + 2  # "key":"value",
-                if size > self.limits.max_response_bytes:
+                size += len(text) + 2 if as_base64 else codec.json_size(text)  # base64 needs no escapes
+                if size > limit:
                     raise self._too_large()
             missing.extend(result.missing)
             failed.update(self._failures(store.name, result.failed))
@@ -320,6 +326,30 @@ class BulkApi:
             "duplicates": list(result.duplicates),
         })
         return json_response(200 if result.all_succeeded else 207, body)
+
+
+class ApiForToken:
+    """The `BulkApi` over `stores` for the access token a request reads: the same one for as
+    long as the token stays the same, a new one (same stores, limits and log) when it changes.
+
+    `api(token)` raises `ValueError` as `BulkApi` does for an unusable token, and then keeps
+    nothing of it: a later request with a usable token gets an API for that token.
+    """
+
+    def __init__(self, stores: StoreAccess, limits: Limits = Limits(), log: Callable[[str], None] = _stderr) -> None:
+        self._stores = stores
+        self._limits = limits
+        self._log = log
+        self._current: Optional[Tuple[str, BulkApi]] = None
+
+    def api(self, token: Optional[str]) -> BulkApi:
+        """The `BulkApi` that accepts exactly `token`."""
+        current = self._current
+        if current is not None and current[0] == token:
+            return current[1]
+        api = BulkApi(self._stores, token, self._limits, self._log)
+        self._current = (api._token, api)
+        return api
 
 
 def _distinct(keys: Iterable[str]) -> List[str]:

@@ -7,7 +7,7 @@ import pytest
 import kvbatch_bulk.auth as auth
 from bulk_helpers import TOKEN, MemoryStores, api_for, call
 
-from kvbatch_bulk import BulkApi
+from kvbatch_bulk import ApiForToken, BulkApi
 
 
 @pytest.fixture
@@ -70,3 +70,34 @@ def test_authentication_comes_before_the_body_size_limit(stores: MemoryStores) -
 def test_component_refuses_to_serve_without_a_real_token(stores: MemoryStores, token: object) -> None:
     with pytest.raises(ValueError, match="token"):
         BulkApi(stores, token)  # type: ignore[arg-type]
+
+
+def test_api_for_token_reuses_the_api_while_the_token_is_the_same(stores: MemoryStores) -> None:
+    apis = ApiForToken(stores)
+    assert apis.api(TOKEN) is apis.api(TOKEN)
+
+
+def test_api_for_token_builds_a_new_api_when_the_token_changes(stores: MemoryStores) -> None:
+    apis = ApiForToken(stores)
+    first = apis.api(TOKEN)
+    second = apis.api(TOKEN + "-rotated")
+    assert second is not first
+    assert call(second, "GET", "/limits").status == 401  # the old token no longer opens it
+    rotated = {"Authorization": f"Bearer {TOKEN}-rotated"}
+    assert call(second, "GET", "/limits", headers=rotated).status == 200
+
+
+@pytest.mark.parametrize("token", [None, "", "short-token"])
+def test_api_for_token_refuses_an_unusable_token_and_keeps_the_last_usable_one(stores: MemoryStores, token: object) -> None:
+    apis = ApiForToken(stores)
+    kept = apis.api(TOKEN)
+    with pytest.raises(ValueError, match="token"):
+        apis.api(token)  # type: ignore[arg-type]
+    assert apis.api(TOKEN) is kept
+
+
+def test_api_for_token_gives_the_api_its_limits(stores: MemoryStores) -> None:
+    from kvbatch_bulk import Limits
+
+    api = ApiForToken(stores, Limits(max_batch_keys=3)).api(TOKEN)
+    assert call(api, "GET", "/limits").json()["max_batch_keys"] == 3

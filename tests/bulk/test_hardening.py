@@ -147,3 +147,18 @@ def test_an_ascii_limit_in_range_is_accepted(stores):
 
 def test_parsing_stays_well_inside_the_interpreter_recursion_limit():
     assert MAX_JSON_DEPTH * 4 < sys.getrecursionlimit()
+
+
+@pytest.mark.parametrize("texts", [[], ["plain", "base64+/="], ["quote\"", "back\\slash"], ["\x01", "é", "tab\t"], ["ok", "\u2028"]])
+def test_json_sizes_is_the_sum_of_each_texts_json_size(texts):
+    from kvbatch_bulk.codec import json_size, json_sizes
+
+    assert json_sizes(texts) == sum(json_size(t) for t in texts)
+    assert json_sizes(texts) == sum(len(json.dumps(t, ensure_ascii=False).encode()) for t in texts)
+
+
+def test_get_many_response_limit_counts_the_escaped_bytes_of_the_keys_found(stores):
+    keys = [f"{i:02d}" + "\x03" * 200 for i in range(10)]  # ~1,200 bytes each as JSON, values of 1 byte
+    stores.data().update({key: b"v" for key in keys})
+    response = call(api_for(stores, Limits(max_response_bytes=6_000)), "POST", "/stores/default/get-many", {"keys": keys})
+    assert response.status == 413 and "max_response_bytes" in response.json()["error"]
