@@ -20,6 +20,8 @@ TCP_ENV = "KVBATCH_SERVE_STORE_TCP"
 FRAME_HEADER = 4
 """Bytes of a frame's big-endian payload length (the payload: one JSON object)."""
 READ_CHUNK = 65536
+WRITE_AND_FLUSH_LIMIT = 4096
+"""The most `blocking-write-and-flush` takes in one call (wasi:io/streams)."""
 
 
 def _error(data: Dict[str, Any]) -> store.Error:
@@ -55,6 +57,9 @@ class _Connection:
                 pass
 
     def send(self, data: bytes) -> None:
+        if len(data) <= WRITE_AND_FLUSH_LIMIT:  # one host call for the common small frame
+            self.writer.blocking_write_and_flush(data)
+            return
         view = memoryview(data)
         while view:
             allowed = self.writer.check_write()
