@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Callable, Optional, Protocol, Sequence, Tuple, Type
+from typing import Any, Callable, Dict, Optional, Protocol, Sequence, Tuple, Type
 
 import kvbatch
 from kvbatch.errors import from_wit_error
@@ -63,20 +63,36 @@ class WitStores:
     `retry` is the buckets' retry policy; `atomics_module` the binding of
     `wasi:keyvalue/atomics` (its `cas` makes `copy-many` without overwrite and `set-many`
     with `only_if` race-free; without it those requests are refused).
+
+    With `keep_open`, a store opened successfully stays open for the life of this object and
+    later `open`s of that name return it again (its `close` does nothing): for a component
+    whose instance serves many requests, where opening per request is a host call each time.
+    A name that failed to open is asked for again at the next `open`.
     """
 
     def __init__(self, store_module: ModuleType, batch_module: Optional[ModuleType], err_type: Type[BaseException],
-                 retry: RetryPolicy = REQUEST_RETRY, atomics_module: Optional[ModuleType] = None) -> None:
+                 retry: RetryPolicy = REQUEST_RETRY, atomics_module: Optional[ModuleType] = None,
+                 keep_open: bool = False) -> None:
         self._store = store_module
         self._batch = batch_module
         self._err = err_type
         self._retry = retry
         self._atomics = atomics_module
+        self._kept: Optional[Dict[str, OpenStore]] = {} if keep_open else None
 
     def open(self, name: str) -> OpenStore:
+        if self._kept is not None:
+            kept = self._kept.get(name)
+            if kept is not None:
+                return kept
         try:
             handle = self._store.open(name)
         except self._err as err:
             raise from_wit_error(getattr(err, "value", err), name) from None
         raw = WitBucket(handle, name, self._batch, self._err, self._atomics)
-        return OpenStore(name, kvbatch.Bucket(raw, retry=self._retry), WitLister(handle, name, self._err), raw.close)
+        bucket = kvbatch.Bucket(raw, retry=self._retry)
+        lister = WitLister(handle, name, self._err)
+        if self._kept is None:
+            return OpenStore(name, bucket, lister, raw.close)
+        opened = self._kept[name] = OpenStore(name, bucket, lister)
+        return opened

@@ -119,3 +119,24 @@ def test_the_api_over_wit_stores_answers_and_releases_the_bucket(bucket: FakeBuc
     assert bucket.closed
     denied = api.handle(Request.from_target("GET", "/kv/stores/secrets/keys", AUTH, b"", "/stores/secrets/keys"))
     assert denied.status == 403
+
+
+def test_kept_open_stores_are_opened_once_and_not_closed_after_a_request(bucket: FakeBucket) -> None:
+    module = fake_store_module({"default": bucket})
+    opened: List[str] = []
+    open_ = module.open  # type: ignore[attr-defined]
+    module.open = lambda name: (opened.append(name), open_(name))[1]  # type: ignore[attr-defined]
+    api = BulkApi(WitStores(module, None, Err, keep_open=True), TOKEN)
+    for _ in range(3):
+        response = api.handle(Request.from_target("GET", "/kv/stores/default/keys", AUTH, b"", "/stores/default/keys"))
+        assert response.status == 200
+    assert opened == ["default"] and not bucket.closed
+
+
+def test_a_store_that_failed_to_open_is_asked_for_again_when_kept_open(bucket: FakeBucket) -> None:
+    buckets: Dict[str, FakeBucket] = {}
+    stores = WitStores(fake_store_module(buckets), None, Err, keep_open=True)
+    with pytest.raises(kvbatch.AccessDenied):
+        stores.open("default")
+    buckets["default"] = bucket
+    assert stores.open("default").bucket.get_many(["a"]).values == {"a": b"1"}
