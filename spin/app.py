@@ -4,10 +4,13 @@ Built by `kvbatch build spin` (the same command as `spin build`, see spin.toml) 
 spin-sdk's world `spin:up/http-trigger@4.1.0`. Each request reads the access token from the
 component variable `token` (bound to the required secret application variable
 `kvbatch_token`): Spin may resolve it from a provider whose value changes while an instance
-lives, so it is read per request and a changed value takes effect at the next one (the
-`BulkApi` built for a token is reused only while the token read is the same). It opens the
+lives, so a request reads it again when the last read is a second old or more (`ApiForToken`,
+`TOKEN_REREAD_S`): a changed value takes effect within a second, and a runtime that reuses an
+instance for many requests (`wasmtime serve`) does not pay for a read on each one. It opens the
 named store through `wasi:keyvalue@0.2.0-draft2` (Spin grants the stores in
-`key_value_stores`; others are `access-denied`, answered 403) and hands the request to `kvbatch_bulk.BulkApi`, which also serves the key-value explorer page at the
+`key_value_stores`; others are `access-denied`, answered 403), once per instance for a store
+granted (a runtime that reuses instances, such as `wasmtime serve`, skips the open of later
+requests), and hands the request to `kvbatch_bulk.BulkApi`, which also serves the key-value explorer page at the
 route's root (`kvbatch_bulk.explorer`).
 """
 
@@ -28,9 +31,9 @@ from kvbatch_bulk.messages import error_response
 TOKEN_VARIABLE = "token"
 PATH_INFO = "spin-path-info"
 """The header where Spin puts the request path after the route prefix (`/kv/stores/x/keys` → `/stores/x/keys`)."""
-STORES = WitStores(kv_store, kv_batch, Err, atomics_module=kv_atomics)
+STORES = WitStores(kv_store, kv_batch, Err, atomics_module=kv_atomics, keep_open=True)
 APIS = ApiForToken(STORES)
-"""The API for the token the latest request read, kept for the further requests an instance serves."""
+"""The API for the token last read, kept for the further requests an instance serves."""
 
 
 async def _token() -> str | None:
@@ -50,7 +53,7 @@ class HttpHandler(http.Handler):
 
     async def handle_request(self, request: http.Request) -> http.Response:
         try:
-            api = APIS.api(await _token())
+            api = APIS.recent() or APIS.api(await _token())
         except ValueError as err:
             answer = _misconfigured(str(err))
         else:

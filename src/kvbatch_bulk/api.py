@@ -32,6 +32,7 @@ the log (the component's stderr, which Spin writes to its log files).
 from __future__ import annotations
 
 import sys
+import time
 import traceback
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
@@ -328,28 +329,47 @@ class BulkApi:
         return json_response(200 if result.all_succeeded else 207, body)
 
 
+TOKEN_REREAD_S = 1.0
+"""How long a token read stays current for `ApiForToken.recent`: a changed token is in effect within this."""
+
+
 class ApiForToken:
     """The `BulkApi` over `stores` for the access token a request reads: the same one for as
     long as the token stays the same, a new one (same stores, limits and log) when it changes.
 
     `api(token)` raises `ValueError` as `BulkApi` does for an unusable token, and then keeps
     nothing of it: a later request with a usable token gets an API for that token.
+    `recent()` spares a request the read: it answers the API of a usable token read less than
+    `reread_s` seconds ago (by `clock`), else `None` (read the token and call `api`).
     """
 
-    def __init__(self, stores: StoreAccess, limits: Limits = Limits(), log: Callable[[str], None] = _stderr) -> None:
+    def __init__(self, stores: StoreAccess, limits: Limits = Limits(), log: Callable[[str], None] = _stderr,
+                 reread_s: float = TOKEN_REREAD_S, clock: Callable[[], float] = time.monotonic) -> None:
         self._stores = stores
         self._limits = limits
         self._log = log
+        self._reread_s = reread_s
+        self._clock = clock
         self._current: Optional[Tuple[str, BulkApi]] = None
+        self._read_at = float("-inf")
 
     def api(self, token: Optional[str]) -> BulkApi:
-        """The `BulkApi` that accepts exactly `token`."""
+        """The `BulkApi` that accepts exactly `token` (a token just read)."""
         current = self._current
         if current is not None and current[0] == token:
+            self._read_at = self._clock()
             return current[1]
         api = BulkApi(self._stores, token, self._limits, self._log)
         self._current = (api._token, api)
+        self._read_at = self._clock()
         return api
+
+    def recent(self) -> Optional[BulkApi]:
+        """The API of the usable token read within the last `reread_s` seconds, else `None`."""
+        current = self._current
+        if current is None or self._clock() - self._read_at >= self._reread_s:
+            return None
+        return current[1]
 
 
 def _distinct(keys: Iterable[str]) -> List[str]:

@@ -101,3 +101,43 @@ def test_api_for_token_gives_the_api_its_limits(stores: MemoryStores) -> None:
 
     api = ApiForToken(stores, Limits(max_batch_keys=3)).api(TOKEN)
     assert call(api, "GET", "/limits").json()["max_batch_keys"] == 3
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_api_for_token_answers_a_recent_token_read_without_reading_again(stores: MemoryStores) -> None:
+    clock = FakeClock()
+    apis = ApiForToken(stores, reread_s=1.0, clock=clock)
+    assert apis.recent() is None
+    api = apis.api(TOKEN)
+    clock.now += 0.5
+    assert apis.recent() is api
+
+
+def test_api_for_token_asks_for_a_new_read_once_the_last_is_reread_s_old(stores: MemoryStores) -> None:
+    clock = FakeClock()
+    apis = ApiForToken(stores, reread_s=1.0, clock=clock)
+    apis.api(TOKEN)
+    clock.now += 1.0
+    assert apis.recent() is None
+
+
+def test_a_read_of_the_same_token_keeps_its_api_recent(stores: MemoryStores) -> None:
+    clock = FakeClock()
+    apis = ApiForToken(stores, reread_s=1.0, clock=clock)
+    api = apis.api(TOKEN)
+    clock.now += 5.0
+    assert apis.api(TOKEN) is api and apis.recent() is api
+
+
+def test_an_unusable_token_read_first_leaves_nothing_recent(stores: MemoryStores) -> None:
+    apis = ApiForToken(stores, clock=FakeClock())
+    with pytest.raises(ValueError, match="token"):
+        apis.api("short-token")
+    assert apis.recent() is None
