@@ -36,13 +36,17 @@ DEFAULT_STORE_URL = "sqlite:.kvbatch/spin.db"
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 5.0
 WASMTIME_OPTIONS = ("-Sp3", "-Scli", "-Shttp", "-Sinherit-network", *shims.WASMTIME_FLAGS, *shims.WASMTIME_LIMITS,
-                    "--allow-precompiled")
-"""`-Sinherit-network`: the serve adapter keeps a TCP connection (wasi:sockets) to its store server on loopback."""
+                    "--allow-precompiled", "--max-instance-reuse-count", "1000")
+"""`-Sinherit-network`: the serve adapter keeps a TCP connection (wasi:sockets) to its store server on
+loopback. `--max-instance-reuse-count 1000`: an instance serves up to 1,000 requests (wasmtime's
+default for a WASIp3 component is 128), so its start, its store connection and its opened stores
+are paid for once per 1,000 requests; it is still replaced from time to time, so the memory a
+large request grew does not stay for the server's life."""
 MAX_CONCURRENT_REQUESTS = min(16, 4 * (os.cpu_count() or 1))
 """Requests `wasmtime serve` runs at once; more wait in its queue. Each request in flight pins its own
-instance of the composition (31 core instances, ~27 MB) and wasmtime refuses past 1,000 core
-instances, so an unbounded server answers 500 from ~32 concurrent requests; a few per core keeps
-every core busy."""
+instance of the composition (45 core instances with the serve front) and wasmtime refuses past
+1,000 core instances, so an unbounded server answers 500 from ~22 concurrent requests; a few per
+core keeps every core busy."""
 
 
 def parse_listen(text: str) -> Tuple[str, int]:
