@@ -12,7 +12,8 @@ build/spin.wasm is never modified. It is composed (`wasm-tools compose`) with:
   (the component's routes from `$KVBATCH_SERVE_ROUTES`, the `spin-*` headers, 404 off-route, the
   health check) before handing it to the component's own handler.
 The composition is precompiled with `wasmtime compile` (served with `--allow-precompiled`).
-Everything lands in build/serve/<hash>/, keyed by the inputs' bytes and the tool versions.
+The compiled form, the stubs and the list of stubbed imports land in build/serve/<hash>/, keyed
+by the inputs' bytes and the tool versions; the composition's wasm is not kept.
 """
 
 from __future__ import annotations
@@ -92,9 +93,9 @@ def _digest(*files: Path) -> str:
 
 @dataclass(frozen=True)
 class Prepared:
-    """The files one start serves: the composition and its precompiled form."""
+    """What one start serves: the composition, precompiled for this machine (the composition's
+    wasm is not kept: it is only the compiler's input)."""
 
-    composed: Path
     compiled: Path
     stubbed: List[str]
     built: bool
@@ -129,10 +130,9 @@ def prepare(spin_wasm: Path, log: Callable[[str], None] = lambda line: None, nam
     adapter = builder.ensure("serve-adapter", log=log)  # one progress line when it is built (first use)
     front = builder.ensure("serve-front", log=log)
     out = CACHE / _digest(spin_wasm, adapter, front)
-    composed, compiled = out / "composed.wasm", out / "composed.cwasm"
-    stubs_list = out / "stubbed.txt"
-    if compiled.exists() and composed.exists() and stubs_list.exists():
-        return Prepared(composed, compiled, stubs_list.read_text().split(), False)
+    compiled, stubs_list = out / "composed.cwasm", out / "stubbed.txt"
+    if compiled.exists() and stubs_list.exists():
+        return Prepared(compiled, stubs_list.read_text().split(), False)
     started = time.monotonic()
     out.mkdir(parents=True, exist_ok=True)
     stubbed = stubbed_imports(wit_text)
@@ -143,15 +143,17 @@ def prepare(spin_wasm: Path, log: Callable[[str], None] = lambda line: None, nam
     _run([tools, "component", "embed", "--dummy", str(out / "stubs.wit"), "--world", f"{root}/kvbatch-stubs",
           "-o", str(out / "stubs.core.wasm")])
     _run([tools, "component", "new", str(out / "stubs.core.wasm"), "-o", str(out / "stubs.wasm")])
-    inner, tmp = out / "inner.wasm", out / "composed.wasm.tmp"  # compose names instances by file stem
-    _run([tools, "compose", str(spin_wasm), "-d", str(out / "stubs.wasm"), "-d", str(adapter), "-o", str(inner)])
-    _run([tools, "compose", str(front), "-d", str(inner), "-o", str(tmp)])
-    inner.unlink()
-    tmp.replace(composed)
-    log(f"  serve: composed {builder.shown(composed)} ({len(stubbed)} stubbed imports) "
-        f"in {time.monotonic() - started:.1f} s; compiling")
-    _run([wasmtime(), "compile", *WASMTIME_FLAGS, "-o", str(out / "composed.cwasm.tmp"), str(composed)])
+    inner, composed = out / "inner.wasm", out / "composed.wasm"  # compose names instances by file stem
+    try:
+        _run([tools, "compose", str(spin_wasm), "-d", str(out / "stubs.wasm"), "-d", str(adapter), "-o", str(inner)])
+        _run([tools, "compose", str(front), "-d", str(inner), "-o", str(composed)])
+        log(f"  serve: composed {spin_wasm.name} with its stubs ({len(stubbed)} stubbed imports), the serve "
+            f"adapter and the serve front in {time.monotonic() - started:.1f} s; compiling")
+        _run([wasmtime(), "compile", *WASMTIME_FLAGS, "-o", str(out / "composed.cwasm.tmp"), str(composed)])
+    finally:
+        inner.unlink(missing_ok=True)
+        composed.unlink(missing_ok=True)
     (out / "composed.cwasm.tmp").replace(compiled)
     stubs_list.write_text("\n".join(stubbed) + "\n")
     log(f"  serve: precompiled {builder.shown(compiled)} in {time.monotonic() - started:.1f} s")
-    return Prepared(composed, compiled, stubbed, True)
+    return Prepared(compiled, stubbed, True)
