@@ -1,4 +1,5 @@
-"""build/spin.wasm served by `kvbatch serve` (the wasmtime CLI), held to the shared HTTP expectations.
+"""build/spin.wasm served by `kvbatch serve` (the wasmtime CLI), held to the shared HTTP expectations
+and to bounded loads at 32 connections (`hey`, as `kvbatch bench` drives it; never a timing check).
 
 The served stack (store server, `wasmtime serve`, router) starts once for this module, in
 process so the tests can read the stores and the event log; it is stopped by PID at the end.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,6 +25,7 @@ from http_expectations import *  # noqa: F401,F403 - the shared expectations are
 from http_expectations import AUTH, GRANTED, TOKEN, send
 
 from kvbatch_host import FaultPlan
+from kvbatch_host.bench.serve_load import run_hey
 from kvbatch_host.serve import manifest as manifests
 from kvbatch_host.serve import server
 from kvbatch_host.setup import HostOptions
@@ -234,3 +237,28 @@ def test_wasmtime_serve_does_not_outlive_a_killed_kvbatch_serve(tmp_path: Path) 
         else:
             os.kill(child, signal.SIGKILL)
             pytest.fail(f"wasmtime serve (pid {child}) outlived kvbatch serve")
+
+
+LOAD_CONNECTIONS = 32
+LOAD_REQUESTS = 640
+
+
+@pytest.mark.skipif(shutil.which("hey") is None, reason="hey (the load generator) is not installed")
+def test_32_connections_of_get_many_are_all_answered_200(driver: HttpDriver) -> None:
+    keys = [f"load:{i}" for i in range(10)]
+    status, _, _ = send(driver, "POST", "/kv/stores/default/set-many",
+                        {"items": {key: "x" * 100 for key in keys}, "encoding": "text"})
+    assert status == 200
+    load = run_hey(driver.running.url + "/kv/stores/default/get-many", LOAD_CONNECTIONS, LOAD_REQUESTS,
+                   body=json.dumps({"keys": keys}).encode(), headers=(f"Authorization: Bearer {TOKEN}",))
+    assert (load.ok, load.non_2xx, load.errors) == (LOAD_REQUESTS, 0, 0)
+
+
+@pytest.mark.skipif(shutil.which("hey") is None, reason="hey (the load generator) is not installed")
+def test_32_connections_of_set_many_are_all_answered_200_and_every_key_is_stored(driver: HttpDriver) -> None:
+    items = {f"burst:{i}": f"v{i}" for i in range(20)}
+    load = run_hey(driver.running.url + "/kv/stores/default/set-many", LOAD_CONNECTIONS, LOAD_REQUESTS,
+                   body=json.dumps({"items": items, "encoding": "text"}).encode(),
+                   headers=(f"Authorization: Bearer {TOKEN}",))
+    assert (load.ok, load.non_2xx, load.errors) == (LOAD_REQUESTS, 0, 0)
+    assert driver.items("default") == {key: value.encode() for key, value in items.items()}

@@ -20,8 +20,9 @@ from kvbatch_host.bench.serve_load import run_hey
 from kvbatch_host.serve import router, server
 from kvbatch_host.serve.store_server import SECRET_HEADER, PooledHTTPServer, StoreServer, listen_backlog
 
-CORE_INSTANCES_PER_REQUEST = 31
-"""Core instances of the served composition (build/spin.wasm with stubs and adapter)."""
+CORE_INSTANCES_PER_REQUEST = 45
+"""Core instances of the served composition (build/spin.wasm with its stubs, the serve adapter and
+the serve front): the `(core instance ... (instantiate` lines of `wasm-tools print` of it."""
 WASMTIME_CORE_INSTANCE_LIMIT = 1000
 
 
