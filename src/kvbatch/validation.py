@@ -168,7 +168,7 @@ def check_items(items: Items, *, max_key_bytes: int = MAX_KEY_BYTES,
 class CheckedItems(NamedTuple):
     """`check_latest`'s answer: the pairs checked, the last value of each distinct key (in order
     of first appearance), and, when the check measured them, the bytes of all keys and values
-    and of the largest key plus the largest value."""
+    and a bound on the bytes of any one item (at least its key's plus its value's)."""
 
     pairs: list[Tuple[str, bytes]]
     latest: dict[str, bytes]
@@ -201,12 +201,9 @@ def check_latest(items: Items, *, max_key_bytes: int = MAX_KEY_BYTES, max_value_
         keys = _plain_keys(latest, max_key_bytes)
         values = latest.values()
         if keys is not None and countOf(map(type, values), bytes) == len(values):
-            sizes = list(map(len, values))  # one pass for the total and, when needed, the largest
-            value_bytes = sum(sizes)
-            longest_value = max(sizes) if value_bytes > max_value_bytes else None
-            if longest_value is None or longest_value <= max_value_bytes:
-                widest = None if longest_value is None else keys[0] + longest_value
-                return CheckedItems(pairs, latest, value_bytes + keys[1], widest)
+            longest_value = max(map(len, values))
+            if longest_value <= max_value_bytes:
+                return CheckedItems(pairs, latest, None, keys[0] + longest_value)
     checked = check_items(pairs, max_key_bytes=max_key_bytes, max_value_bytes=max_value_bytes, max_keys=max_keys)
     return CheckedItems(checked, dict(checked))
 
