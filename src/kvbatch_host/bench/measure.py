@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from kvbatch_host.prepare import build as builder
-from kvbatch_host.prepare import components
+from kvbatch_host.prepare import cache_bound, components
 from kvbatch_host.backends import Backend, MemoryBackend
 from kvbatch_host.runner import Harness
 from kvbatch_host.backends.stores import StoreRegistry
@@ -222,15 +222,19 @@ def wasmtime_cli() -> str:
 
 
 def precompiled_for_cli(cli: str, wasm: Path, cache: Optional[Path] = None) -> Path:
-    """`wasm` compiled by the CLI once (`wasmtime compile`), cached by content and CLI version."""
+    """`wasm` compiled by the CLI once (`wasmtime compile`), cached by content and CLI version; a reuse
+    marks it used, and a new one is followed by pruning the cache to its budget (`cache_bound`)."""
     version = subprocess.run([cli, "--version"], capture_output=True, text=True, check=True).stdout.strip()
     key = hashlib.sha256(wasm.read_bytes() + version.encode()).hexdigest()[:32]
     out = (cache or components.cache_dir().parent / "cli") / f"{key}.cwasm"
-    if not out.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".tmp")
-        subprocess.run([cli, "compile", str(wasm), "-o", str(tmp)], check=True, capture_output=True)
-        os.replace(tmp, out)
+    if out.exists():
+        cache_bound.mark_used(out)
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    subprocess.run([cli, "compile", str(wasm), "-o", str(tmp)], check=True, capture_output=True)
+    os.replace(tmp, out)
+    cache_bound.after_write(out.parent, "cli", out)
     return out
 
 

@@ -2,7 +2,8 @@
 
 Compiling an 18 MB componentize-py component takes seconds; deserializing the compiled form
 takes tens of milliseconds. `load_component` keys the cache by the wasm file's SHA-256 and the
-wasmtime version, so a rebuilt component or an upgraded wasmtime never loads stale code.
+wasmtime version, so a rebuilt component or an upgraded wasmtime never loads stale code. The
+cache is bounded: its least recently used entries go when a new one is written (`cache_bound`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import wasmtime
 from wasmtime import Engine
 
 from kvbatch_host import resources
-from kvbatch_host.prepare import filememo
+from kvbatch_host.prepare import cache_bound, filememo
 from kvbatch_host.prepare.filememo import FileKey, file_key
 from kvbatch_host.versions import WASMTIME_VERSION
 from wasmtime.component import Component
@@ -61,7 +62,9 @@ def load_component(path: str | os.PathLike[str], use_cache: bool = True) -> Comp
     """The compiled component at `path`: from memory, from the on-disk cache, or compiled.
 
     With `use_cache` false it always compiles and touches no cache (for cold-start figures).
-    A file already loaded and unchanged since (`file_key`) is not read again.
+    A file already loaded and unchanged since (`file_key`) is not read again. A hit in the on-disk
+    cache marks the entry used; a new entry is followed by pruning the cache to its budget
+    (`cache_bound`), which raises `ConfigError` for an invalid `KVBATCH_CACHE_MAX_MB`.
     """
     if not use_cache:
         return Component(engine(), Path(path).read_bytes())
@@ -71,6 +74,7 @@ def load_component(path: str | os.PathLike[str], use_cache: bool = True) -> Comp
     if known is not None:
         return known
     key = f"{filememo.sha256_of(path)}-wasmtime{WASMTIME_VERSION}"  # = cache_key(the file's bytes)
+    written = False
     with _lock:
         memo = _loaded.get((str(cache_dir()), key))
         if memo is not None:
@@ -81,6 +85,7 @@ def load_component(path: str | os.PathLike[str], use_cache: bool = True) -> Comp
         if cached.exists():
             try:
                 component = Component.deserialize_file(engine(), str(cached))  # mapped, not copied into this process
+                cache_bound.mark_used(cached)
             except wasmtime.WasmtimeError:
                 component = None  # written by an incompatible engine: recompile below
         if component is None:
@@ -90,9 +95,12 @@ def load_component(path: str | os.PathLike[str], use_cache: bool = True) -> Comp
                       f"(once; cached in {cache_dir()})", file=sys.stderr, flush=True)
             component = Component(engine(), Path(path).read_bytes())
             _write_atomically(cached, bytes(component.serialize()))
+            written = True
         _loaded[(str(cache_dir()), key)] = component
         _by_file[at_file] = component
-        return component
+    if written:
+        cache_bound.after_write(cache_dir(), "compiled", cached)
+    return component
 
 
 def forget_loaded() -> None:

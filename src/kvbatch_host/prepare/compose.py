@@ -136,7 +136,7 @@ def compose_provider(guest: str | os.PathLike[str], provider: Optional[str | os.
     if provider is None:
         provider = default_provider(version, log)
     check_provider(provider, version)
-    composed = wasm_tools.plug(guest, provider, CACHE, Path(provider).stem)
+    composed = wasm_tools.plug(guest, provider, CACHE, Path(provider).stem, bound="composed")
     if batch_version(wasm_tools.world(composed)) is not None:
         raise ComposeError(f"composing {provider} into {guest} left a wasi:keyvalue/batch import")
     if out is None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 from kvbatch_host.prepare import build
+from kvbatch_host.prepare import cache_bound
 from kvbatch_host.prepare import filememo
 from kvbatch_host.prepare.filememo import FileKey, file_key
 from kvbatch_host.errors import ConfigError
@@ -125,20 +126,27 @@ def digest_of_hashes(*sha256_hex: str) -> str:
     return total.hexdigest()
 
 
-def plug(socket: str | os.PathLike[str], plug_component: str | os.PathLike[str], cache: Path, tag: str) -> Path:
+def plug(socket: str | os.PathLike[str], plug_component: str | os.PathLike[str], cache: Path, tag: str,
+         bound: str) -> Path:
     """`socket` with `plug_component`'s exports plugged into the imports they match, validated.
 
     The result is cached in `cache`, named by the hashes of both inputs (`tag` tells what was
-    plugged in), and reused while both files are unchanged.
+    plugged in), and reused while both files are unchanged; a reuse marks it used. After a new
+    result is written, `cache` is pruned to the budget of the cache named `bound` (a key of
+    `cache_bound.SHARES`), which raises `ConfigError` for an invalid `KVBATCH_CACHE_MAX_MB`.
     """
     seen = (file_key(socket), file_key(plug_component), str(cache))
     known = _plugged.get(seen)
     if known is not None and known.exists():
+        cache_bound.mark_used(known)
         return known  # unchanged since this process composed or found it: no need to hash 18 MB again
     name = digest_of_hashes(filememo.sha256_of(socket), filememo.sha256_of(plug_component))[:24]  # = digest(both files)
     out = cache / f"{Path(socket).stem}+{tag}-{name}.wasm"
+    written = False
     with _lock:
-        if not out.exists():
+        if out.exists():
+            cache_bound.mark_used(out)
+        else:
             cache.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=cache, prefix=out.name, suffix=".tmp")
             os.close(fd)
@@ -146,8 +154,11 @@ def plug(socket: str | os.PathLike[str], plug_component: str | os.PathLike[str],
                 run([executable(), "compose", str(socket), "-d", str(plug_component), "-o", tmp])
                 run([executable(), "validate", tmp])
                 os.replace(tmp, out)
+                written = True
             finally:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
         _plugged[seen] = out
+    if written:
+        cache_bound.after_write(cache, bound, out)
     return out

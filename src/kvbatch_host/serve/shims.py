@@ -13,7 +13,8 @@ build/spin.wasm is never modified. It is composed (`wasm-tools compose`) with:
   health check) before handing it to the component's own handler.
 The composition is precompiled with `wasmtime compile` (served with `--allow-precompiled`).
 The compiled form, the stubs and the list of stubbed imports land in build/serve/<hash>/, keyed
-by the inputs' bytes and the tool versions; the composition's wasm is not kept.
+by the inputs' bytes and the tool versions; the composition's wasm is not kept. build/serve/ is
+bounded: its least recently used directories go when a new one is written (`cache_bound`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Callable, List
 
 from kvbatch_host.prepare import build as builder
+from kvbatch_host.prepare import cache_bound
 from kvbatch_host.errors import ConfigError
 
 CACHE = builder.BUILD / "serve"
@@ -108,9 +110,11 @@ def http_exports(wit_text: str) -> List[str]:
 
 
 def prepare(spin_wasm: Path, log: Callable[[str], None] = lambda line: None, name: str = "") -> Prepared:
-    """Builds what is stale (the serve adapter), then composes and precompiles `spin_wasm` unless cached.
+    """Builds what is stale (the serve adapter), then composes and precompiles `spin_wasm` unless cached;
+    a cached composition is marked used, and a new one is followed by pruning build/serve/ to its budget.
 
-    Raises `ConfigError` when `spin_wasm` is missing, not a component, or not an HTTP component.
+    Raises `ConfigError` when `spin_wasm` is missing, not a component, or not an HTTP component, or
+    when `KVBATCH_CACHE_MAX_MB` is invalid.
     """
     label = f"component {name!r}" if name else f"component {str(spin_wasm)!r}"
     if not spin_wasm.exists():
@@ -132,6 +136,7 @@ def prepare(spin_wasm: Path, log: Callable[[str], None] = lambda line: None, nam
     out = CACHE / _digest(spin_wasm, adapter, front)
     compiled, stubs_list = out / "composed.cwasm", out / "stubbed.txt"
     if compiled.exists() and stubs_list.exists():
+        cache_bound.mark_used(compiled)
         return Prepared(compiled, stubs_list.read_text().split(), False)
     started = time.monotonic()
     out.mkdir(parents=True, exist_ok=True)
@@ -156,4 +161,5 @@ def prepare(spin_wasm: Path, log: Callable[[str], None] = lambda line: None, nam
     (out / "composed.cwasm.tmp").replace(compiled)
     stubs_list.write_text("\n".join(stubbed) + "\n")
     log(f"  serve: precompiled {builder.shown(compiled)} in {time.monotonic() - started:.1f} s")
+    cache_bound.after_write(CACHE, "serve", out)
     return Prepared(compiled, stubbed, True)

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Iterator, List
 
 import pytest
+import wasmtime
 
 from kvbatch_host.errors import ConfigError
-from kvbatch_host.prepare import cache_bound, filememo
+from kvbatch_host.prepare import cache_bound, components, filememo, wasm_tools
 
 HOUR = 3600.0
 
@@ -41,9 +42,15 @@ def names(directory: Path) -> List[str]:
 
 
 @pytest.fixture(autouse=True)
-def no_budget_variable(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def own_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Compiled components, remembered facts and compositions of this test only; no budget variable."""
+    monkeypatch.setenv(components.CACHE_ENV, str(tmp_path / "compiled"))
+    monkeypatch.setenv(filememo.MEMO_ENV, str(tmp_path / "memo"))
     monkeypatch.delenv(cache_bound.MAX_MB_ENV, raising=False)
+    filememo._known.clear()
     yield
+    components.forget_loaded()
+    wasm_tools._plugged.clear()
 
 
 def test_a_cache_over_its_budget_loses_its_least_recently_used_entries_first(tmp_path: Path) -> None:
@@ -218,3 +225,70 @@ def test_without_the_variable_the_caches_share_the_default_total() -> None:
     assert cache_bound.max_total_bytes() == cache_bound.DEFAULT_MAX_MB * 1_000_000
     assert sum(cache_bound.SHARES.values()) == 100
     assert cache_bound.budget("serve") >= 8 * 115_000_000  # several served compositions of ~115 MB
+
+
+def tiny_component(path: Path, text: str = "(component)") -> Path:
+    path.write_bytes(wasmtime.wat2wasm(text))
+    return path
+
+
+def test_a_cache_hit_marks_the_compiled_component_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    wasm = tiny_component(tmp_path / "empty.wasm")
+    components.load_component(wasm)
+    [cached] = list(components.cache_dir().iterdir())
+    long_ago = time.time() - 3 * HOUR
+    os.utime(cached, (long_ago + 1, long_ago))
+    marked: List[Path] = []
+    mark_used = cache_bound.mark_used
+    monkeypatch.setattr(cache_bound, "mark_used", lambda path: (marked.append(Path(path)), mark_used(path)))
+    components.forget_loaded()  # as a new process starts
+    components.load_component(wasm)
+    assert marked == [cached]  # deserializing reads it, which may set its access time by itself (relatime)
+    assert time.time() - cached.stat().st_atime < 60
+    assert cached.stat().st_mtime == long_ago
+
+
+def test_a_new_compiled_component_prunes_the_compiled_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stale = entry(components.cache_dir(), "stale.cwasm", 100, 3 * HOUR)
+    monkeypatch.setenv(cache_bound.MAX_MB_ENV, "0")
+    components.load_component(tiny_component(tmp_path / "empty.wasm"))
+    assert not stale.exists()
+    assert len(list(components.cache_dir().glob("*.cwasm"))) == 1  # the one just written
+
+
+SOCKET = '(component (import "kvbatch:test/thing" (instance (export "f" (func)))))'
+PLUG = """(component
+  (core module $m (func (export "f")))
+  (core instance $i (instantiate $m))
+  (func $f (canon lift (core func $i "f")))
+  (instance $thing (export "f" (func $f)))
+  (export "kvbatch:test/thing" (instance $thing)))"""
+
+
+def test_a_cache_hit_marks_the_composition_used(tmp_path: Path) -> None:
+    socket, plug = tiny_component(tmp_path / "socket.wasm", SOCKET), tiny_component(tmp_path / "plug.wasm", PLUG)
+    out = wasm_tools.plug(socket, plug, tmp_path / "composed", "plug", bound="composed")
+    long_ago = time.time() - 3 * HOUR
+    os.utime(out, (long_ago + 1, long_ago))  # read after its last change: reading it leaves the time (relatime)
+    wasm_tools._plugged.clear()  # as a new process starts
+    assert wasm_tools.plug(socket, plug, tmp_path / "composed", "plug", bound="composed") == out
+    assert time.time() - out.stat().st_atime < 60
+    assert out.stat().st_mtime == long_ago
+
+
+def test_a_composition_found_again_in_the_same_process_is_marked_used(tmp_path: Path) -> None:
+    socket, plug = tiny_component(tmp_path / "socket.wasm", SOCKET), tiny_component(tmp_path / "plug.wasm", PLUG)
+    out = wasm_tools.plug(socket, plug, tmp_path / "composed", "plug", bound="composed")
+    long_ago = time.time() - 3 * HOUR
+    os.utime(out, (long_ago + 1, long_ago))
+    assert wasm_tools.plug(socket, plug, tmp_path / "composed", "plug", bound="composed") == out
+    assert time.time() - out.stat().st_atime < 60
+
+
+def test_a_new_composition_prunes_its_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stale = entry(tmp_path / "composed", "guest+provider-0123.wasm", 100, 3 * HOUR)
+    socket, plug = tiny_component(tmp_path / "socket.wasm", SOCKET), tiny_component(tmp_path / "plug.wasm", PLUG)
+    monkeypatch.setenv(cache_bound.MAX_MB_ENV, "0")
+    out = wasm_tools.plug(socket, plug, tmp_path / "composed", "plug", bound="composed")
+    assert names(tmp_path / "composed") == [out.name]
+    assert not stale.exists()

@@ -156,4 +156,4 @@ def bridged(guest: str | os.PathLike[str], cache: Optional[Path] = None) -> Path
     version = version_for(wasm_tools.world(guest).imports)
     if version is None:
         raise BridgeError(f"{guest} imports no wasi:keyvalue version the bridge serves ({', '.join(FLAVORS)})")
-    return wasm_tools.plug(guest, build_bridge(version), cache or CACHE, "bridge")
+    return wasm_tools.plug(guest, build_bridge(version), cache or CACHE, "bridge", bound="bridged")
