@@ -11,6 +11,7 @@ from typing import Iterator, List
 import pytest
 import wasmtime
 
+from kvbatch_host.cli import main
 from kvbatch_host.errors import ConfigError
 from kvbatch_host.prepare import cache_bound, components, filememo, wasm_tools
 
@@ -230,6 +231,23 @@ def test_without_the_variable_the_caches_share_the_default_total() -> None:
 def tiny_component(path: Path, text: str = "(component)") -> Path:
     path.write_bytes(wasmtime.wat2wasm(text))
     return path
+
+
+COMMAND = """(component
+  (core module $m (func (export "run") (result i32) i32.const 0))
+  (core instance $i (instantiate $m))
+  (func $run (result (result)) (canon lift (core func $i "run")))
+  (instance $cli (export "run" (func $run)))
+  (export "wasi:cli/run@0.2.0" (instance $cli)))"""
+
+
+def test_a_command_that_writes_to_a_cache_reports_an_invalid_budget_variable_in_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv(cache_bound.MAX_MB_ENV, "4GB")
+    assert main(["run", str(tiny_component(tmp_path / "command.wasm", COMMAND))]) == 2
+    assert capsys.readouterr().err == (f"kvbatch: {cache_bound.MAX_MB_ENV}='4GB': expected a whole number of megabytes "
+                                       f"(0 or more) for the build caches' total size, e.g. "
+                                       f"{cache_bound.MAX_MB_ENV}={cache_bound.DEFAULT_MAX_MB} (the default)\n")
 
 
 def test_a_cache_hit_marks_the_compiled_component_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
