@@ -244,7 +244,7 @@ COMMAND = """(component
 def test_a_command_that_writes_to_a_cache_reports_an_invalid_budget_variable_in_one_line(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv(cache_bound.MAX_MB_ENV, "4GB")
-    assert main(["run", str(tiny_component(tmp_path / "command.wasm", COMMAND))]) == 2
+    assert main(["run", str(tiny_component(tmp_path / "command.wasm", COMMAND)), "--store", "memory:"]) == 2
     assert capsys.readouterr().err == (f"kvbatch: {cache_bound.MAX_MB_ENV}='4GB': expected a whole number of megabytes "
                                        f"(0 or more) for the build caches' total size, e.g. "
                                        f"{cache_bound.MAX_MB_ENV}={cache_bound.DEFAULT_MAX_MB} (the default)\n")
