@@ -1,7 +1,7 @@
 """The serve adapter's wire to the `kvbatch serve` store server (see `adapter` for the protocol)."""
 
-import base64
 import json
+from binascii import a2b_base64, b2a_base64
 import os
 from typing import Any, Dict, Optional
 
@@ -131,7 +131,8 @@ def _drop() -> None:
 
 def call(op: str, payload: Dict[str, Any]) -> Any:
     """Sends one operation to the store server over this instance's connection (opened on first
-    use, kept open); returns the answer's `ok` member or raises `Err(store.Error)`.
+    use, kept open); returns the answer's `ok` member or raises `Err(store.Error)`. `payload`
+    becomes the frame itself (its `op` member is set).
 
     The first frame on a connection carries the secret; the store server answers every frame
     with one frame, in order. A connection that fails is closed and the call reported as
@@ -139,13 +140,12 @@ def call(op: str, payload: Dict[str, Any]) -> Any:
     opens a new one.
     """
     global _connection
-    message = dict(payload)
-    message["op"] = op
+    payload["op"] = op
     try:
         fresh = _connection is None
         if _connection is None:
             _connection = _connect()
-        _connection.send(_frame(message))
+        _connection.send(_frame(payload))
         if fresh:
             hello = json.loads(_connection.receive())
             if "error" in hello:
@@ -170,11 +170,11 @@ def granted_stores() -> frozenset:
 
 
 def b64(value: bytes) -> str:
-    return base64.b64encode(value).decode("ascii")
+    return b2a_base64(value, newline=False).decode("ascii")
 
 
 def unb64(text: Optional[str]) -> Optional[bytes]:
-    return None if text is None else base64.b64decode(text)
+    return None if text is None else a2b_base64(text)
 
 
 class Bucket(store.Bucket):
