@@ -213,28 +213,29 @@ def _all_succeeded(cls: type[R], order: Tuple[str, ...], duplicates: Tuple[str, 
     """A result in which every key of `order` succeeded, for keys the engine made distinct (a
     dict's keys): built without the checks `__post_init__` makes of caller-given groups (a pass
     over every key). `extra`: the subclass's fields, already frozen (tuples, `MappingProxyType`)."""
-    given: Dict[str, object] = {"succeeded": order, "order": order, "duplicates": duplicates, "operation": operation,
-                                "stats": stats, **extra}
     result = object.__new__(cls)
-    for name, default, factory in _defaults(cls):
-        if name in given:
-            value = given[name]
-        elif factory is not MISSING:
-            value = factory()
-        else:
-            value = default
-        object.__setattr__(result, name, value)
+    state = result.__dict__  # a frozen dataclass's fields, set as its own __init__ would
+    state.update(_DEFAULTS.get(cls) or _defaults(cls))
+    state["succeeded"] = state["order"] = order
+    state["duplicates"] = duplicates
+    state["operation"] = operation
+    state["stats"] = stats
+    if extra:
+        state.update(extra)
     return result
 
 
-_DEFAULTS: Dict[type, Tuple[Tuple[str, Any, Any], ...]] = {}
+_DEFAULTS: Dict[type, Dict[str, Any]] = {}
 
 
-def _defaults(cls: type) -> Tuple[Tuple[str, Any, Any], ...]:
-    """`cls`'s dataclass fields as (name, default, default factory), looked up once per class."""
-    found = _DEFAULTS.get(cls)
-    if found is None:
-        found = _DEFAULTS[cls] = tuple((f.name, f.default, f.default_factory) for f in fields(cls))
+def _defaults(cls: type) -> Dict[str, Any]:
+    """`cls`'s dataclass fields with their defaults, looked up once per class. A default factory
+    is called once here: every field with one holds an empty, immutable mapping (`stats`,
+    the one mutable default, is always given)."""
+    found: Dict[str, Any] = {}
+    for f in fields(cls):
+        found[f.name] = f.default_factory() if f.default_factory is not MISSING else f.default
+    _DEFAULTS[cls] = found
     return found
 
 

@@ -31,8 +31,13 @@ class Stats:
 
     def add(self, other: "Stats") -> None:
         """Adds `other`'s counters to these."""
-        for name in _COUNTERS:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.calls += other.calls
+        self.batch_calls += other.batch_calls
+        self.chunks += other.chunks
+        self.retries += other.retries
+        self.attributed += other.attributed
+        self.verified += other.verified
+        self.elapsed += other.elapsed
 
     def copy(self) -> "Stats":
         return replace(self)
@@ -43,7 +48,6 @@ class Stats:
             setattr(self, f.name, type(getattr(self, f.name))())
 
 
-_COUNTERS = tuple(f.name for f in fields(Stats))
 
 
 class Progress(NamedTuple):

@@ -114,6 +114,20 @@ def test_an_all_succeeded_result_equals_one_built_from_its_groups() -> None:
     assert fast == slow and fast.all_succeeded and fast.outcomes() == slow.outcomes()
 
 
+def test_all_succeeded_results_do_not_share_their_stats() -> None:
+    first = _all_succeeded(BatchResult, ("a",), (), "set_many", Stats(calls=1))
+    second = _all_succeeded(BatchResult, ("b",), (), "set_many", Stats(calls=2))
+    assert (first.stats.calls, second.stats.calls) == (1, 2) and first.failed == {} and first.unknown_errors == {}
+
+
+def test_stats_add_sums_every_counter() -> None:
+    from dataclasses import fields
+
+    total = Stats(**{f.name: i + 1 for i, f in enumerate(fields(Stats))})
+    total.add(Stats(**{f.name: 10 * (i + 1) for i, f in enumerate(fields(Stats))}))
+    assert [getattr(total, f.name) for f in fields(Stats)] == [11 * (i + 1) for i in range(len(fields(Stats)))]
+
+
 @pytest.mark.parametrize("operation, op, expected", [
     ("get_many", "get_many", GetResult),
     ("exists_many", "exists", ExistsResult),
