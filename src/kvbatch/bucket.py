@@ -305,10 +305,7 @@ class Bucket(BucketSettings):
         limit, size = opts.chunk_bytes, opts.chunk_size
         weights = None
         if checked.widest_bytes is None or checked.widest_bytes * size > limit:
-            total = checked.total_bytes
-            if total is None:
-                total = sum(map(len, latest.values())) + sum(map(len, keys))
-            if total > limit:
+            if sum(map(len, latest.values())) + sum(map(len, keys)) > limit:
                 weights = list(itertools.accumulate(map(operator.add, map(len, keys), map(len, latest.values()))))
         return self._run_chunks("set_many", keys, duplicates, process, _bounds(len(keys), size, weights, limit),
                                 opts, _same, lambda: [key for key, _ in wanted])

@@ -167,12 +167,11 @@ def check_items(items: Items, *, max_key_bytes: int = MAX_KEY_BYTES,
 
 class CheckedItems(NamedTuple):
     """`check_latest`'s answer: the pairs checked, the last value of each distinct key (in order
-    of first appearance), and, when the check measured them, the bytes of all keys and values
-    and a bound on the bytes of any one item (at least its key's plus its value's)."""
+    of first appearance), and, when the check measured it, a bound on the bytes of any one item
+    (at least its key's plus its value's)."""
 
     pairs: list[Tuple[str, bytes]]
     latest: dict[str, bytes]
-    total_bytes: Optional[int] = None
     widest_bytes: Optional[int] = None
 
 
@@ -203,7 +202,7 @@ def check_latest(items: Items, *, max_key_bytes: int = MAX_KEY_BYTES, max_value_
         if keys is not None and countOf(map(type, values), bytes) == len(values):
             longest_value = max(map(len, values))
             if longest_value <= max_value_bytes:
-                return CheckedItems(pairs, latest, None, keys[0] + longest_value)
+                return CheckedItems(pairs, latest, keys[0] + longest_value)
     checked = check_items(pairs, max_key_bytes=max_key_bytes, max_value_bytes=max_value_bytes, max_keys=max_keys)
     return CheckedItems(checked, dict(checked))
 
