@@ -356,13 +356,11 @@ class ApiForToken:
     def api(self, token: Optional[str]) -> BulkApi:
         """The `BulkApi` that accepts exactly `token` (a token just read)."""
         current = self._current
-        if current is not None and current[0] == token:
-            self._read_at = self._clock()
-            return current[1]
-        api = BulkApi(self._stores, token, self._limits, self._log)
-        self._current = (api._token, api)
+        if current is None or current[0] != token:
+            api = BulkApi(self._stores, token, self._limits, self._log)
+            current = self._current = (api._token, api)
         self._read_at = self._clock()
-        return api
+        return current[1]
 
     def recent(self) -> Optional[BulkApi]:
         """The API of the usable token read within the last `reread_s` seconds, else `None`."""
