@@ -66,10 +66,11 @@ class Handler(exports.Handler):
 
     async def handle(self, request: Request) -> Response:
         target = request.get_path_with_query() or "/"
-        decision = decide(_routes(), target, request.get_headers().copy_all(), request.get_authority())
+        authority = request.get_authority()
+        decision = decide(_routes(), target, request.get_headers().copy_all(), authority)
         if isinstance(decision, Answer):
             return _answer(decision)
-        method, scheme, authority = request.get_method(), request.get_scheme(), request.get_authority()
+        method, scheme = request.get_method(), request.get_scheme()
         body, trailers = Request.consume_body(request, _unit_future())
         forwarded, transmitted = Request.new(Fields.from_list(decision.headers), body, trailers, None)
         forwarded.set_method(method)

@@ -22,7 +22,8 @@ WELL_KNOWN = "/.well-known/spin/"
 """Paths under this belong to the server, as in Spin (`health` answers "OK")."""
 MAX_BODY_BYTES = 64 * 1024 * 1024
 """Request bodies declared above this are refused with 413 before the component sees them."""
-SPIN_HEADER_PREFIX = b"spin-"
+SPIN_HEADER_PREFIX = "spin-"
+"""Client-sent headers starting with this never reach the component: only the front sets Spin's headers."""
 
 Header = Tuple[str, bytes]
 
@@ -86,7 +87,7 @@ def decide(table: RouteTable[None], target: str, headers: Sequence[Header], auth
     kept: List[Header] = []
     for name, value in headers:
         lowered = name.lower()
-        if lowered.startswith("spin-"):
+        if lowered.startswith(SPIN_HEADER_PREFIX):
             continue
         if lowered == "content-length" and value.isdigit() and int(value) > MAX_BODY_BYTES:
             return Answer(413, f"request body over {MAX_BODY_BYTES} bytes")
