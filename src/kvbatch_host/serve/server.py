@@ -6,6 +6,7 @@ request's route leads to."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
@@ -204,7 +205,7 @@ def _claim(listen: Tuple[str, int]) -> Tuple[str, int]:
         try:
             probe.bind(listen)
         except OSError as err:
-            reason = "address already in use" if err.errno in (98, 48) else (err.strerror or str(err))
+            reason = "address already in use" if err.errno == errno.EADDRINUSE else (err.strerror or str(err))
             raise ConfigError(f"cannot listen on {listen[0]}:{listen[1]}: {reason}") from None
         return listen[0], int(probe.getsockname()[1])
 
