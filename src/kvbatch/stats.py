@@ -48,8 +48,6 @@ class Stats:
             setattr(self, f.name, type(getattr(self, f.name))())
 
 
-
-
 class Progress(NamedTuple):
     """Reported after each chunk: keys `done` of `total`, and how many so far `succeeded`,
     `failed` and are `unknown` (written or not: the store could not tell)."""

@@ -1,8 +1,8 @@
 """The serve adapter's wire to the `kvbatch serve` store server (see `adapter` for the protocol)."""
 
 import json
-from binascii import a2b_base64, b2a_base64
 import os
+from binascii import a2b_base64, b2a_base64
 from typing import Any, Dict, Optional
 
 from componentize_py_types import Err
